@@ -1,0 +1,216 @@
+// Every environment variable Tessera reads, in one schema. The README's table of
+// variables is written from this file; keep them in step.
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const boolean = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const commaList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL with scheme ${protocols.join(' or ')}` },
+  );
+
+/** Resource servers allowed to call /oauth/introspect and /oauth/revoke: "id:secret,id2:secret2". */
+const clientCredentials = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const clients = new Map<string, string>();
+    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const colon = entry.indexOf(':');
+      if (colon <= 0 || colon === entry.length - 1) {
+        ctx.addIssue({ code: 'custom', message: 'each entry must be client_id:secret' });
+        return z.NEVER;
+      }
+      clients.set(entry.slice(0, colon), entry.slice(colon + 1));
+    }
+    return clients;
+  });
+
+export const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  ISSUER: url(['http:', 'https:'])
+    .default('http://localhost:3000')
+    .transform((v) => v.replace(/\/+$/, '')),
+  AUDIENCE: z.string().min(1).default('tessera'),
+  CLIENT_ID: z.string().min(1).default('tessera'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TRUST_PROXY: boolean(false),
+
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  DATA_DIR: z.string().min(1).default('./data'),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_KEY_PREFIX: z.string().default('tessera:'),
+
+  KEYS_DIR: z.string().min(1).default('./keys'),
+  JWT_ALG: z.enum(['RS256']).default('RS256'),
+  KEY_SIZE: z.coerce.number().int().refine((n) => [2048, 3072, 4096].includes(n), {
+    message: 'must be 2048, 3072 or 4096',
+  }).default(2048),
+  JWKS_MAX_AGE: seconds(300),
+
+  ACCESS_TOKEN_TTL: seconds(900),
+  REFRESH_IDLE_TTL: seconds(7 * 24 * 3600),
+  REFRESH_ABSOLUTE_TTL: seconds(30 * 24 * 3600),
+  REFRESH_SHORT_TTL: seconds(24 * 3600),
+  REFRESH_GRACE_PERIOD: z.coerce.number().int().min(0).default(10),
+
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
+  ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+
+  BODY_LIMIT: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+  CORS_ORIGINS: commaList,
+  COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
+  INTROSPECTION_CLIENTS: clientCredentials,
+});
+
+export type Env = z.input<typeof envSchema>;
+type Parsed = z.output<typeof envSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  issuer: string;
+  audience: string;
+  clientId: string;
+  logLevel: Parsed['LOG_LEVEL'];
+  trustProxy: boolean;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  dataDir: string;
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  keysDir: string;
+  keySize: number;
+  jwksMaxAge: number;
+  accessTokenTtl: number;
+  refreshIdleTtl: number;
+  refreshAbsoluteTtl: number;
+  refreshShortTtl: number;
+  refreshGracePeriod: number;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  bodyLimit: number;
+  corsOrigins: string[];
+  cookieName: string;
+  introspectionClients: Map<string, string>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws one ConfigError that lists every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset" so `FOO= npm start` behaves like leaving it out.
+  const cleaned = Object.fromEntries(
+    Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const result = envSchema.safeParse(cleaned);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0] ?? '?');
+      problems.push(`${name}=${JSON.stringify(cleaned[name] ?? '')}: ${issue.message}`);
+    }
+  }
+  if (result.success) {
+    const keysProblem = checkKeysDir(result.data.KEYS_DIR);
+    if (keysProblem) problems.push(`KEYS_DIR=${JSON.stringify(result.data.KEYS_DIR)}: ${keysProblem}`);
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  const e = result.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    issuer: e.ISSUER,
+    audience: e.AUDIENCE,
+    clientId: e.CLIENT_ID,
+    logLevel: e.LOG_LEVEL,
+    trustProxy: e.TRUST_PROXY,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    dataDir: path.resolve(e.DATA_DIR),
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    keysDir: path.resolve(e.KEYS_DIR),
+    keySize: e.KEY_SIZE,
+    jwksMaxAge: e.JWKS_MAX_AGE,
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    refreshIdleTtl: e.REFRESH_IDLE_TTL,
+    refreshAbsoluteTtl: e.REFRESH_ABSOLUTE_TTL,
+    refreshShortTtl: e.REFRESH_SHORT_TTL,
+    refreshGracePeriod: e.REFRESH_GRACE_PERIOD,
+    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    bodyLimit: e.BODY_LIMIT,
+    corsOrigins: e.CORS_ORIGINS,
+    cookieName: e.COOKIE_NAME,
+    introspectionClients: e.INTROSPECTION_CLIENTS,
+  };
+}
+
+/** The keys folder may be missing (it is created on first start) but must be usable if present. */
+function checkKeysDir(dir: string): string | undefined {
+  const resolved = path.resolve(dir);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(resolved);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return checkWritableParent(resolved);
+    }
+    return `cannot be read (${(err as NodeJS.ErrnoException).code})`;
+  }
+  if (!stat.isDirectory()) return 'is not a directory';
+  try {
+    fs.accessSync(resolved, fs.constants.R_OK | fs.constants.X_OK);
+    fs.readdirSync(resolved);
+  } catch (err) {
+    return `cannot be read (${(err as NodeJS.ErrnoException).code})`;
+  }
+  return undefined;
+}
+
+function checkWritableParent(dir: string): string | undefined {
+  const parent = path.dirname(dir);
+  try {
+    fs.accessSync(parent, fs.constants.W_OK);
+    return undefined;
+  } catch {
+    return 'does not exist and cannot be created';
+  }
+}
+
+/** Builds a Config for tests and tools: defaults, then overrides. */
+export function configFrom(env: Record<string, string | undefined>, overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig(env), ...overrides };
+}

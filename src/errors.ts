@@ -1,0 +1,86 @@
+// The closed set of error codes clients may rely on. Adding a code is an API change:
+// add it to openapi.yaml too (a test checks that every code here is documented).
+
+export const ERROR_STATUS = {
+  validation_failed: 400,
+  malformed_json: 400,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
+  invalid_credentials: 401,
+  invalid_token: 401,
+  token_revoked: 401,
+  invalid_grant: 401,
+  refresh_token_reused: 401,
+  session_expired: 401,
+  invalid_client: 401,
+  csrf_rejected: 403,
+  account_disabled: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  email_taken: 409,
+  rate_limited: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+const TITLES: Record<ErrorCode, string> = {
+  validation_failed: 'Request validation failed',
+  malformed_json: 'Malformed JSON body',
+  unsupported_media_type: 'Unsupported media type',
+  payload_too_large: 'Payload too large',
+  invalid_credentials: 'Invalid email or password',
+  invalid_token: 'Invalid access token',
+  token_revoked: 'Access token revoked',
+  invalid_grant: 'Invalid refresh token',
+  refresh_token_reused: 'Refresh token reused',
+  session_expired: 'Session expired',
+  invalid_client: 'Invalid client credentials',
+  csrf_rejected: 'Cross-site request rejected',
+  account_disabled: 'Account disabled',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  email_taken: 'Email already registered',
+  rate_limited: 'Too many requests',
+  internal_error: 'Internal server error',
+  service_unavailable: 'Service unavailable',
+};
+
+/** A failure the client caused or may see. `detail` is shown to clients: never put a secret in it. */
+export class AuthError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string = TITLES[code],
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+    this.name = 'AuthError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  [extension: string]: unknown;
+}
+
+export function problemFor(error: AuthError): Problem {
+  return {
+    type: `urn:tessera:error:${error.code}`,
+    title: TITLES[error.code],
+    status: error.status,
+    detail: error.detail,
+    code: error.code,
+    ...error.extra,
+  };
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

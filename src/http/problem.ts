@@ -1,0 +1,58 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AuthError, PROBLEM_CONTENT_TYPE, problemFor } from '../errors.ts';
+
+/** Maps anything thrown in a route (ours or Fastify's) to an AuthError, never leaking internals. */
+export function toAuthError(err: unknown): AuthError | undefined {
+  if (err instanceof AuthError) return err;
+  const e = err as Partial<FastifyError> & { status?: number };
+  switch (e.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AuthError('unsupported_media_type', 'Content-Type must be application/json');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AuthError('payload_too_large', 'The request body is too large');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AuthError('malformed_json', 'body: must not be empty when Content-Type is application/json', {
+        errors: [{ field: 'body', message: 'must not be empty' }],
+      });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AuthError('malformed_json', 'body: is not valid JSON', { errors: [{ field: 'body', message: 'is not valid JSON' }] });
+  }
+  const status = e.statusCode ?? e.status;
+  if (err instanceof SyntaxError && status === 400) {
+    return new AuthError('malformed_json', 'body: is not valid JSON', { errors: [{ field: 'body', message: 'is not valid JSON' }] });
+  }
+  if (status === 413) return new AuthError('payload_too_large');
+  if (status === 415) return new AuthError('unsupported_media_type');
+  if (status === 404) return new AuthError('not_found');
+  if (status === 429) return new AuthError('rate_limited');
+  if (status !== undefined && status >= 400 && status < 500) {
+    // Fastify's own 4xx messages (bad content-length, prototype poisoning...) are safe to show.
+    return new AuthError('validation_failed', e.message ?? 'Bad request');
+  }
+  return undefined;
+}
+
+export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply {
+  if (error.code === 'invalid_token' || error.code === 'token_revoked') {
+    // RFC 6750 §3: tell bearer clients why.
+    const description = error.code === 'token_revoked' ? 'The access token has been revoked' : 'The access token is invalid';
+    reply.header('www-authenticate', `Bearer realm="tessera", error="invalid_token", error_description="${description}"`);
+  }
+  if (error.code === 'rate_limited' && error.extra.retry_after !== undefined) {
+    reply.header('retry-after', String(error.extra.retry_after));
+  }
+  return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(problemFor(error));
+}
+
+export function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const mapped = toAuthError(err);
+    if (mapped) return sendProblem(reply, mapped);
+    // Log the failure, never the request body: it may hold a password or a token.
+    request.log.error({ err, route: request.routeOptions.url }, 'unhandled error');
+    return sendProblem(reply, new AuthError('internal_error', 'An unexpected error occurred'));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new AuthError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

@@ -1,0 +1,122 @@
+// OAuth endpoints for off-the-shelf clients: form bodies in, RFC 6749 §5.2 errors out.
+import crypto from 'node:crypto';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { OAuthService } from '../../oauth/oauth-service.ts';
+import { requestContext } from '../context.ts';
+import { toAuthError } from '../problem.ts';
+import type { RouteDeps } from '../services.ts';
+import { noStore, sendTokens } from '../token-response.ts';
+
+class OAuthError extends Error {
+  constructor(
+    readonly error: string,
+    readonly description: string,
+    readonly status = 400,
+  ) {
+    super(description);
+  }
+}
+
+const formField = z.string().min(1).max(4096);
+const tokenRequest = z.object({ grant_type: formField, refresh_token: formField.optional(), client_id: formField.optional(), scope: z.string().optional() });
+const tokenParam = z.object({ token: formField, token_type_hint: z.string().max(64).optional() });
+
+function parseForm<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const fields = [...new Set(result.error.issues.map((i) => i.path.join('.') || 'body'))];
+  throw new OAuthError('invalid_request', `missing or invalid parameter: ${fields.join(', ')}`);
+}
+
+/** RFC 6749 §2.3.1 HTTP Basic client authentication against INTROSPECTION_CLIENTS. */
+function authenticateClient(request: FastifyRequest, clients: Map<string, string>): string {
+  const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(request.headers.authorization ?? '');
+  const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new OAuthError('invalid_client', 'client authentication (HTTP Basic) is required', 401);
+  let id: string, secret: string;
+  try {
+    id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+  } catch {
+    throw new OAuthError('invalid_client', 'client credentials are malformed', 401);
+  }
+  const expected = clients.get(id);
+  // Compare fixed-length digests so timing says nothing about the secret's length or prefix.
+  const digest = (s: string) => crypto.createHash('sha256').update(s).digest();
+  if (expected === undefined || !crypto.timingSafeEqual(digest(expected), digest(secret))) {
+    throw new OAuthError('invalid_client', 'client authentication failed', 401);
+  }
+  return id;
+}
+
+function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
+  if (err.status === 401) reply.header('www-authenticate', 'Basic realm="tessera"');
+  return noStore(reply).code(err.status).send({ error: err.error, error_description: err.description });
+}
+
+/** Our problem codes, in the RFC 6749 vocabulary. */
+function toOAuthError(err: unknown): OAuthError | undefined {
+  if (err instanceof OAuthError) return err;
+  const mapped = toAuthError(err);
+  if (!mapped) return undefined;
+  switch (mapped.code) {
+    case 'invalid_grant':
+    case 'refresh_token_reused':
+    case 'session_expired':
+      return new OAuthError('invalid_grant', mapped.detail);
+    case 'invalid_client':
+      return new OAuthError('invalid_client', mapped.detail, 401);
+    case 'rate_limited':
+      return new OAuthError('slow_down', mapped.detail, 429);
+    case 'service_unavailable':
+      return new OAuthError('temporarily_unavailable', mapped.detail, 503);
+    default:
+      return new OAuthError('invalid_request', mapped.detail, mapped.status >= 500 ? 500 : 400);
+  }
+}
+
+export async function oauthRoutes(app: FastifyInstance, deps: RouteDeps & { oauth: OAuthService }): Promise<void> {
+  const { config, auth, oauth } = deps;
+  await app.register(formbody, { bodyLimit: config.bodyLimit });
+
+  app.setErrorHandler((err: unknown, request, reply) => {
+    const mapped = toOAuthError(err);
+    if (mapped && mapped.status < 500) return sendOAuthError(reply, mapped);
+    request.log.error({ err, route: request.routeOptions.url }, 'unhandled error');
+    return sendOAuthError(reply, mapped ?? new OAuthError('server_error', 'An unexpected error occurred', 500));
+  });
+
+  // OAuth requires form bodies; JSON (or anything else) is a client mistake.
+  app.addHook('preValidation', async (request) => {
+    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')) {
+      throw new OAuthError('invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
+    }
+  });
+
+  app.post('/oauth/token', async (request, reply) => {
+    const form = parseForm(tokenRequest, request.body);
+    if (form.grant_type !== 'refresh_token') {
+      throw new OAuthError('unsupported_grant_type', 'only grant_type=refresh_token is supported');
+    }
+    if (!form.refresh_token) throw new OAuthError('invalid_request', 'missing parameter: refresh_token');
+    const pair = await auth.refresh(form.refresh_token, requestContext(request));
+    return sendTokens(reply, config, pair, 'body');
+  });
+
+  app.post('/oauth/revoke', async (request, reply) => {
+    const clientId = authenticateClient(request, config.introspectionClients);
+    const form = parseForm(tokenParam, request.body);
+    const hint = form.token_type_hint === 'access_token' || form.token_type_hint === 'refresh_token' ? form.token_type_hint : undefined;
+    await oauth.revoke(form.token, hint, clientId, requestContext(request));
+    return noStore(reply).code(200).send();
+  });
+
+  app.post('/oauth/introspect', async (request, reply) => {
+    authenticateClient(request, config.introspectionClients);
+    const form = parseForm(tokenParam, request.body);
+    return noStore(reply).send(await oauth.introspect(form.token));
+  });
+}

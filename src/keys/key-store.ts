@@ -1,0 +1,135 @@
+import crypto from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { generateKeyFile, publicJwk, readKeyFiles, withDirLock, type KeyFile, type PublicJwk } from './key-files.ts';
+
+export interface KeyStoreOptions {
+  dir: string;
+  modulusLength: number;
+  clock: Clock;
+  logger: Logger;
+  /** How long a retired key stays published: the longest lifetime of a token it signed. */
+  retiredKeyGraceSeconds: number;
+  /** Minimum time between folder re-reads triggered by an unknown `kid`. */
+  reloadCooldownMs?: number;
+}
+
+export interface Jwks {
+  keys: PublicJwk[];
+}
+
+/**
+ * The keys in keys/, held in memory. Signs with the newest activated key, publishes every
+ * key that may still have live tokens, and re-reads the folder when asked about a `kid`
+ * it does not know (another replica may have rotated), at most once per cooldown.
+ */
+export class KeyStore {
+  private keys: KeyFile[] = [];
+  private byKid = new Map<string, KeyFile>();
+  private jwksCache: { body: Jwks; etag: string; json: string; kids: string } | undefined;
+  private lastReload = 0;
+  private reloading: Promise<void> | undefined;
+
+  private constructor(private readonly options: KeyStoreOptions) {}
+
+  /** Loads the folder; generates a first key when it holds none. */
+  static async open(options: KeyStoreOptions): Promise<KeyStore> {
+    const store = new KeyStore(options);
+    await store.reload();
+    if (store.keys.length === 0) {
+      await withDirLock(options.dir, async () => {
+        // Another replica may have generated one while we waited for the lock.
+        await store.reload();
+        if (store.keys.length > 0) return;
+        const key = await generateKeyFile(options.dir, {
+          modulusLength: options.modulusLength,
+          now: options.clock.now(),
+        });
+        options.logger.info({ event: 'key.generated', kid: key.meta.kid, dir: options.dir }, 'generated a new signing key');
+        await store.reload();
+      });
+    }
+    return store;
+  }
+
+  async reload(): Promise<void> {
+    this.reloading ??= (async () => {
+      try {
+        const keys = await readKeyFiles(this.options.dir);
+        this.keys = keys;
+        this.byKid = new Map(keys.map((k) => [k.meta.kid, k]));
+        this.jwksCache = undefined;
+        this.lastReload = this.options.clock.now();
+      } finally {
+        this.reloading = undefined;
+      }
+    })();
+    return this.reloading;
+  }
+
+  /** The key that signs new tokens: the most recently activated one. */
+  signingKey(): { kid: string; privateKey: crypto.KeyObject } {
+    const now = this.options.clock.now();
+    let best: KeyFile | undefined;
+    for (const key of this.keys) {
+      const activates = Date.parse(key.meta.activates_at);
+      if (activates > now) continue;
+      if (!best || activates > Date.parse(best.meta.activates_at) ||
+          (activates === Date.parse(best.meta.activates_at) && key.meta.kid > best.meta.kid)) {
+        best = key;
+      }
+    }
+    if (!best) throw new Error('no active signing key in the keys folder');
+    return { kid: best.meta.kid, privateKey: best.privateKey };
+  }
+
+  /** A published key by `kid`, or undefined. Never returns a key past its retirement grace. */
+  publicKey(kid: string): crypto.KeyObject | undefined {
+    const key = this.byKid.get(kid);
+    return key && this.isPublished(key) ? key.publicKey : undefined;
+  }
+
+  /** Like publicKey, but re-reads the folder (rate-limited) before giving up. */
+  async publicKeyOrReload(kid: string): Promise<crypto.KeyObject | undefined> {
+    const known = this.publicKey(kid);
+    if (known) return known;
+    const cooldown = this.options.reloadCooldownMs ?? 5_000;
+    if (this.options.clock.now() - this.lastReload < cooldown) return undefined;
+    await this.reload();
+    return this.publicKey(kid);
+  }
+
+  jwks(): { body: Jwks; etag: string; json: string } {
+    // Publication depends on the clock (retired keys drop out), so the cache is keyed by
+    // the set of published kids, not only invalidated on reload.
+    const published = this.keys.filter((k) => this.isPublished(k));
+    const kids = published.map((k) => k.meta.kid).join(',');
+    if (this.jwksCache?.kids !== kids) {
+      const body: Jwks = { keys: published.map(publicJwk) };
+      const json = JSON.stringify(body);
+      const etag = `"${crypto.createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
+      this.jwksCache = { body, etag, json, kids };
+    }
+    return this.jwksCache;
+  }
+
+  /** For readiness: at least one key can sign right now. */
+  hasSigningKey(): boolean {
+    try {
+      this.signingKey();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  list(): KeyFile[] {
+    return [...this.keys];
+  }
+
+  private isPublished(key: KeyFile): boolean {
+    if (!key.meta.retired_at) return true;
+    const until = Date.parse(key.meta.retired_at) + this.options.retiredKeyGraceSeconds * 1000;
+    return this.options.clock.now() < until;
+  }
+}

@@ -1,0 +1,20 @@
+import type { DenylistEntry, RevocationSubject } from '../verifier/denylist-mirror.ts';
+
+export type { DenylistEntry, RevocationSubject };
+
+export type DenylistStatus = 'ok' | 'degraded';
+
+/**
+ * Revoked sessions, tokens and per-user cut-offs. Writes go to the shared store and fan
+ * out to every replica; reads are answered from this replica's in-memory mirror.
+ */
+export interface Denylist {
+  /** Resolves once the revocation is durable in the shared store (or throws). */
+  revoke(entry: DenylistEntry): Promise<void>;
+  /** Synchronous: answered from the local mirror, never a network call. */
+  isRevoked(subject: RevocationSubject): boolean;
+  status(): DenylistStatus;
+  size(): number;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,208 @@
+import crypto from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { Db, Queryable } from '../db/db.ts';
+import { AuthError } from '../errors.ts';
+import {
+  generateRefreshToken,
+  hashRefreshToken,
+  looksLikeRefreshToken,
+  openSuccessor,
+  sealSuccessor,
+} from './refresh-token.ts';
+import { sessionStore, type Session } from './session-store.ts';
+
+export interface SessionLifetimes {
+  /** Unused this long (seconds) → dead. */
+  idleSeconds: number;
+  /** Dead this long after login whatever happens (seconds), for remember: true. */
+  absoluteSeconds: number;
+  /** Absolute lifetime for remember: false (a browser-session cookie). */
+  shortSeconds: number;
+  /** A rotated token presented again within this many seconds is a concurrent refresh, not theft. */
+  graceSeconds: number;
+}
+
+export interface SessionWithToken {
+  session: Session;
+  refreshToken: string;
+  /** Seconds until the session dies if not used again (idle or absolute, whichever is first). */
+  refreshExpiresIn: number;
+}
+
+export interface NewSessionRequest {
+  userId: string;
+  verifiedPasswordHash: string;
+  clientId: string;
+  remember: boolean;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+export type RefreshOutcome =
+  | ({ kind: 'rotated' } & SessionWithToken)
+  /** The token was rotated moments ago (another tab, another replica): same successor. */
+  | ({ kind: 'grace' } & SessionWithToken)
+  /** A rotated token came back after the grace window: the session was revoked. */
+  | { kind: 'reused'; session: Session };
+
+// A chain longer than this inside one grace window is not a browser with many tabs.
+const MAX_GRACE_CHAIN = 64;
+
+export class SessionService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly lifetimes: SessionLifetimes,
+  ) {}
+
+  /** Opens a session for a user whose password was just verified (see insertForVerifiedUser). */
+  async create(request: NewSessionRequest): Promise<SessionWithToken | undefined> {
+    const now = this.clock.now();
+    const absoluteSeconds = request.remember ? this.lifetimes.absoluteSeconds : this.lifetimes.shortSeconds;
+    const absoluteExpiresAt = new Date(now + absoluteSeconds * 1000);
+    const idleExpiresAt = new Date(Math.min(now + this.lifetimes.idleSeconds * 1000, absoluteExpiresAt.getTime()));
+    const refreshToken = generateRefreshToken();
+    return this.db.transaction(async (tx) => {
+      const session = await sessionStore.insertForVerifiedUser(
+        tx,
+        {
+          id: crypto.randomUUID(),
+          userId: request.userId,
+          clientId: request.clientId,
+          remember: request.remember,
+          now: new Date(now),
+          idleExpiresAt,
+          absoluteExpiresAt,
+          userAgent: request.userAgent,
+          ip: request.ip,
+        },
+        request.verifiedPasswordHash,
+      );
+      if (!session) return undefined;
+      await sessionStore.insertToken(tx, {
+        tokenHash: hashRefreshToken(refreshToken),
+        sessionId: session.id,
+        generation: 0,
+        issuedAt: new Date(now),
+      });
+      return { session, refreshToken, refreshExpiresIn: this.expiresIn(session, now) };
+    });
+  }
+
+  /**
+   * Exchanges a refresh token for its successor. Concurrent calls with the same token (on
+   * any replica) queue on the session's row lock; the first rotates, the others find the
+   * token rotated within the grace window and are handed the same current token, so the
+   * session never forks into branches.
+   */
+  async refresh(token: string): Promise<RefreshOutcome> {
+    if (!looksLikeRefreshToken(token)) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+    const tokenHash = hashRefreshToken(token);
+    const found = await sessionStore.findToken(this.db, tokenHash);
+    if (!found) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+
+    return this.db.transaction(async (tx): Promise<RefreshOutcome> => {
+      const session = await sessionStore.lock(tx, found.sessionId);
+      const record = await sessionStore.findToken(tx, tokenHash);
+      if (!session || !record) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+      const now = this.clock.now();
+      this.assertAlive(session, now);
+
+      if (record.rotatedAt === null) {
+        const successor = generateRefreshToken();
+        await sessionStore.insertToken(tx, {
+          tokenHash: hashRefreshToken(successor),
+          sessionId: session.id,
+          generation: record.generation + 1,
+          issuedAt: new Date(now),
+        });
+        await sessionStore.markRotated(tx, tokenHash, new Date(now), sealSuccessor(token, successor));
+        const touched = await this.touch(tx, session, now);
+        return { kind: 'rotated', session: touched, refreshToken: successor, refreshExpiresIn: this.expiresIn(touched, now) };
+      }
+
+      if (now - record.rotatedAt.getTime() <= this.lifetimes.graceSeconds * 1000) {
+        const current = await this.followChain(tx, token, record.successorSealed);
+        const touched = await this.touch(tx, session, now);
+        return { kind: 'grace', session: touched, refreshToken: current, refreshExpiresIn: this.expiresIn(touched, now) };
+      }
+
+      // Reuse after the grace window: someone holds a token that was already exchanged.
+      // Either the thief or the victim is presenting it; we cannot tell, so the session dies.
+      const revoked = (await sessionStore.revoke(tx, session.id, new Date(now), 'refresh_token_reused')) ?? session;
+      return { kind: 'reused', session: revoked };
+    });
+  }
+
+  /** Walks rotated tokens forward to the session's current token. */
+  private async followChain(tx: Queryable, token: string, sealed: string | null) {
+    let current = token;
+    let nextSealed = sealed;
+    for (let step = 0; step < MAX_GRACE_CHAIN; step++) {
+      const next = nextSealed ? openSuccessor(current, nextSealed) : undefined;
+      if (!next) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+      const record = await sessionStore.findToken(tx, hashRefreshToken(next));
+      if (!record) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+      if (record.rotatedAt === null) return next;
+      current = next;
+      nextSealed = record.successorSealed;
+    }
+    throw new AuthError('invalid_grant', 'The refresh token is invalid');
+  }
+
+  private async touch(tx: Queryable, session: Session, now: number) {
+    const idle = Math.min(now + this.lifetimes.idleSeconds * 1000, session.absoluteExpiresAt.getTime());
+    return sessionStore.touch(tx, session.id, new Date(now), new Date(idle));
+  }
+
+  private assertAlive(session: Session, now: number): void {
+    if (session.revokedAt) throw new AuthError('invalid_grant', 'The session has ended');
+    if (now >= session.idleExpiresAt.getTime() || now >= session.absoluteExpiresAt.getTime()) {
+      throw new AuthError('session_expired', 'The session has expired; log in again');
+    }
+  }
+
+  expiresIn(session: Session, now: number): number {
+    const end = Math.min(session.idleExpiresAt.getTime(), session.absoluteExpiresAt.getTime());
+    return Math.max(0, Math.floor((end - now) / 1000));
+  }
+
+  /** The session a refresh token belongs to (live or not), for logout and revocation. */
+  async findByRefreshToken(token: string): Promise<Session | undefined> {
+    if (!looksLikeRefreshToken(token)) return undefined;
+    const record = await sessionStore.findToken(this.db, hashRefreshToken(token));
+    return record && sessionStore.findById(this.db, record.sessionId);
+  }
+
+  /** The session of a refresh token that is live and not yet rotated (introspection). */
+  async findLiveByCurrentRefreshToken(token: string): Promise<{ session: Session; issuedAt: Date } | undefined> {
+    if (!looksLikeRefreshToken(token)) return undefined;
+    const record = await sessionStore.findToken(this.db, hashRefreshToken(token));
+    if (!record || record.rotatedAt !== null) return undefined;
+    const session = await sessionStore.findById(this.db, record.sessionId);
+    return session && this.isLive(session) ? { session, issuedAt: record.issuedAt } : undefined;
+  }
+
+  findById(id: string): Promise<Session | undefined> {
+    return sessionStore.findById(this.db, id);
+  }
+
+  /** Revokes one session. Idempotent: an already revoked session is returned unchanged. */
+  async revoke(sessionId: string, reason: string): Promise<Session | undefined> {
+    const revoked = await sessionStore.revoke(this.db, sessionId, new Date(this.clock.now()), reason);
+    return revoked ?? (await sessionStore.findById(this.db, sessionId));
+  }
+
+  async revokeAllForUser(userId: string, reason: string): Promise<Session[]> {
+    return sessionStore.revokeAllForUser(this.db, userId, new Date(this.clock.now()), reason);
+  }
+
+  listLive(userId: string): Promise<Session[]> {
+    return sessionStore.listLive(this.db, userId, new Date(this.clock.now()));
+  }
+
+  isLive(session: Session): boolean {
+    const now = this.clock.now();
+    return !session.revokedAt && now < session.idleExpiresAt.getTime() && now < session.absoluteExpiresAt.getTime();
+  }
+}

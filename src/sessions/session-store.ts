@@ -1,0 +1,167 @@
+import type { Queryable } from '../db/db.ts';
+
+export interface Session {
+  id: string;
+  userId: string;
+  clientId: string;
+  remember: boolean;
+  createdAt: Date;
+  lastUsedAt: Date;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+}
+
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  sessionId: string;
+  generation: number;
+  issuedAt: Date;
+  rotatedAt: Date | null;
+  successorSealed: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+const date = (v: unknown) => new Date(v as string | Date);
+const nullableDate = (v: unknown) => (v === null || v === undefined ? null : date(v));
+
+const toSession = (r: Row): Session => ({
+  id: r.id as string,
+  userId: r.user_id as string,
+  clientId: r.client_id as string,
+  remember: r.remember as boolean,
+  createdAt: date(r.created_at),
+  lastUsedAt: date(r.last_used_at),
+  idleExpiresAt: date(r.idle_expires_at),
+  absoluteExpiresAt: date(r.absolute_expires_at),
+  userAgent: (r.user_agent as string | null) ?? null,
+  ip: (r.ip as string | null) ?? null,
+  revokedAt: nullableDate(r.revoked_at),
+  revokedReason: (r.revoked_reason as string | null) ?? null,
+});
+
+const toToken = (r: Row): RefreshTokenRecord => ({
+  tokenHash: r.token_hash as string,
+  sessionId: r.session_id as string,
+  generation: r.generation as number,
+  issuedAt: date(r.issued_at),
+  rotatedAt: nullableDate(r.rotated_at),
+  successorSealed: (r.successor_sealed as string | null) ?? null,
+});
+
+const SESSION_COLUMNS =
+  's.id, s.user_id, s.client_id, s.remember, s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip, s.revoked_at, s.revoked_reason';
+
+export interface NewSession {
+  id: string;
+  userId: string;
+  clientId: string;
+  remember: boolean;
+  now: Date;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/** SQL for sessions and refresh_tokens; every function takes the connection or transaction. */
+export const sessionStore = {
+  /**
+   * Creates the session only if the user still has the password hash the caller verified
+   * and is not disabled. FOR SHARE makes a concurrent password change wait for us (and
+   * then revoke this session) or makes us wait for it (and then insert nothing).
+   */
+  async insertForVerifiedUser(tx: Queryable, s: NewSession, verifiedHash: string): Promise<Session | undefined> {
+    const rows = await tx.query(
+      `INSERT INTO sessions (id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip)
+       SELECT $1, u.id, $3, $4, $5, $5, $6, $7, $8, $9 FROM users u
+       WHERE u.id = $2 AND u.password_hash = $10 AND u.disabled_at IS NULL
+       FOR SHARE
+       RETURNING id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, revoked_at, revoked_reason`,
+      [s.id, s.userId, s.clientId, s.remember, s.now, s.idleExpiresAt, s.absoluteExpiresAt, s.userAgent, s.ip, verifiedHash],
+    );
+    return rows[0] && toSession(rows[0]);
+  },
+
+  async insertToken(tx: Queryable, t: { tokenHash: string; sessionId: string; generation: number; issuedAt: Date }) {
+    await tx.query('INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) VALUES ($1, $2, $3, $4)', [
+      t.tokenHash,
+      t.sessionId,
+      t.generation,
+      t.issuedAt,
+    ]);
+  },
+
+  async findToken(db: Queryable, tokenHash: string): Promise<RefreshTokenRecord | undefined> {
+    const rows = await db.query('SELECT * FROM refresh_tokens WHERE token_hash = $1', [tokenHash]);
+    return rows[0] && toToken(rows[0]);
+  },
+
+  /** Row lock on the session: every state change of one session is serialised here. */
+  async lock(tx: Queryable, id: string): Promise<Session | undefined> {
+    const rows = await tx.query(`SELECT ${SESSION_COLUMNS} FROM sessions s WHERE s.id = $1 FOR UPDATE`, [id]);
+    return rows[0] && toSession(rows[0]);
+  },
+
+  async findById(db: Queryable, id: string): Promise<Session | undefined> {
+    const rows = await db.query(`SELECT ${SESSION_COLUMNS} FROM sessions s WHERE s.id = $1`, [id]);
+    return rows[0] && toSession(rows[0]);
+  },
+
+  async markRotated(tx: Queryable, tokenHash: string, at: Date, successorSealed: string): Promise<void> {
+    await tx.query('UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE token_hash = $1', [
+      tokenHash,
+      at,
+      successorSealed,
+    ]);
+  },
+
+  async touch(tx: Queryable, id: string, now: Date, idleExpiresAt: Date): Promise<Session> {
+    const rows = await tx.query(
+      `UPDATE sessions s SET last_used_at = $2, idle_expires_at = $3 WHERE s.id = $1 RETURNING ${SESSION_COLUMNS}`,
+      [id, now, idleExpiresAt],
+    );
+    return toSession(rows[0]!);
+  },
+
+  /** Marks a live session revoked; returns it, or undefined if it was already revoked. */
+  async revoke(db: Queryable, id: string, now: Date, reason: string): Promise<Session | undefined> {
+    const rows = await db.query(
+      `UPDATE sessions s SET revoked_at = $2, revoked_reason = $3 WHERE s.id = $1 AND s.revoked_at IS NULL RETURNING ${SESSION_COLUMNS}`,
+      [id, now, reason],
+    );
+    return rows[0] && toSession(rows[0]);
+  },
+
+  async revokeAllForUser(db: Queryable, userId: string, now: Date, reason: string): Promise<Session[]> {
+    const rows = await db.query(
+      `UPDATE sessions s SET revoked_at = $2, revoked_reason = $3 WHERE s.user_id = $1 AND s.revoked_at IS NULL RETURNING ${SESSION_COLUMNS}`,
+      [userId, now, reason],
+    );
+    return rows.map(toSession);
+  },
+
+  async listLive(db: Queryable, userId: string, now: Date): Promise<Session[]> {
+    const rows = await db.query(
+      `SELECT ${SESSION_COLUMNS} FROM sessions s
+       WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.idle_expires_at > $2 AND s.absolute_expires_at > $2
+       ORDER BY s.created_at DESC, s.id`,
+      [userId, now],
+    );
+    return rows.map(toSession);
+  },
+
+  /** Deletes sessions dead for longer than `before`; their tokens go with them (cascade). */
+  async deleteDeadBefore(db: Queryable, before: Date): Promise<number> {
+    const rows = await db.query(
+      `DELETE FROM sessions WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
+         OR absolute_expires_at < $1 OR idle_expires_at < $1 RETURNING id`,
+      [before],
+    );
+    return rows.length;
+  },
+};

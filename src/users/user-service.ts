@@ -1,0 +1,95 @@
+import crypto from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { Db } from '../db/db.ts';
+import { AuthError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Session } from '../sessions/session-store.ts';
+import type { PasswordHasher } from './password.ts';
+import { replacePasswordAndRevokeSessions } from './password-change.ts';
+import { EmailTakenError, userStore, type User } from './user-store.ts';
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  created_at: string;
+}
+
+export const toPublicUser = (u: User): PublicUser => ({
+  id: u.id,
+  email: u.email,
+  created_at: u.createdAt.toISOString(),
+});
+
+/** Emails are compared trimmed and lower-cased everywhere (storage, login, throttling). */
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+export interface AuthenticatedUser {
+  user: User;
+  /** The hash now stored for the user (after a rehash, the new one). */
+  passwordHash: string;
+}
+
+export class UserService {
+  constructor(
+    private readonly db: Db,
+    private readonly hasher: PasswordHasher,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  async register(email: string, password: string): Promise<User> {
+    const passwordHash = await this.hasher.hash(password);
+    try {
+      return await userStore.insert(this.db, {
+        id: crypto.randomUUID(),
+        email: normalizeEmail(email),
+        passwordHash,
+        now: new Date(this.clock.now()),
+      });
+    } catch (err) {
+      if (err instanceof EmailTakenError) throw new AuthError('email_taken', 'An account with this email already exists');
+      throw err;
+    }
+  }
+
+  /**
+   * Checks email and password. An unknown email, a wrong password and a disabled account
+   * all fail the same way after one argon2 verification, so neither the answer nor its
+   * timing tells which it was.
+   */
+  async authenticate(email: string, password: string): Promise<AuthenticatedUser> {
+    const user = await userStore.findByEmail(this.db, normalizeEmail(email));
+    const ok = user ? await this.hasher.verify(user.passwordHash, password) : await this.hasher.verifyDummy(password);
+    if (!user || !ok || user.disabledAt) throw new AuthError('invalid_credentials', 'Invalid email or password');
+    return { user, passwordHash: await this.rehashIfOutdated(user, password) };
+  }
+
+  /** Parameters were raised since this hash was made: upgrade it now that we know the password. */
+  private async rehashIfOutdated(user: User, password: string): Promise<string> {
+    if (!this.hasher.needsRehash(user.passwordHash)) return user.passwordHash;
+    const upgraded = await this.hasher.hash(password);
+    const replaced = await userStore.replaceHash(this.db, user.id, user.passwordHash, upgraded);
+    if (!replaced) return user.passwordHash; // changed concurrently; the session insert will notice
+    this.logger.info({ event: 'password.rehashed', user_id: user.id }, 'password hash upgraded to current parameters');
+    return upgraded;
+  }
+
+  findById(id: string): Promise<User | undefined> {
+    return userStore.findById(this.db, id);
+  }
+
+  async verifyPassword(user: User, password: string): Promise<boolean> {
+    return this.hasher.verify(user.passwordHash, password);
+  }
+
+  /** New hash + every session revoked, atomically; undefined if the hash changed meanwhile. */
+  replacePassword(userId: string, verifiedHash: string, newHash: string): Promise<Session[] | undefined> {
+    return replacePasswordAndRevokeSessions(this.db, { userId, verifiedHash, newHash, now: new Date(this.clock.now()) });
+  }
+
+  hashPassword(password: string): Promise<string> {
+    return this.hasher.hash(password);
+  }
+}
