@@ -67,6 +67,8 @@ export const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_KEY_PREFIX: z.string().default('tessera:'),
+  // How long logout/password change waits for Redis before answering 503 (the revocation is then retried in the background).
+  REVOCATION_WRITE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
 
   KEYS_DIR: z.string().min(1).default('./keys'),
   JWT_ALG: z.enum(['RS256']).default('RS256'),
@@ -107,6 +109,7 @@ export interface Config {
   dataDir: string;
   redisUrl: string | undefined;
   redisKeyPrefix: string;
+  revocationWriteTimeoutMs: number;
   keysDir: string;
   keySize: number;
   jwksMaxAge: number;
@@ -143,10 +146,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${name}=${JSON.stringify(cleaned[name] ?? '')}: ${issue.message}`);
     }
   }
-  if (result.success) {
-    const keysProblem = checkKeysDir(result.data.KEYS_DIR);
-    if (keysProblem) problems.push(`KEYS_DIR=${JSON.stringify(result.data.KEYS_DIR)}: ${keysProblem}`);
-  }
+  // Checked even when other variables are bad, so one run lists every problem.
+  const keysDir = cleaned.KEYS_DIR ?? './keys';
+  const keysProblem = checkKeysDir(keysDir);
+  if (keysProblem) problems.push(`KEYS_DIR=${JSON.stringify(keysDir)}: ${keysProblem}`);
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   const e = result.data;
   return {
@@ -162,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: path.resolve(e.DATA_DIR),
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    revocationWriteTimeoutMs: e.REVOCATION_WRITE_TIMEOUT_MS,
     keysDir: path.resolve(e.KEYS_DIR),
     keySize: e.KEY_SIZE,
     jwksMaxAge: e.JWKS_MAX_AGE,

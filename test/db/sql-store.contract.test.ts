@@ -1,0 +1,130 @@
+// One contract for the SQL layer, run against embedded PGlite and real PostgreSQL.
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/db.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { createPostgresDb, quoteIdent } from '../../src/db/postgres.ts';
+import { sessionStore } from '../../src/sessions/session-store.ts';
+import { EmailTakenError, userStore } from '../../src/users/user-store.ts';
+import { createTestDb, POSTGRES_URL, type DbKind, type TestDb } from '../helpers/db.ts';
+
+const HOUR = 3600_000;
+
+function newSession(userId: string, now: Date, overrides: Partial<Parameters<typeof sessionStore.insertForVerifiedUser>[1]> = {}) {
+  return {
+    id: crypto.randomUUID(),
+    userId,
+    clientId: 'tessera',
+    remember: true,
+    now,
+    idleExpiresAt: new Date(now.getTime() + HOUR),
+    absoluteExpiresAt: new Date(now.getTime() + 24 * HOUR),
+    userAgent: 'test',
+    ip: '127.0.0.1',
+    ...overrides,
+  };
+}
+
+describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind) => {
+  let t: TestDb;
+  let db: Db;
+  const now = new Date('2026-01-01T00:00:00Z');
+
+  beforeAll(async () => {
+    t = await createTestDb(kind);
+    db = t.db;
+  });
+  afterAll(() => t.drop());
+
+  const addUser = (email = `u-${crypto.randomBytes(4).toString('hex')}@example.com`) =>
+    userStore.insert(db, { id: crypto.randomUUID(), email, passwordHash: 'hash-1', now });
+
+  it('re-running migrations applies nothing', async () => {
+    expect(await migrate(db)).toEqual([]);
+  });
+
+  it('stores users with unique emails', async () => {
+    const user = await addUser('same@example.com');
+    expect(user.email).toBe('same@example.com');
+    expect(user.createdAt.getTime()).toBe(now.getTime());
+    await expect(addUser('same@example.com')).rejects.toBeInstanceOf(EmailTakenError);
+    expect((await userStore.findByEmail(db, 'same@example.com'))?.id).toBe(user.id);
+    expect(await userStore.findByEmail(db, 'nobody@example.com')).toBeUndefined();
+  });
+
+  it('replaces a password hash only if it is still the expected one', async () => {
+    const user = await addUser();
+    expect(await userStore.replaceHash(db, user.id, 'hash-1', 'hash-2')).toBe(true);
+    expect(await userStore.replaceHash(db, user.id, 'hash-1', 'hash-3')).toBe(false);
+    expect((await userStore.findById(db, user.id))?.passwordHash).toBe('hash-2');
+  });
+
+  it('creates a session only for the verified hash of an enabled user', async () => {
+    const user = await addUser();
+    expect(await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'wrong-hash')).toBeUndefined();
+    const session = await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'hash-1');
+    expect(session?.userId).toBe(user.id);
+    await userStore.setDisabled(db, user.id, now);
+    expect(await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'hash-1')).toBeUndefined();
+  });
+
+  it('keeps refresh-token hashes, rotation marks and session state', async () => {
+    const user = await addUser();
+    const session = (await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'hash-1'))!;
+    await sessionStore.insertToken(db, { tokenHash: 'h0', sessionId: session.id, generation: 0, issuedAt: now });
+    await db.transaction(async (tx) => {
+      expect((await sessionStore.lock(tx, session.id))?.id).toBe(session.id);
+      await sessionStore.markRotated(tx, 'h0', now, 'sealed');
+    });
+    const token = await sessionStore.findToken(db, 'h0');
+    expect(token).toMatchObject({ sessionId: session.id, generation: 0, successorSealed: 'sealed' });
+    expect(token?.rotatedAt?.getTime()).toBe(now.getTime());
+
+    expect(await sessionStore.listLive(db, user.id, now)).toHaveLength(1);
+    expect((await sessionStore.revoke(db, session.id, now, 'logout'))?.revokedReason).toBe('logout');
+    expect(await sessionStore.revoke(db, session.id, now, 'logout')).toBeUndefined();
+    expect(await sessionStore.listLive(db, user.id, now)).toHaveLength(0);
+  });
+
+  it('lists only live sessions and deletes long-dead ones with their tokens', async () => {
+    const user = await addUser();
+    const live = (await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'hash-1'))!;
+    const idle = (await sessionStore.insertForVerifiedUser(db, newSession(user.id, now, { idleExpiresAt: new Date(now.getTime() - 1) }), 'hash-1'))!;
+    await sessionStore.insertToken(db, { tokenHash: `dead-${idle.id}`, sessionId: idle.id, generation: 0, issuedAt: now });
+    expect((await sessionStore.listLive(db, user.id, now)).map((s) => s.id)).toEqual([live.id]);
+    expect(await sessionStore.deleteDeadBefore(db, now)).toBeGreaterThanOrEqual(1);
+    expect(await sessionStore.findById(db, idle.id)).toBeUndefined();
+    expect(await sessionStore.findToken(db, `dead-${idle.id}`)).toBeUndefined();
+    expect(await sessionStore.findById(db, live.id)).toBeDefined();
+  });
+
+  it('rolls a failed transaction back', async () => {
+    const id = crypto.randomUUID();
+    await expect(
+      db.transaction(async (tx) => {
+        await userStore.insert(tx, { id, email: `${id}@example.com`, passwordHash: 'h', now });
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await userStore.findById(db, id)).toBeUndefined();
+  });
+});
+
+describe('migrations on PostgreSQL', () => {
+  it('are applied exactly once when several replicas start at the same moment', async () => {
+    const schema = `t_${crypto.randomBytes(6).toString('hex')}`;
+    const admin = createPostgresDb({ url: POSTGRES_URL, poolSize: 1 });
+    await admin.exec(`CREATE SCHEMA ${quoteIdent(schema)}`);
+    const replicas = Array.from({ length: 4 }, () => createPostgresDb({ url: POSTGRES_URL, schema, poolSize: 1 }));
+    try {
+      const results = await Promise.all(replicas.map((r) => migrate(r)));
+      expect(results.filter((applied) => applied.length > 0)).toHaveLength(1);
+      const rows = await replicas[0]!.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
+      expect(rows[0]!.n).toBe(results.find((r) => r.length > 0)!.length);
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+      await admin.exec(`DROP SCHEMA ${quoteIdent(schema)} CASCADE`);
+      await admin.close();
+    }
+  });
+});

@@ -1,0 +1,62 @@
+// The access token must verify with independent libraries that fetch our JWKS over HTTP.
+import jwt from 'jsonwebtoken';
+import jwksRsa from 'jwks-rsa';
+import * as oauth from 'oauth4webapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { freePort } from '../helpers/process.ts';
+import { decodeJwt, signUp } from '../helpers/flows.ts';
+
+describe('RS256 access tokens (RFC 9068)', () => {
+  let t: TestApp;
+  let issuer: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    issuer = `http://127.0.0.1:${port}`;
+    t = await createTestApp({ env: { ISSUER: issuer, AUDIENCE: 'https://api.example.com', CLIENT_ID: 'web-app' } });
+    // The test app's clock is manual; keep it on real time so other libraries agree on exp.
+    t.clock.set(Date.now());
+    await t.fastify.listen({ port, host: '127.0.0.1' });
+  });
+  afterAll(() => t.close());
+
+  it('has the RFC 9068 header and claims', async () => {
+    const { user, tokens } = await signUp(t.fastify);
+    const { header, payload } = decodeJwt(tokens.access_token);
+    expect(header).toEqual({ alg: 'RS256', typ: 'at+jwt', kid: t.keys.signingKey().kid });
+    expect(Object.keys(payload).sort()).toEqual(['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    expect(payload).toMatchObject({ iss: issuer, sub: user.id, aud: 'https://api.example.com', client_id: 'web-app' });
+    expect(payload.exp).toBe((payload.iat as number) + 900);
+    expect(tokens.expires_in).toBe(900);
+    expect(tokens.token_type).toBe('Bearer');
+    expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
+    expect(payload.sid).toMatch(/^[0-9a-f-]{36}$/);
+    // Nothing private in the token.
+    expect(JSON.stringify(payload)).not.toContain(user.email);
+  });
+
+  it('verifies with jsonwebtoken + jwks-rsa fetching the JWKS', async () => {
+    const { user, tokens } = await signUp(t.fastify);
+    const client = jwksRsa({ jwksUri: `${issuer}/.well-known/jwks.json` });
+    const { header } = decodeJwt(tokens.access_token);
+    const key = await client.getSigningKey(header.kid as string);
+    const claims = jwt.verify(tokens.access_token, key.getPublicKey(), {
+      algorithms: ['RS256'],
+      issuer,
+      audience: 'https://api.example.com',
+    }) as jwt.JwtPayload;
+    expect(claims.sub).toBe(user.id);
+  });
+
+  it("verifies with oauth4webapi's validateJwtAccessToken (enforces RFC 9068) after discovery", async () => {
+    const { user, tokens } = await signUp(t.fastify);
+    const issuerUrl = new URL(issuer);
+    const discovery = await oauth.discoveryRequest(issuerUrl, { algorithm: 'oauth2', [oauth.allowInsecureRequests]: true });
+    const as = await oauth.processDiscoveryResponse(issuerUrl, discovery);
+    const request = new Request(`${issuer}/resource`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const claims = await oauth.validateJwtAccessToken(as, request, 'https://api.example.com', { [oauth.allowInsecureRequests]: true });
+    expect(claims.sub).toBe(user.id);
+    expect(claims.client_id).toBe('web-app');
+  });
+});
