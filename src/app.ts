@@ -38,6 +38,13 @@ export interface App {
   auth: AuthService;
   /** Fails readiness so the load balancer stops sending new requests (graceful shutdown). */
   startDraining(): void;
+  /** Every route registered, as Fastify saw it; the OpenAPI drift test compares it with openapi.yaml. */
+  routes: readonly AppRoute[];
+}
+
+export interface AppRoute {
+  method: string;
+  url: string;
 }
 
 /** Wires services and routes. Never listens: the entry point or a test does. */
@@ -82,6 +89,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   fastify.removeContentTypeParser('text/plain');
   registerProblemHandlers(fastify);
 
+  const routes: AppRoute[] = [];
+  fastify.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
+
   await fastify.register(cookie);
   await fastify.register(cors, {
     origin: config.corsOrigins,
@@ -103,6 +115,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   return {
     fastify,
     auth,
+    routes,
     startDraining() {
       draining = true;
     },
