@@ -29,6 +29,8 @@ export class KeyStore {
   private jwksCache: { body: Jwks; etag: string; json: string; kids: string } | undefined;
   private lastReload = 0;
   private reloading: Promise<void> | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private lastSigningKid: string | undefined;
 
   private constructor(private readonly options: KeyStoreOptions) {}
 
@@ -50,6 +52,23 @@ export class KeyStore {
       });
     }
     return store;
+  }
+
+  /**
+   * Re-reads keys/ every `intervalMs` so a rotation done on any machine (the CLI writes the
+   * shared folder) reaches this replica without a restart.
+   */
+  startAutoReload(intervalMs: number): void {
+    this.reloadTimer = setInterval(() => {
+      this.reload().catch((err: unknown) =>
+        this.options.logger.error({ event: 'key.reload_failed', err }, 'could not re-read the keys folder'),
+      );
+    }, intervalMs);
+    this.reloadTimer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.reloadTimer);
   }
 
   async reload(): Promise<void> {
@@ -80,6 +99,12 @@ export class KeyStore {
       }
     }
     if (!best) throw new Error('no active signing key in the keys folder');
+    if (best.meta.kid !== this.lastSigningKid) {
+      if (this.lastSigningKid !== undefined) {
+        this.options.logger.info({ event: 'key.activated', kid: best.meta.kid, previous_kid: this.lastSigningKid }, 'signing with a new key');
+      }
+      this.lastSigningKid = best.meta.kid;
+    }
     return { kid: best.meta.kid, privateKey: best.privateKey };
   }
 

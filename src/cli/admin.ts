@@ -1,0 +1,53 @@
+import { AuthService } from '../auth-service.ts';
+import { systemClock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { migrate } from '../db/migrate.ts';
+import { createLogger } from '../logger.ts';
+import { openDb, openDenylist } from '../runtime.ts';
+import { SessionService } from '../sessions/session-service.ts';
+import { PasswordHasher } from '../users/password.ts';
+import { UserService } from '../users/user-service.ts';
+import { userStore, type User } from '../users/user-store.ts';
+import { normalizeEmail } from '../users/user-service.ts';
+
+/** The services an operator command needs: SQL and the shared denylist, no HTTP, no keys. */
+export async function openAdmin(config: Config) {
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const db = await openDb(config);
+  await migrate(db);
+  const denylist = await openDenylist(config, systemClock, logger);
+  const users = new UserService(db, new PasswordHasher(config.argon2), systemClock, logger);
+  const sessions = new SessionService(db, systemClock, {
+    idleSeconds: config.refreshIdleTtl,
+    absoluteSeconds: config.refreshAbsoluteTtl,
+    shortSeconds: config.refreshShortTtl,
+    graceSeconds: config.refreshGracePeriod,
+  });
+  const auth = new AuthService({
+    users,
+    sessions,
+    issueAccessToken: () => Promise.reject(new Error('operator commands do not issue tokens')),
+    denylist,
+    clock: systemClock,
+    logger,
+    clientId: config.clientId,
+    accessTokenTtl: config.accessTokenTtl,
+  });
+  return {
+    db,
+    users,
+    sessions,
+    auth,
+    async findUser(emailOrId: string): Promise<User> {
+      const user = /^[0-9a-f-]{36}$/i.test(emailOrId)
+        ? await userStore.findById(db, emailOrId)
+        : await userStore.findByEmail(db, normalizeEmail(emailOrId));
+      if (!user) throw new Error(`no user ${emailOrId}`);
+      return user;
+    },
+    async close() {
+      await denylist.close();
+      await db.close();
+    },
+  };
+}
