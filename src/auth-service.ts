@@ -85,11 +85,13 @@ export class AuthService {
   async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
     const outcome = await this.deps.sessions.refresh(refreshToken);
     if (outcome.kind === 'reused') {
-      await this.denySession(outcome.session);
+      // Logged before the denylist write: if that write fails, a replay finds the session
+      // already revoked in SQL and never reaches this branch again, so the event would be lost.
       this.deps.logger.warn(
         { event: 'session.reuse_detected', user_id: outcome.session.userId, session_id: outcome.session.id, ip: ctx.ip, user_agent: ctx.userAgent },
         'a rotated refresh token was presented after the grace window; session revoked',
       );
+      await this.denySession(outcome.session);
       throw new AuthError('refresh_token_reused', 'The refresh token was already used; the session has been revoked');
     }
     this.audit('session.refreshed', { user_id: outcome.session.userId, session_id: outcome.session.id, grace: outcome.kind === 'grace' }, ctx);
