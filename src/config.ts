@@ -54,6 +54,8 @@ const clientCredentials = z
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
+  // Unset: /metrics is served on PORT. Set: on this port only (same HOST), e.g. kept off the public network.
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   ISSUER: url(['http:', 'https:'])
     .default('http://localhost:3000')
     .transform((v) => v.replace(/\/+$/, '')),
@@ -76,6 +78,8 @@ export const envSchema = z.object({
     message: 'must be 2048, 3072 or 4096',
   }).default(2048),
   JWKS_MAX_AGE: seconds(300),
+  // How often every replica re-reads KEYS_DIR, so a rotation reaches it without a restart.
+  KEYS_RELOAD_INTERVAL: seconds(10),
 
   ACCESS_TOKEN_TTL: seconds(900),
   REFRESH_IDLE_TTL: seconds(7 * 24 * 3600),
@@ -91,6 +95,13 @@ export const envSchema = z.object({
   CORS_ORIGINS: commaList,
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
   INTROSPECTION_CLIENTS: clientCredentials,
+
+  // Abuse resistance (see README "Security"). Counters live in Redis when REDIS_URL is set.
+  RATE_LIMIT_ENABLED: boolean(true),
+  RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
+  RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
+  LOGIN_FAILURES_BEFORE_BACKOFF: z.coerce.number().int().min(1).max(1000).default(5),
+  LOGIN_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(900),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -99,6 +110,8 @@ type Parsed = z.output<typeof envSchema>;
 export interface Config {
   port: number;
   host: string;
+  /** Where /metrics listens on its own; undefined: on the main port. */
+  metricsPort: number | undefined;
   issuer: string;
   audience: string;
   clientId: string;
@@ -113,6 +126,7 @@ export interface Config {
   keysDir: string;
   keySize: number;
   jwksMaxAge: number;
+  keysReloadInterval: number;
   accessTokenTtl: number;
   refreshIdleTtl: number;
   refreshAbsoluteTtl: number;
@@ -123,6 +137,19 @@ export interface Config {
   corsOrigins: string[];
   cookieName: string;
   introspectionClients: Map<string, string>;
+  rateLimit: RateLimitConfig;
+}
+
+export interface RateLimitConfig {
+  enabled: boolean;
+  /** Requests per minute per client IP on login, register and password change (each route counted apart). */
+  ipPerMinute: number;
+  /** Requests per minute per client IP on /auth/refresh and /oauth/token. */
+  refreshIpPerMinute: number;
+  /** Consecutive failures for one (account, IP) pair before back-off starts; 4× this for the account from anywhere. */
+  failuresBeforeBackoff: number;
+  /** The longest back-off window, seconds: an attacker can delay the real user by at most this much. */
+  backoffMaxSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -155,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: e.PORT,
     host: e.HOST,
+    metricsPort: e.METRICS_PORT,
     issuer: e.ISSUER,
     audience: e.AUDIENCE,
     clientId: e.CLIENT_ID,
@@ -169,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keysDir: path.resolve(e.KEYS_DIR),
     keySize: e.KEY_SIZE,
     jwksMaxAge: e.JWKS_MAX_AGE,
+    keysReloadInterval: e.KEYS_RELOAD_INTERVAL,
     accessTokenTtl: e.ACCESS_TOKEN_TTL,
     refreshIdleTtl: e.REFRESH_IDLE_TTL,
     refreshAbsoluteTtl: e.REFRESH_ABSOLUTE_TTL,
@@ -179,6 +208,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS,
     cookieName: e.COOKIE_NAME,
     introspectionClients: e.INTROSPECTION_CLIENTS,
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED,
+      ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
+      refreshIpPerMinute: e.RATE_LIMIT_REFRESH_IP_PER_MINUTE,
+      failuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
+      backoffMaxSeconds: e.LOGIN_BACKOFF_MAX_SECONDS,
+    },
   };
 }
 

@@ -11,6 +11,8 @@ import { KeyStore } from './keys/key-store.ts';
 import type { Logger } from './logger.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { MemoryDenylist } from './revocation/memory-denylist.ts';
+import { RedisDenylist } from './revocation/redis-denylist.ts';
+import { seedDenylistFromSql } from './revocation/seed-from-sql.ts';
 
 export async function openDb(config: Config): Promise<Db> {
   if (config.databaseUrl) return createPostgresDb({ url: config.databaseUrl, poolSize: config.databasePoolSize });
@@ -28,10 +30,36 @@ export async function openKeyStore(config: Config, clock: Clock, logger: Logger)
   });
 }
 
-export async function openDenylist(config: Config, clock: Clock, _logger: Logger): Promise<Denylist> {
-  const denylist = new MemoryDenylist(clock);
+/**
+ * Redis when REDIS_URL is set (every replica shares it), in-process memory otherwise. A
+ * Redis outage at start does not fail startup: the denylist starts degraded and catches up.
+ */
+export async function openDenylist(config: Config, clock: Clock, logger: Logger): Promise<Denylist> {
+  const denylist = config.redisUrl
+    ? new RedisDenylist({
+        redis: config.redisUrl,
+        keyPrefix: config.redisKeyPrefix,
+        clock,
+        logger,
+        writeTimeoutMs: config.revocationWriteTimeoutMs,
+      })
+    : new MemoryDenylist(clock);
   await denylist.start();
   return denylist;
+}
+
+/**
+ * Puts the revocations SQL knows about back into the denylist at start: the in-memory one
+ * forgets everything on restart, and a Redis without persistence can lose them too.
+ */
+async function seedRevocations(db: Db, denylist: Denylist, clock: Clock, config: Config, logger: Logger): Promise<void> {
+  try {
+    const count = await seedDenylistFromSql(db, denylist, clock.now(), config.accessTokenTtl);
+    if (count > 0) logger.info({ event: 'denylist.seeded', count }, 'recent revocations restored from SQL');
+  } catch (err) {
+    // Redis down: the entries sit in the denylist's outbox and are retried; not fatal.
+    logger.warn({ event: 'denylist.seed_incomplete', err: (err as Error).message }, 'could not confirm every restored revocation');
+  }
 }
 
 export interface Runtime {
@@ -48,13 +76,16 @@ export async function openRuntime(config: Config, logger: Logger, clock: Clock =
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ event: 'db.migrated', versions: applied, kind: db.kind }, 'database migrated');
     const keys = await openKeyStore(config, clock, logger);
+    keys.startAutoReload(config.keysReloadInterval * 1000);
     const denylist = await openDenylist(config, clock, logger);
+    await seedRevocations(db, denylist, clock, config, logger);
     return {
       db,
       keys,
       denylist,
       clock,
       async close() {
+        keys.close();
         await denylist.close();
         await db.close();
       },

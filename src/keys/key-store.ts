@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { generateKeyFile, publicJwk, readKeyFiles, withDirLock, type KeyFile, type PublicJwk } from './key-files.ts';
+import { keyStates, type KeyStatus } from './rotation.ts';
 
 export interface KeyStoreOptions {
   dir: string;
@@ -150,6 +151,11 @@ export class KeyStore {
 
   list(): KeyFile[] {
     return [...this.keys];
+  }
+
+  /** Each loaded key with its rotation state now (metrics, operators). */
+  states(): KeyStatus[] {
+    return keyStates(this.keys.map((k) => k.meta), this.options.clock.now(), this.options.retiredKeyGraceSeconds);
   }
 
   private isPublished(key: KeyFile): boolean {

@@ -17,4 +17,10 @@ export interface Denylist {
   size(): number;
   start(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * For metrics: calls `listener` with the milliseconds between an entry's publication by
+   * some replica and its application to this replica's mirror. Only a shared (Redis)
+   * denylist has a lag to report. Returns the unsubscribe function.
+   */
+  observeMirrorLag?(listener: (lagMs: number) => void): () => void;
 }
