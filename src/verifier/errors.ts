@@ -9,6 +9,8 @@
  * - `missing_claim`, `invalid_issuer`, `invalid_audience`, `expired`, `not_yet_valid`
  * - `revoked`: the session, token or user was revoked (denylist)
  * - `jwks_unavailable`: the key set could not be fetched
+ * - `revocation_unavailable`: revocation is configured but the denylist could not be loaded
+ *   yet (the verifier refuses rather than let a revoked token through)
  */
 export type VerifyErrorCode =
   | 'malformed'
@@ -23,7 +25,8 @@ export type VerifyErrorCode =
   | 'expired'
   | 'not_yet_valid'
   | 'revoked'
-  | 'jwks_unavailable';
+  | 'jwks_unavailable'
+  | 'revocation_unavailable';
 
 /**
  * Thrown by `verify()` with the reason in `code`.
