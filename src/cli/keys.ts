@@ -28,8 +28,9 @@ export const keysCommand: Command = async ([sub, ...rest], config, io, flags) =>
     }
     case 'rotate': {
       try {
-        // Lead time: the JWKS cache lifetime plus a margin for the replicas' reload interval.
-        const lead = config.jwksMaxAge + 30;
+        // Lead time: every verifier's cached JWKS has expired (JWKS_MAX_AGE) and every replica
+        // has re-read keys/ (KEYS_RELOAD_INTERVAL) before the first token is signed with it.
+        const lead = config.jwksMaxAge + config.keysReloadInterval + 5;
         const { added, retires } = await rotateKeys(config.keysDir, {
           modulusLength: config.keySize,
           now,
