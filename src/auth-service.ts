@@ -1,11 +1,14 @@
 // The use cases the HTTP routes call: one method per endpoint. It composes users,
 // sessions, access tokens and the denylist, and owns the audit events.
+import { auditRecord, type AuditEvent, type AuditFields } from './audit.ts';
 import { toSeconds, type Clock } from './clock.ts';
 import { AuthError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { noopAuthMetrics, type AuthMetrics } from './metrics/metrics.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import type { SessionService, SessionWithToken } from './sessions/session-service.ts';
 import type { Session } from './sessions/session-store.ts';
+import type { LoginThrottle } from './throttle/login-throttle.ts';
 import type { IssueAccessToken } from './tokens/access-token.ts';
 import { toPublicUser, type PublicUser, type UserService } from './users/user-service.ts';
 import type { AccessTokenClaims } from './verifier/jwt.ts';
@@ -43,6 +46,10 @@ export interface AuthServiceDeps {
   logger: Logger;
   clientId: string;
   accessTokenTtl: number;
+  /** Counters for logins and refreshes; the CLI and unit tests leave it out. */
+  metrics?: AuthMetrics;
+  /** Per-account back-off on password checks; absent when RATE_LIMIT_ENABLED=false (and in the CLI). */
+  throttle?: LoginThrottle;
 }
 
 // Denylist entries outlive the last access token they can affect by this much, to cover
@@ -50,21 +57,35 @@ export interface AuthServiceDeps {
 const SKEW_MS = 60_000;
 
 export class AuthService {
-  constructor(private readonly deps: AuthServiceDeps) {}
+  private readonly metrics: AuthMetrics;
 
-  async register(email: string, password: string): Promise<PublicUser> {
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.metrics = deps.metrics ?? noopAuthMetrics;
+  }
+
+  async register(email: string, password: string, ctx: RequestContext): Promise<PublicUser> {
     const user = await this.deps.users.register(email, password);
-    this.deps.logger.info({ event: 'user.registered', user_id: user.id }, 'user registered');
+    this.audit('user.registered', { user_id: user.id }, ctx);
     return toPublicUser(user);
   }
 
   async login(input: { email: string; password: string; remember: boolean }, ctx: RequestContext): Promise<TokenPair> {
     let authenticated;
     try {
+      // Before any look-up, and keyed by the email whether or not it is registered: a
+      // throttled answer is the same, and as fast, for real and unknown accounts.
+      await this.deps.throttle?.beforeLogin(input.email, ctx.ip);
       authenticated = await this.deps.users.authenticate(input.email, input.password);
     } catch (err) {
-      if (err instanceof AuthError) this.audit('login.failed', { reason: err.code }, ctx);
+      if (err instanceof AuthError) {
+        this.metrics.login(err.code === 'rate_limited' ? 'throttled' : 'failed');
+        this.audit('login.failed', { user_id: null, reason: err.code }, ctx);
+      }
       throw err;
+    }
+    if (authenticated.passwordHash !== authenticated.user.passwordHash) {
+      // UserService upgraded a hash made with weaker argon2 parameters.
+      this.audit('password.rehashed', { user_id: authenticated.user.id }, ctx);
     }
     const opened = await this.deps.sessions.create({
       userId: authenticated.user.id,
@@ -75,20 +96,24 @@ export class AuthService {
     });
     // The password changed (or the account was disabled) between the check and now.
     if (!opened) {
-      this.audit('login.failed', { reason: 'password_changed_concurrently', user_id: authenticated.user.id }, ctx);
+      this.metrics.login('failed');
+      this.audit('login.failed', { user_id: authenticated.user.id, reason: 'password_changed_concurrently' }, ctx);
       throw new AuthError('invalid_credentials', 'Invalid email or password');
     }
+    await this.deps.throttle?.loginSucceeded(input.email, ctx.ip);
+    this.metrics.login('succeeded');
     this.audit('login.succeeded', { user_id: authenticated.user.id, session_id: opened.session.id }, ctx);
     return this.pairFor(opened);
   }
 
   async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
     const outcome = await this.deps.sessions.refresh(refreshToken);
+    this.metrics.refresh(outcome.kind);
     if (outcome.kind === 'reused') {
       // Logged before the denylist write: if that write fails, a replay finds the session
       // already revoked in SQL and never reaches this branch again, so the event would be lost.
       this.deps.logger.warn(
-        { event: 'session.reuse_detected', user_id: outcome.session.userId, session_id: outcome.session.id, ip: ctx.ip, user_agent: ctx.userAgent },
+        auditRecord('session.reuse_detected', { user_id: outcome.session.userId, session_id: outcome.session.id }, ctx),
         'a rotated refresh token was presented after the grace window; session revoked',
       );
       await this.denySession(outcome.session);
@@ -109,9 +134,15 @@ export class AuthService {
   }
 
   async logoutAll(claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
-    const revoked = await this.deps.sessions.revokeAllForUser(claims.sub, 'logout_all');
-    await this.denyUser(claims.sub, revoked);
-    this.audit('session.revoked_all', { user_id: claims.sub, count: revoked.length }, ctx);
+    await this.endAllSessions(claims.sub, 'logout_all', ctx, claims.sid);
+  }
+
+  /** Ends every session of a user on every replica (logout-all, operator revoke, disable). Returns how many. */
+  async endAllSessions(userId: string, reason: string, ctx: RequestContext, requestingSession: string | null = null): Promise<number> {
+    const revoked = await this.deps.sessions.revokeAllForUser(userId, reason);
+    await this.denyUser(userId, revoked);
+    this.audit('session.revoked_all', { user_id: userId, session_id: requestingSession, count: revoked.length, reason }, ctx);
+    return revoked.length;
   }
 
   async me(claims: AccessTokenClaims): Promise<PublicUser> {
@@ -127,18 +158,26 @@ export class AuthService {
   async changePassword(claims: AccessTokenClaims, current: string, next: string, ctx: RequestContext): Promise<TokenPair> {
     const user = await this.deps.users.findById(claims.sub);
     if (!user || user.disabledAt) throw new AuthError('invalid_token', 'The access token is invalid: unknown user');
+    // A stolen access token must not become an unlimited password-guessing oracle.
+    try {
+      await this.deps.throttle?.beforePasswordCheck(user.id);
+    } catch (err) {
+      this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason: 'rate_limited' }, ctx);
+      throw err;
+    }
     if (!(await this.deps.users.verifyPassword(user, current))) {
-      this.audit('password.change_failed', { user_id: user.id, reason: 'wrong_current_password' }, ctx);
+      this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason: 'wrong_current_password' }, ctx);
       throw new AuthError('invalid_credentials', 'current_password is not correct', {
         errors: [{ field: 'current_password', message: 'is not correct' }],
       });
     }
+    await this.deps.throttle?.passwordCheckSucceeded(user.id);
     const newHash = await this.deps.users.hashPassword(next);
     const currentSession = await this.deps.sessions.findById(claims.sid);
     const revoked = await this.deps.users.replacePassword(user.id, user.passwordHash, newHash);
     if (!revoked) throw new AuthError('invalid_credentials', 'The password was changed concurrently; try again');
     await this.denyUser(user.id, revoked);
-    this.audit('password.changed', { user_id: user.id, sessions_revoked: revoked.length }, ctx);
+    this.audit('password.changed', { user_id: user.id, session_id: claims.sid, sessions_revoked: revoked.length }, ctx);
     const opened = await this.deps.sessions.create({
       userId: user.id,
       verifiedPasswordHash: newHash,
@@ -221,7 +260,8 @@ export class AuthService {
     };
   }
 
-  audit(event: string, fields: Record<string, unknown>, ctx: RequestContext): void {
-    this.deps.logger.info({ event, ...fields, ip: ctx.ip, user_agent: ctx.userAgent }, event);
+  /** One audit line (see audit.ts): stable event name, user_id, session_id, ip, user_agent. */
+  audit(event: AuditEvent, fields: AuditFields, ctx: RequestContext): void {
+    this.deps.logger.info(auditRecord(event, fields, ctx), event);
   }
 }

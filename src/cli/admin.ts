@@ -16,7 +16,7 @@ export async function openAdmin(config: Config) {
   const db = await openDb(config);
   await migrate(db);
   const denylist = await openDenylist(config, systemClock, logger);
-  const users = new UserService(db, new PasswordHasher(config.argon2), systemClock, logger);
+  const users = new UserService(db, new PasswordHasher(config.argon2), systemClock);
   const sessions = new SessionService(db, systemClock, {
     idleSeconds: config.refreshIdleTtl,
     absoluteSeconds: config.refreshAbsoluteTtl,

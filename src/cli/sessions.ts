@@ -33,9 +33,8 @@ export const sessionsCommand: Command = async (args, config, io, flags) => {
       io.out(`ended session ${session.id} on every replica`);
       return;
     }
-    const revoked = await admin.sessions.revokeAllForUser(user.id, 'revoked_by_operator');
-    await admin.auth.denyUser(user.id, revoked);
-    io.out(`ended ${revoked.length} session(s) of ${user.email} on every replica`);
+    const count = await admin.auth.endAllSessions(user.id, 'revoked_by_operator', CLI_CONTEXT);
+    io.out(`ended ${count} session(s) of ${user.email} on every replica`);
   } finally {
     await admin.close();
   }

@@ -21,7 +21,7 @@ export const usersCommand: Command = async ([sub, email, ...rest], config, io) =
       } catch (err) {
         throw new Error(err instanceof AuthError ? err.detail : String(err));
       }
-      const user = await admin.auth.register(body.email, body.password).catch((err: unknown) => {
+      const user = await admin.auth.register(body.email, body.password, { userAgent: 'tessera-cli', ip: null }).catch((err: unknown) => {
         throw new Error(err instanceof AuthError ? err.detail : String(err));
       });
       io.out(`created user ${user.id} <${user.email}>`);
@@ -34,9 +34,8 @@ export const usersCommand: Command = async ([sub, email, ...rest], config, io) =
       return;
     }
     await userStore.setDisabled(admin.db, user.id, new Date());
-    const revoked = await admin.sessions.revokeAllForUser(user.id, 'user_disabled');
-    await admin.auth.denyUser(user.id, revoked);
-    io.out(`disabled ${user.email}; ended ${revoked.length} session(s) on every replica`);
+    const count = await admin.auth.endAllSessions(user.id, 'user_disabled', { userAgent: 'tessera-cli', ip: null });
+    io.out(`disabled ${user.email}; ended ${count} session(s) on every replica`);
   } finally {
     await admin.close();
   }

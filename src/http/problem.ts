@@ -29,7 +29,26 @@ export function toAuthError(err: unknown): AuthError | undefined {
     // Fastify's own 4xx messages (bad content-length, prototype poisoning...) are safe to show.
     return new AuthError('validation_failed', e.message ?? 'Bad request');
   }
+  if (isDatabaseUnavailable(err)) {
+    return new AuthError('service_unavailable', 'The database is unreachable; try again shortly', { retry_after: 5 });
+  }
   return undefined;
+}
+
+/**
+ * PostgreSQL down, restarting or out of connections: the client did nothing wrong and
+ * a retry may work, so 503 with Retry-After rather than a 500.
+ */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown[] } | null;
+  if (!e || typeof e !== 'object') return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code)) return true;
+  // SQLSTATE class 08 (connection exception), 57P0x (shutdown), 53300 (too many connections).
+  if (/^08/.test(code) || /^57P0[1-3]$/.test(code) || code === '53300') return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)) return true;
+  return Array.isArray(e.errors) && e.errors.some(isDatabaseUnavailable);
 }
 
 export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply {
@@ -38,7 +57,7 @@ export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply
     const description = error.code === 'token_revoked' ? 'The access token has been revoked' : 'The access token is invalid';
     reply.header('www-authenticate', `Bearer realm="tessera", error="invalid_token", error_description="${description}"`);
   }
-  if (error.code === 'rate_limited' && error.extra.retry_after !== undefined) {
+  if ((error.code === 'rate_limited' || error.code === 'service_unavailable') && error.extra.retry_after !== undefined) {
     reply.header('retry-after', String(error.extra.retry_after));
   }
   return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(problemFor(error));

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { generateKeyFile, publicJwk, readKeyFiles, withDirLock, type KeyFile, type PublicJwk } from './key-files.ts';
@@ -38,6 +39,8 @@ export class KeyStore {
   /** Loads the folder; generates a first key when it holds none. */
   static async open(options: KeyStoreOptions): Promise<KeyStore> {
     const store = new KeyStore(options);
+    // A missing folder is created on first start (config checked that its parent is writable).
+    await fs.mkdir(options.dir, { recursive: true });
     await store.reload();
     if (store.keys.length === 0) {
       await withDirLock(options.dir, async () => {

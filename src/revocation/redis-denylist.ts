@@ -37,7 +37,9 @@ if stored then
 end
 local value = cjson.encode(entry)
 redis.call('SET', KEYS[1], value, 'PXAT', string.format('%d', entry['until']))
-redis.call('PUBLISH', ARGV[1], value)
+-- The message, not the stored value, says when it was sent: replicas measure their lag from it.
+entry.published_at = tonumber(ARGV[3])
+redis.call('PUBLISH', ARGV[1], cjson.encode(entry))
 return 1
 `;
 
@@ -84,6 +86,7 @@ export class RedisDenylist implements Denylist {
   private readyWaiter: Promise<void> | undefined;
   private closed = false;
   private lastStatus: DenylistStatus | undefined;
+  private readonly lagListeners = new Set<(lagMs: number) => void>();
 
   constructor(private readonly options: RedisDenylistOptions) {
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -93,7 +96,7 @@ export class RedisDenylist implements Denylist {
     if (this.sync) return;
     this.sync = startDenylistSync(
       { redis: this.options.redis, keyPrefix: this.prefix, mirror: this.mirror, now: () => this.options.clock.now(), onChange: () => this.report() },
-      { afterReload: () => this.reapplyUnconfirmed() },
+      { afterReload: () => this.reapplyUnconfirmed(), afterMessage: (_entry, publishedAt) => this.reportLag(publishedAt) },
     );
     // Fail fast while disconnected: a revoke must not hang in ioredis' offline queue. A write
     // unanswered for writeTimeoutMs drops the connection, so a half-open socket is replaced
@@ -156,6 +159,18 @@ export class RedisDenylist implements Denylist {
     return this.sync.status() === 'ok' && this.writer.status === 'ready' && this.outbox.size === 0 ? 'ok' : 'degraded';
   }
 
+  observeMirrorLag(listener: (lagMs: number) => void): () => void {
+    this.lagListeners.add(listener);
+    return () => this.lagListeners.delete(listener);
+  }
+
+  /** Publication → application in this mirror; entries from writers without `published_at` are skipped. */
+  private reportLag(publishedAt: number | undefined): void {
+    if (publishedAt === undefined) return;
+    const lagMs = this.options.clock.now() - publishedAt;
+    for (const listener of this.lagListeners) listener(lagMs);
+  }
+
   size(): number {
     this.mirror.prune(this.options.clock.now());
     return this.mirror.size;
@@ -194,7 +209,7 @@ export class RedisDenylist implements Denylist {
   private async write(entry: DenylistEntry): Promise<void> {
     await this.writerReady();
     if (!this.writer) throw new Error('not started');
-    await this.writer.eval(REVOKE_SCRIPT, 1, denylistKey(this.prefix, entry), denylistChannel(this.prefix), encodeDenylistEntry(entry));
+    await this.writer.eval(REVOKE_SCRIPT, 1, denylistKey(this.prefix, entry), denylistChannel(this.prefix), encodeDenylistEntry(entry), String(this.options.clock.now()));
   }
 
   private enqueue(entry: DenylistEntry): void {

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
 import type { Session } from '../sessions/session-store.ts';
 import type { PasswordHasher } from './password.ts';
 import { replacePasswordAndRevokeSessions } from './password-change.ts';
@@ -36,7 +35,6 @@ export class UserService {
     private readonly db: Db,
     private readonly hasher: PasswordHasher,
     private readonly clock: Clock,
-    private readonly logger: Logger,
   ) {}
 
   async register(email: string, password: string): Promise<User> {
@@ -71,8 +69,8 @@ export class UserService {
     if (!this.hasher.needsRehash(user.passwordHash)) return user.passwordHash;
     const upgraded = await this.hasher.hash(password);
     const replaced = await userStore.replaceHash(this.db, user.id, user.passwordHash, upgraded);
+    // A different hash returned tells the caller it was upgraded (AuthService logs password.rehashed).
     if (!replaced) return user.passwordHash; // changed concurrently; the session insert will notice
-    this.logger.info({ event: 'password.rehashed', user_id: user.id }, 'password hash upgraded to current parameters');
     return upgraded;
   }
 

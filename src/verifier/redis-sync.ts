@@ -5,6 +5,7 @@
 // - one key per entry, `${prefix}deny:${kind}:${id}`, value = the JSON DenylistEntry,
 //   expiring at `until` (SET … PXAT), so Redis forgets it when it can no longer matter;
 // - every write is published, same JSON, on `${prefix}denylist`.
+// - the message (not the stored value) adds `published_at` (ms, writer's clock) for lag metrics.
 import { Redis, type RedisOptions } from 'ioredis';
 import type { DenylistEntry, DenylistMirror } from './denylist-mirror.ts';
 
@@ -24,6 +25,12 @@ export const denylistKeyPattern = (prefix: string): string => `${prefix.replace(
 export function encodeDenylistEntry(entry: DenylistEntry): string {
   const until = Math.ceil(entry.until);
   return JSON.stringify(entry.kind === 'user' ? { kind: 'user', id: entry.id, before: entry.before, until } : { kind: entry.kind, id: entry.id, until });
+}
+
+/** The optional `published_at` of a wire entry (already known to be valid JSON), or undefined. */
+function publishedAtOf(text: string): number | undefined {
+  const value = (JSON.parse(text) as { published_at?: unknown }).published_at;
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
 /** Parses a stored or published entry; anything malformed yields `undefined`, never a throw. */
@@ -71,6 +78,8 @@ export interface DenylistSync {
 /** Internal extension used by the server: runs after every full reload (to re-apply unconfirmed writes). */
 export interface DenylistSyncInternals {
   afterReload?: () => void;
+  /** Runs after a published entry was applied to the mirror, with its `published_at` if any (mirror-lag metric). */
+  afterMessage?: (entry: DenylistEntry, publishedAt: number | undefined) => void;
 }
 
 const SCAN_COUNT = 1000;
@@ -191,6 +200,7 @@ export function startDenylistSync(options: DenylistSyncOptions, internals: Denyl
     if (!entry) return;
     mirror.apply(entry);
     duringLoad?.push(entry);
+    if (internals.afterMessage) internals.afterMessage(entry, publishedAtOf(text)); // a 2nd parse, only when listened to
   });
 
   async function loadAll(): Promise<DenylistEntry[]> {

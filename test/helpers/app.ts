@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { buildApp, type App } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { configFrom, type Config } from '../../src/config.ts';
@@ -23,6 +24,10 @@ export interface TestAppOptions {
   clock?: ManualClock;
   keysDir?: string;
   denylist?: Denylist;
+  /** Rate-limit counters in this Redis (owned by the caller) instead of memory. */
+  redis?: Redis;
+  /** Level of the capturing logger; 'trace' sees everything Fastify and the services log. Default 'info'. */
+  logLevel?: string;
 }
 
 export interface TestApp {
@@ -44,7 +49,7 @@ export function tempDir(prefix = 'tessera-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export function captureLogger(): { logger: Logger; lines: string[] } {
+export function captureLogger(level = 'info'): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -52,20 +57,22 @@ export function captureLogger(): { logger: Logger; lines: string[] } {
       done();
     },
   });
-  return { logger: createLogger('info', sink), lines };
+  return { logger: createLogger(level, sink), lines };
 }
 
 /** A fully wired app on a real database (PostgreSQL unless told otherwise) and a manual clock. */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const clock = options.clock ?? new ManualClock(Date.now());
   const keysDir = options.keysDir ?? tempDir('tessera-keys-');
-  const config = configFrom({ KEYS_DIR: keysDir, LOG_LEVEL: 'info', ...options.env }, { argon2: FAST_ARGON2, ...options.config });
+  // Rate limiting is off unless a test asks for it: most suites log in far more often per
+  // minute from one address (127.0.0.1) than the defaults allow.
+  const config = configFrom({ KEYS_DIR: keysDir, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...options.env }, { argon2: FAST_ARGON2, ...options.config });
   const testDb = typeof options.db === 'object' ? options.db : await createTestDb(options.db ?? 'postgres');
-  const { logger, lines } = captureLogger();
+  const { logger, lines } = captureLogger(options.logLevel);
   const keys = await KeyStore.open({ dir: config.keysDir, modulusLength: 2048, clock, logger, retiredKeyGraceSeconds: config.accessTokenTtl + 60 });
   const denylist = options.denylist ?? new MemoryDenylist(clock);
   await denylist.start();
-  const app = await buildApp(config, { db: testDb.db, keys, denylist, clock, logger });
+  const app = await buildApp(config, { db: testDb.db, keys, denylist, clock, logger, ...(options.redis ? { redis: options.redis } : {}) });
   await app.fastify.ready();
   return {
     app,

@@ -14,7 +14,7 @@ export async function authRoutes(app: FastifyInstance, deps: RouteDeps): Promise
 
   app.post('/auth/register', async (request, reply) => {
     const body = parseWith(registerBody, request.body);
-    const user = await auth.register(body.email, body.password);
+    const user = await auth.register(body.email, body.password, requestContext(request));
     return reply.code(201).send(user);
   });
 

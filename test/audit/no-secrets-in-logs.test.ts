@@ -1,0 +1,194 @@
+// "No secret, token or password hash ever reaches a log line." Every flow of the API runs
+// once through an app logging at level trace, including failures (bad bodies carrying a
+// password, wrong credentials, a 500); then the whole captured log is searched for every
+// secret that was sent, returned or stored. Also checks the audit events and their fields.
+import crypto from 'node:crypto';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIT_EVENTS } from '../../src/audit.ts';
+import { ManualClock } from '../../src/clock.ts';
+import { MemoryDenylist } from '../../src/revocation/memory-denylist.ts';
+import type { DenylistEntry } from '../../src/revocation/denylist.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { bearer, decodeJwt, PASSWORD, uniqueEmail, type Tokens } from '../helpers/flows.ts';
+
+const UA = 'NoSecretsAudit/1.0 (test)';
+const CLIENT_ID = 'rs-audit';
+const CLIENT_SECRET = `client-secret-${crypto.randomBytes(12).toString('hex')}`;
+const NEW_PASSWORD = `new passphrase ${crypto.randomBytes(6).toString('hex')}`;
+const WRONG_PASSWORD = `wrong passphrase ${crypto.randomBytes(6).toString('hex')}`;
+const MALFORMED_PASSWORD = `malformed body secret ${crypto.randomBytes(6).toString('hex')}`;
+const INVALID_PASSWORD = `invalid body secret ${crypto.randomBytes(6).toString('hex')}`;
+
+/** A MemoryDenylist that can be told to fail its next write with an unexpected error (a 500). */
+class BreakableDenylist extends MemoryDenylist {
+  failNext = false;
+  override async revoke(entry: DenylistEntry): Promise<void> {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('denylist store exploded');
+    }
+    return super.revoke(entry);
+  }
+}
+
+describe('logs at level trace never contain a secret', () => {
+  let t: TestApp;
+  const clock = new ManualClock(Date.now());
+  const denylist = new BreakableDenylist(clock);
+  const secrets = new Set<string>([CLIENT_SECRET, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, MALFORMED_PASSWORD, INVALID_PASSWORD]);
+  const sessions: Record<string, string> = {};
+  let userId = '';
+  let email = '';
+
+  const send = async (options: { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: unknown; headers?: Record<string, string> }) => {
+    const res: LightMyRequestResponse = await t.fastify.inject({ ...options, headers: { 'user-agent': UA, ...options.headers } } as never);
+    for (const c of res.cookies) if (c.value) secrets.add(c.value);
+    return res;
+  };
+  const post = (url: string, payload?: unknown, headers: Record<string, string> = {}) => send({ method: 'POST', url, payload, headers });
+  const form = (url: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    post(url, new URLSearchParams(fields).toString(), { 'content-type': 'application/x-www-form-urlencoded', ...headers });
+  const basic = (secret: string) => {
+    const value = Buffer.from(`${CLIENT_ID}:${secret}`).toString('base64');
+    secrets.add(value);
+    return { authorization: `Basic ${value}` };
+  };
+  /** Remembers every token of a token response, and each JWT's signature on its own. */
+  const keep = (res: LightMyRequestResponse, status = 200): Tokens => {
+    expect(res.statusCode, res.body).toBe(status);
+    const body = res.json() as Partial<Tokens>;
+    for (const token of [body.access_token, body.refresh_token]) if (token) secrets.add(token);
+    if (body.access_token) secrets.add(body.access_token.split('.')[2]!);
+    return body as Tokens;
+  };
+  const login = async (password = PASSWORD, extra: Record<string, unknown> = {}) => keep(await post('/auth/login', { email, password, ...extra }));
+  const sid = (tokens: Tokens) => decodeJwt(tokens.access_token).payload.sid as string;
+
+  beforeAll(async () => {
+    t = await createTestApp({ logLevel: 'trace', clock, denylist, env: { INTROSPECTION_CLIENTS: `${CLIENT_ID}:${CLIENT_SECRET}` } });
+  });
+  afterAll(() => t?.close());
+
+  it('runs every flow', async () => {
+    email = uniqueEmail('audit');
+    const registered = await post('/auth/register', { email, password: PASSWORD });
+    expect(registered.statusCode).toBe(201);
+    userId = (registered.json() as { id: string }).id;
+
+    // Bad requests that carry a password: malformed JSON, a failed validation, an unknown key, the wrong media type.
+    expect((await post('/auth/login', `{"email":"${email}","password":"${MALFORMED_PASSWORD}"`, { 'content-type': 'application/json' })).statusCode).toBe(400);
+    expect((await post('/auth/register', { email: 'not-an-email', password: INVALID_PASSWORD })).statusCode).toBe(400);
+    expect((await post('/auth/login', { email, password: PASSWORD, secret_field: INVALID_PASSWORD })).statusCode).toBe(400);
+    expect((await post('/auth/login', `password=${MALFORMED_PASSWORD}`, { 'content-type': 'text/plain' })).statusCode).toBe(415);
+    expect((await post('/auth/login', { email, password: WRONG_PASSWORD })).statusCode).toBe(401);
+
+    // Body delivery, then rotation, a grace replay, and reuse after the grace window.
+    const body = await login();
+    sessions.body = sid(body);
+    const rotated = keep(await post('/auth/refresh', { refresh_token: body.refresh_token }));
+    keep(await post('/auth/refresh', { refresh_token: body.refresh_token }));
+    clock.advance((t.config.refreshGracePeriod + 1) * 1000);
+    expect((await post('/auth/refresh', { refresh_token: body.refresh_token })).statusCode).toBe(401);
+    expect((await send({ method: 'GET', url: '/auth/me', headers: bearer(rotated.access_token) })).statusCode).toBe(401);
+
+    // Cookie delivery and a cookie refresh.
+    const cookieLogin = await post('/auth/login', { email, password: PASSWORD, token_delivery: 'cookie' });
+    const cookieTokens = keep(cookieLogin);
+    sessions.cookie = sid(cookieTokens);
+    const cookie = cookieLogin.cookies.find((c) => c.value)!;
+    keep(await post('/auth/refresh', undefined, { cookie: `${cookie.name}=${cookie.value}`, 'x-requested-with': 'fetch' }));
+
+    // Sessions list and delete (the cookie session), a tampered bearer token.
+    const main = await login();
+    sessions.main = sid(main);
+    expect((await send({ method: 'GET', url: '/auth/sessions', headers: bearer(main.access_token) })).statusCode).toBe(200);
+    expect((await send({ method: 'DELETE', url: `/auth/sessions/${sessions.cookie}`, headers: bearer(main.access_token) })).statusCode).toBe(204);
+    const tampered = `${main.access_token.slice(0, -6)}AAAAAA`;
+    secrets.add(tampered);
+    expect((await send({ method: 'GET', url: '/auth/me', headers: bearer(tampered) })).statusCode).toBe(401);
+
+    // OAuth: token endpoint, introspection (right and wrong client secret), revocation of both token kinds.
+    const oauth = keep(await form('/oauth/token', { grant_type: 'refresh_token', refresh_token: main.refresh_token }));
+    const wrongSecret = `wrong-${CLIENT_SECRET}`;
+    secrets.add(wrongSecret);
+    expect((await form('/oauth/introspect', { token: oauth.access_token }, basic(wrongSecret))).statusCode).toBe(401);
+    expect((await form('/oauth/introspect', { token: oauth.access_token }, basic(CLIENT_SECRET))).json()).toMatchObject({ active: true });
+    expect((await form('/oauth/introspect', { token: oauth.refresh_token }, basic(CLIENT_SECRET))).json()).toMatchObject({ active: true });
+    expect((await form('/oauth/revoke', { token: oauth.access_token }, basic(CLIENT_SECRET))).statusCode).toBe(200);
+    expect((await form('/oauth/revoke', { token: oauth.refresh_token, token_type_hint: 'refresh_token' }, basic(CLIENT_SECRET))).statusCode).toBe(200);
+
+    // Logout with a bearer token; password change (wrong, then right); logout everywhere.
+    const toLogout = await login();
+    sessions.logout = sid(toLogout);
+    expect((await post('/auth/logout', undefined, bearer(toLogout.access_token))).statusCode).toBe(204);
+    const changer = await login();
+    sessions.changer = sid(changer);
+    const change = (current: string) => post('/auth/password', { current_password: current, new_password: NEW_PASSWORD }, bearer(changer.access_token));
+    expect((await change(WRONG_PASSWORD)).statusCode).toBe(401);
+    const fresh = keep(await change(PASSWORD));
+    sessions.fresh = sid(fresh);
+    expect((await post('/auth/logout-all', undefined, bearer(fresh.access_token))).statusCode).toBe(204);
+
+    // Unexpected failures (500) on a JSON route and on an OAuth route, while a refresh token is in the body.
+    const broken = await login(NEW_PASSWORD);
+    denylist.failNext = true;
+    expect((await post('/auth/logout', { refresh_token: broken.refresh_token })).statusCode).toBe(500);
+    const brokenOAuth = await login(NEW_PASSWORD);
+    denylist.failNext = true;
+    expect((await form('/oauth/revoke', { token: brokenOAuth.refresh_token }, basic(CLIENT_SECRET))).statusCode).toBe(500);
+  });
+
+  it('no secret, token, signature, cookie or hash appears in any line', async () => {
+    const users = await t.db.query<{ password_hash: string }>('SELECT password_hash FROM users');
+    for (const { password_hash } of users) {
+      secrets.add(password_hash);
+      // The salt and the digest on their own too (the parameters before them are not secret).
+      for (const part of password_hash.split('$').slice(-2)) secrets.add(part);
+    }
+    const hashes = await t.db.query<{ token_hash: string; successor_sealed: string | null }>('SELECT token_hash, successor_sealed FROM refresh_tokens');
+    for (const row of hashes) for (const value of [row.token_hash, row.successor_sealed]) if (value) secrets.add(value);
+
+    const text = t.logText();
+    const logs = t.logs();
+    expect(t.fastify.log.level).toBe('trace');
+    expect(logs.some((l) => l.msg === 'incoming request'), 'request lines were captured').toBe(true);
+    expect(logs.some((l) => l.msg === 'unhandled error'), 'the 500s were logged').toBe(true);
+    expect(secrets.size).toBeGreaterThan(40);
+    for (const secret of secrets) {
+      expect(text.includes(secret), `log contains a secret starting ${secret.slice(0, 4)}…`).toBe(false);
+      // A fragment is enough to leak a token, e.g. a truncated line or a substring in an error message.
+      if (secret.length >= 32) {
+        const middle = secret.slice(Math.floor(secret.length / 2) - 10, Math.floor(secret.length / 2) + 10);
+        expect(text.includes(middle), `log contains part of a secret starting ${secret.slice(0, 4)}…`).toBe(false);
+      }
+    }
+  });
+
+  it('logs every audit event with user_id, session_id, ip and user_agent', () => {
+    const audit = t.logs().filter((l) => (AUDIT_EVENTS as readonly unknown[]).includes(l.event) && !String(l.event).startsWith('key.'));
+    for (const line of audit) {
+      expect(Object.keys(line), String(line.event)).toEqual(expect.arrayContaining(['user_id', 'session_id', 'ip', 'user_agent']));
+      expect(line).toMatchObject({ ip: '127.0.0.1', user_agent: UA });
+    }
+    const find = (event: string, fields: Record<string, unknown> = {}) => {
+      const found = audit.find((l) => l.event === event && Object.entries(fields).every(([k, v]) => l[k] === v));
+      expect(found, `${event} ${JSON.stringify(fields)}`).toBeDefined();
+    };
+    find('user.registered', { user_id: userId, session_id: null });
+    find('login.failed', { user_id: null, reason: 'invalid_credentials' });
+    find('login.succeeded', { user_id: userId, session_id: sessions.body });
+    find('session.refreshed', { user_id: userId, session_id: sessions.body, grace: false });
+    find('session.refreshed', { user_id: userId, session_id: sessions.body, grace: true });
+    find('session.reuse_detected', { user_id: userId, session_id: sessions.body });
+    find('session.refreshed', { user_id: userId, session_id: sessions.cookie });
+    find('session.revoked', { user_id: userId, session_id: sessions.cookie, reason: 'deleted' });
+    find('token.revoked', { user_id: userId, session_id: sessions.main, by: CLIENT_ID });
+    find('session.revoked', { user_id: userId, session_id: sessions.main, reason: `revoked_by:${CLIENT_ID}` });
+    find('session.revoked', { user_id: userId, session_id: sessions.logout, reason: 'logout' });
+    find('password.change_failed', { user_id: userId, session_id: sessions.changer });
+    find('password.changed', { user_id: userId, session_id: sessions.changer });
+    find('session.revoked_all', { user_id: userId, session_id: sessions.fresh });
+    expect(audit.find((l) => l.event === 'session.reuse_detected')?.level).toBe(40);
+  });
+});
