@@ -1,25 +1,29 @@
 import crypto from 'node:crypto';
 import cookie from '@fastify/cookie';
-import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { AuthService } from './auth-service.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/db.ts';
 import { registerProblemHandlers } from './http/problem.ts';
-import { CSRF_HEADER } from './http/refresh-cookie.ts';
+import { registerRateLimits } from './http/rate-limit.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { docsRoutes } from './http/routes/docs.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { oauthRoutes } from './http/routes/oauth.ts';
 import { sessionRoutes } from './http/routes/sessions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
+import { frameworkErrors, MAX_HEADER_SIZE, registerSecurity } from './http/security.ts';
 import type { RouteDeps } from './http/services.ts';
 import type { KeyStore } from './keys/key-store.ts';
 import type { Logger } from './logger.ts';
+import { instrumentRequests, metricsRoutes } from './metrics/http.ts';
+import { AppMetrics } from './metrics/metrics.ts';
 import { OAuthService } from './oauth/oauth-service.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { SessionService } from './sessions/session-service.ts';
+import { createLoginThrottle } from './throttle/login-throttle.ts';
 import { createAccessTokenIssuer } from './tokens/access-token.ts';
 import { AccessTokenVerifier } from './tokens/bearer.ts';
 import { PasswordHasher } from './users/password.ts';
@@ -31,6 +35,10 @@ export interface AppDeps {
   denylist: Denylist;
   clock: Clock;
   logger: Logger;
+  /** The entry point passes one with process metrics; otherwise the app makes its own. */
+  metrics?: AppMetrics;
+  /** Shared rate-limit counters across replicas (REDIS_URL); in-process memory without it. */
+  redis?: Redis;
 }
 
 export interface App {
@@ -40,6 +48,8 @@ export interface App {
   startDraining(): void;
   /** Every route registered, as Fastify saw it; the OpenAPI drift test compares it with openapi.yaml. */
   routes: readonly AppRoute[];
+  /** This app's registry; the entry point serves it on METRICS_PORT when that is set. */
+  metrics: AppMetrics;
 }
 
 export interface AppRoute {
@@ -49,8 +59,11 @@ export interface AppRoute {
 
 /** Wires services and routes. Never listens: the entry point or a test does. */
 export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
-  const { db, keys, denylist, clock, logger } = deps;
-  const users = new UserService(db, new PasswordHasher(config.argon2), clock, logger);
+  const { db, keys, clock, logger } = deps;
+  const metrics = deps.metrics ?? new AppMetrics();
+  metrics.observe({ denylist: deps.denylist, keys, clock });
+  const denylist = metrics.countRevocations(deps.denylist);
+  const users = new UserService(db, new PasswordHasher(config.argon2), clock);
   const sessions = new SessionService(db, clock, {
     idleSeconds: config.refreshIdleTtl,
     absoluteSeconds: config.refreshAbsoluteTtl,
@@ -62,6 +75,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     audience: config.audience,
     ttlSeconds: config.accessTokenTtl,
   });
+  const throttle = createLoginThrottle(config, { redis: deps.redis, clock, logger });
   const accessTokens = new AccessTokenVerifier(keys, denylist, clock, { issuer: config.issuer, audience: config.audience });
   const auth = new AuthService({
     users,
@@ -72,6 +86,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     logger,
     clientId: config.clientId,
     accessTokenTtl: config.accessTokenTtl,
+    metrics,
+    throttle,
   });
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
 
@@ -82,12 +98,17 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     // Bound what a client can make us hold: headers, URL, time to send them.
     routerOptions: { maxParamLength: 200 },
     requestTimeout: 30_000,
+    http: { maxHeaderSize: MAX_HEADER_SIZE },
+    frameworkErrors,
     // Never trust a request id from outside: it ends up in logs.
     genReqId: () => crypto.randomUUID(),
   });
   // Only JSON on the REST routes: a text/plain body is a 415, not something to guess at.
   fastify.removeContentTypeParser('text/plain');
   registerProblemHandlers(fastify);
+  instrumentRequests(fastify, metrics);
+  const stopObservingLag = denylist.observeMirrorLag?.((lagMs) => metrics.mirrorLag.observe(Math.max(0, lagMs) / 1000));
+  fastify.addHook('onClose', async () => stopObservingLag?.());
 
   const routes: AppRoute[] = [];
   fastify.addHook('onRoute', (route) => {
@@ -95,15 +116,18 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   });
 
   await fastify.register(cookie);
-  await fastify.register(cors, {
-    origin: config.corsOrigins,
-    credentials: true,
-    methods: ['GET', 'POST', 'DELETE'],
-    allowedHeaders: ['content-type', 'authorization', CSRF_HEADER],
-    maxAge: 600,
-  });
+  await registerSecurity(fastify, config);
+  // Before the routes: it attaches per-IP limits to them as they are declared.
+  await registerRateLimits(fastify, config, deps.redis);
+  fastify.addHook('onClose', async () => throttle?.close());
 
   let draining = false;
+  // While draining, every answer closes its keep-alive connection, so the load balancer
+  // does not keep an idle connection that fastify.close() would cut while a request is on its way.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining) reply.header('connection', 'close');
+    done(null, payload);
+  });
   const routeDeps: RouteDeps = { config, auth, verifyBearer: accessTokens.verify, keys, db, denylist };
   await fastify.register(authRoutes, routeDeps);
   await fastify.register(sessionRoutes, routeDeps);
@@ -111,11 +135,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await fastify.register(wellKnownRoutes, routeDeps);
   await fastify.register(healthRoutes, { ...routeDeps, isDraining: () => draining });
   await fastify.register(docsRoutes);
+  if (config.metricsPort === undefined) await fastify.register(metricsRoutes, { metrics });
 
   return {
     fastify,
     auth,
     routes,
+    metrics,
     startDraining() {
       draining = true;
     },

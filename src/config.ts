@@ -1,6 +1,7 @@
 // Every environment variable Tessera reads, in one schema. The README's table of
 // variables is written from this file; keep them in step.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -34,6 +35,34 @@ const url = (protocols: string[]) =>
     { message: `must be a URL with scheme ${protocols.join(' or ')}` },
   );
 
+/**
+ * Whom to believe about the client address. `true` trusts every hop, so the leftmost
+ * X-Forwarded-For entry wins: right only when the proxy in front overwrites the header.
+ * The proxies' addresses or CIDRs (or proxy-addr's names `loopback`, `linklocal`,
+ * `uniquelocal`) stay right when it appends, and a client's own X-Forwarded-For cannot
+ * fool them: the address is the rightmost one not in the list.
+ */
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const trustProxy = z
+  .string()
+  .default('false')
+  .transform((v, ctx): boolean | string[] => {
+    const value = v.trim().toLowerCase();
+    if (['false', 'no', '0'].includes(value)) return false;
+    if (['true', 'yes', '1'].includes(value)) return true;
+    const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+    const valid = (entry: string) => {
+      if (PROXY_NAMES.includes(entry)) return true;
+      const [address = '', prefix] = entry.split('/');
+      return net.isIP(address) !== 0 && (prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= 128));
+    };
+    if (list.length === 0 || !list.every(valid)) {
+      ctx.addIssue({ code: 'custom', message: 'must be true, false, or a comma-separated list of proxy addresses/CIDRs' });
+      return z.NEVER;
+    }
+    return list;
+  });
+
 /** Resource servers allowed to call /oauth/introspect and /oauth/revoke: "id:secret,id2:secret2". */
 const clientCredentials = z
   .string()
@@ -62,7 +91,7 @@ export const envSchema = z.object({
   AUDIENCE: z.string().min(1).default('tessera'),
   CLIENT_ID: z.string().min(1).default('tessera'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  TRUST_PROXY: boolean(false),
+  TRUST_PROXY: trustProxy,
 
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
@@ -116,7 +145,8 @@ export interface Config {
   audience: string;
   clientId: string;
   logLevel: Parsed['LOG_LEVEL'];
-  trustProxy: boolean;
+  /** Fastify's trustProxy: which X-Forwarded-For hops to believe (false: none, true: all, or these proxies). */
+  trustProxy: boolean | string[];
   databaseUrl: string | undefined;
   databasePoolSize: number;
   dataDir: string;

@@ -1,6 +1,7 @@
 // Opening and closing the process's resources, shared by the server entry point, the CLI
 // and the tests that start real processes.
 import fs from 'node:fs';
+import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/db.ts';
@@ -13,6 +14,7 @@ import type { Denylist } from './revocation/denylist.ts';
 import { MemoryDenylist } from './revocation/memory-denylist.ts';
 import { RedisDenylist } from './revocation/redis-denylist.ts';
 import { seedDenylistFromSql } from './revocation/seed-from-sql.ts';
+import { closeRateLimitRedis, openRateLimitRedis } from './throttle/redis-client.ts';
 
 export async function openDb(config: Config): Promise<Db> {
   if (config.databaseUrl) return createPostgresDb({ url: config.databaseUrl, poolSize: config.databasePoolSize });
@@ -67,6 +69,8 @@ export interface Runtime {
   keys: KeyStore;
   denylist: Denylist;
   clock: Clock;
+  /** Rate-limit counters shared by the replicas; only with REDIS_URL and RATE_LIMIT_ENABLED. */
+  redis?: Redis;
   close(): Promise<void>;
 }
 
@@ -79,13 +83,16 @@ export async function openRuntime(config: Config, logger: Logger, clock: Clock =
     keys.startAutoReload(config.keysReloadInterval * 1000);
     const denylist = await openDenylist(config, clock, logger);
     await seedRevocations(db, denylist, clock, config, logger);
+    const redis = config.redisUrl && config.rateLimit.enabled ? openRateLimitRedis(config.redisUrl) : undefined;
     return {
       db,
       keys,
       denylist,
       clock,
+      ...(redis ? { redis } : {}),
       async close() {
         keys.close();
+        if (redis) await closeRateLimitRedis(redis);
         await denylist.close();
         await db.close();
       },

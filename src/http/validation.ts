@@ -40,6 +40,8 @@ export const emailField = z
 export const newPasswordField = z
   .string({ error: 'must be a string' })
   .refine(wellFormed, 'must be valid Unicode')
+  // A NUL or an escape sequence is a mistake or an attack (C code truncates at NUL), never a passphrase.
+  .refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters')
   .refine((s) => passwordLength(s) >= PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
   .refine((s) => passwordLength(s) <= PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`);
 
@@ -48,12 +50,15 @@ export const givenPasswordField = z
   .string({ error: 'must be a string' })
   .min(1, 'must not be empty')
   .max(PASSWORD_MAX_LENGTH * 4, 'is too long')
-  .refine(wellFormed, 'must be valid Unicode');
+  .refine(wellFormed, 'must be valid Unicode')
+  .refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters');
 
 export const refreshTokenField = z
   .string({ error: 'must be a string' })
   .min(1, 'must not be empty')
-  .max(512, 'is too long');
+  .max(512, 'is too long')
+  // Ours are base64url; anything outside printable ASCII is junk, named as such.
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII');
 
 const tokenDelivery = z.enum(['body', 'cookie'], { error: 'must be "body" or "cookie"' }).default('body');
 

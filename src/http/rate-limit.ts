@@ -1,0 +1,52 @@
+// Per-client-IP request limits on the routes an attacker would hammer: password guessing
+// (login, password change), registration (the one answer that tells an email exists) and
+// refresh-token guessing. @fastify/rate-limit counts in Redis when there is one, so every
+// replica enforces one shared budget; in memory otherwise. The client IP is `request.ip`,
+// which honours X-Forwarded-For only when TRUST_PROXY says so.
+import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import { AuthError } from '../errors.ts';
+
+/** Which limit applies to which route: the policy in one place. */
+export function routeLimits(config: Config): Record<string, RateLimitOptions> {
+  // `cache` bounds the in-memory counters per route when many addresses (or IPv6 /64s) take
+  // part; Redis expires its own keys.
+  const perMinute = (max: number) => ({ max, timeWindow: 60_000, cache: 10_000 });
+  const credentials = perMinute(config.rateLimit.ipPerMinute);
+  // Refresh is called by every open tab every few minutes, often many users behind one NAT.
+  const refresh = perMinute(config.rateLimit.refreshIpPerMinute);
+  return {
+    'POST /auth/login': credentials,
+    'POST /auth/register': credentials,
+    'POST /auth/password': credentials,
+    'POST /auth/refresh': refresh,
+    'POST /oauth/token': refresh,
+  };
+}
+
+/** Must run before the routes are registered: it attaches the limits as they are declared. */
+export async function registerRateLimits(app: FastifyInstance, config: Config, redis: Redis | undefined): Promise<void> {
+  if (!config.rateLimit.enabled) return;
+  const limits = routeLimits(config);
+  // Runs before @fastify/rate-limit's own onRoute hook (registered just below), which reads
+  // `config.rateLimit` to attach a limiter with a counter of its own per route.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      const limit = limits[`${method} ${route.url}`];
+      if (limit) route.config = { ...route.config, rateLimit: limit };
+    }
+  });
+  await app.register(rateLimit, {
+    global: false,
+    ...(redis ? { redis, nameSpace: `${config.redisKeyPrefix}ratelimit:` } : {}),
+    // Redis down: let requests through rather than fail them all (argon2 still bounds guessing).
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => {
+      const retryAfter = Math.max(1, Math.ceil(context.ttl / 1000));
+      // Thrown into the route's error handler: problem+json on /auth/*, RFC 6749 on /oauth/*.
+      return new AuthError('rate_limited', `Too many requests from this address; retry in ${retryAfter} s`, { retry_after: retryAfter });
+    },
+  });
+}
