@@ -1,10 +1,21 @@
 // Entry point: config → resources → app → listen; drains on SIGTERM/SIGINT.
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { stopAccepting } from './http/stop-accepting.ts';
 import { createLogger } from './logger.ts';
+import { startMetricsServer } from './metrics/http.ts';
+import { AppMetrics } from './metrics/metrics.ts';
 import { openRuntime } from './runtime.ts';
 
 const SHUTDOWN_TIMEOUT_MS = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+// SIGTERM drain, all within SHUTDOWN_TIMEOUT_MS (README "Restarts without losing requests"):
+// SHUTDOWN_DELAY_MS: keep accepting new connections (readiness already 503), for balancers
+//   that poll /readyz. Behind a plain balancer that retries refused connections (nginx) leave it at 0.
+// SHUTDOWN_LINGER_MS: once no longer accepting, longest wait for open keep-alive connections
+//   to end on their own (the balancer closes its idle ones) before the rest are closed.
+// SIGINT (Ctrl-C) skips both: in-flight requests still finish.
+const SHUTDOWN_DELAY_MS = Number(process.env.SHUTDOWN_DELAY_MS ?? 0);
+const SHUTDOWN_LINGER_MS = Number(process.env.SHUTDOWN_LINGER_MS ?? 5_000);
 
 async function main(): Promise<void> {
   let config;
@@ -19,9 +30,11 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const runtime = await openRuntime(config, logger);
-  const app = await buildApp(config, { ...runtime, logger });
+  const app = await buildApp(config, { ...runtime, logger, metrics: new AppMetrics({ processMetrics: true }) });
   await app.fastify.listen({ port: config.port, host: config.host });
-  logger.info({ event: 'server.started', issuer: config.issuer, db: runtime.db.kind }, 'tessera is listening');
+  const metricsServer =
+    config.metricsPort === undefined ? undefined : await startMetricsServer(app.metrics, { port: config.metricsPort, host: config.host });
+  logger.info({ event: 'server.started', issuer: config.issuer, db: runtime.db.kind, metrics_port: config.metricsPort ?? config.port }, 'tessera is listening');
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -34,9 +47,14 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     timer.unref();
-    // close() stops accepting, waits for in-flight requests, then we release the pools.
-    app.fastify
-      .close()
+    // Stop accepting, let open connections end (see stopAccepting), then close() waits for
+    // in-flight requests and we release the pools.
+    // Metrics stay scrapeable while the API drains, so the drain itself can be watched.
+    const patient = signal === 'SIGTERM';
+    new Promise((resolve) => setTimeout(resolve, patient ? SHUTDOWN_DELAY_MS : 0))
+      .then(() => stopAccepting(app.fastify.server, patient ? SHUTDOWN_LINGER_MS : 0))
+      .then(() => app.fastify.close())
+      .then(() => metricsServer?.close())
       .then(() => runtime.close())
       .then(() => {
         logger.info({ event: 'server.stopped' }, 'stopped');

@@ -9,7 +9,9 @@ describe('three replicas sharing PostgreSQL, Redis and keys/', () => {
   let turn = 0;
   /** The round-robin balancer: every call goes to the next replica. */
   const next = () => cluster.replicas[turn++ % cluster.replicas.length]!;
-  const [a, b, c] = [0, 1, 2].map((i) => () => cluster.replicas[i]!);
+  const a = () => cluster.replicas[0]!;
+  const b = () => cluster.replicas[1]!;
+  const c = () => cluster.replicas[2]!;
 
   beforeAll(async () => {
     cluster = await startCluster({ replicas: 3 });

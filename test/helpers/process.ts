@@ -42,7 +42,17 @@ export async function startProcess(options: StartOptions): Promise<TesseraProces
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, ['--import', 'tsx', options.script ?? 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...options.env, PORT: String(port) },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      // No balancer in front: stop() need not wait for the test's idle keep-alive connections
+      // (test/e2e/graceful-shutdown.test.ts covers the production default).
+      SHUTDOWN_LINGER_MS: '0',
+      ...options.env,
+      PORT: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
