@@ -125,6 +125,11 @@ export const envSchema = z.object({
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
   INTROSPECTION_CLIENTS: clientCredentials,
 
+  // SIGTERM drain (README "Deployment"), all bounded by SHUTDOWN_TIMEOUT_MS.
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  SHUTDOWN_LINGER_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+
   // Abuse resistance (see README "Security"). Counters live in Redis when REDIS_URL is set.
   RATE_LIMIT_ENABLED: boolean(true),
   RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
@@ -167,6 +172,7 @@ export interface Config {
   corsOrigins: string[];
   cookieName: string;
   introspectionClients: Map<string, string>;
+  shutdown: { timeoutMs: number; delayMs: number; lingerMs: number };
   rateLimit: RateLimitConfig;
 }
 
@@ -238,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS,
     cookieName: e.COOKIE_NAME,
     introspectionClients: e.INTROSPECTION_CLIENTS,
+    shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, delayMs: e.SHUTDOWN_DELAY_MS, lingerMs: e.SHUTDOWN_LINGER_MS },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED,
       ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,

@@ -7,15 +7,12 @@ import { startMetricsServer } from './metrics/http.ts';
 import { AppMetrics } from './metrics/metrics.ts';
 import { openRuntime } from './runtime.ts';
 
-const SHUTDOWN_TIMEOUT_MS = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
-// SIGTERM drain, all within SHUTDOWN_TIMEOUT_MS (README "Restarts without losing requests"):
+// SIGTERM drain, all within SHUTDOWN_TIMEOUT_MS (README "Deployment"):
 // SHUTDOWN_DELAY_MS: keep accepting new connections (readiness already 503), for balancers
 //   that poll /readyz. Behind a plain balancer that retries refused connections (nginx) leave it at 0.
 // SHUTDOWN_LINGER_MS: once no longer accepting, longest wait for open keep-alive connections
 //   to end on their own (the balancer closes its idle ones) before the rest are closed.
 // SIGINT (Ctrl-C) skips both: in-flight requests still finish.
-const SHUTDOWN_DELAY_MS = Number(process.env.SHUTDOWN_DELAY_MS ?? 0);
-const SHUTDOWN_LINGER_MS = Number(process.env.SHUTDOWN_LINGER_MS ?? 5_000);
 
 async function main(): Promise<void> {
   let config;
@@ -45,14 +42,14 @@ async function main(): Promise<void> {
     const timer = setTimeout(() => {
       logger.error({ event: 'server.shutdown_timeout' }, 'shutdown took too long; exiting');
       process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
+    }, config.shutdown.timeoutMs);
     timer.unref();
     // Stop accepting, let open connections end (see stopAccepting), then close() waits for
     // in-flight requests and we release the pools.
     // Metrics stay scrapeable while the API drains, so the drain itself can be watched.
     const patient = signal === 'SIGTERM';
-    new Promise((resolve) => setTimeout(resolve, patient ? SHUTDOWN_DELAY_MS : 0))
-      .then(() => stopAccepting(app.fastify.server, patient ? SHUTDOWN_LINGER_MS : 0))
+    new Promise((resolve) => setTimeout(resolve, patient ? config.shutdown.delayMs : 0))
+      .then(() => stopAccepting(app.fastify.server, patient ? config.shutdown.lingerMs : 0))
       .then(() => app.fastify.close())
       .then(() => metricsServer?.close())
       .then(() => runtime.close())
