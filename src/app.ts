@@ -22,7 +22,7 @@ import { instrumentRequests, metricsRoutes } from './metrics/http.ts';
 import { AppMetrics } from './metrics/metrics.ts';
 import { OAuthService } from './oauth/oauth-service.ts';
 import type { Denylist } from './revocation/denylist.ts';
-import { SessionService } from './sessions/session-service.ts';
+import { SessionService, sessionLifetimes } from './sessions/session-service.ts';
 import { createLoginThrottle } from './throttle/login-throttle.ts';
 import { createAccessTokenIssuer } from './tokens/access-token.ts';
 import { AccessTokenVerifier } from './tokens/bearer.ts';
@@ -64,12 +64,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   metrics.observe({ denylist: deps.denylist, keys, clock });
   const denylist = metrics.countRevocations(deps.denylist);
   const users = new UserService(db, new PasswordHasher(config.argon2), clock);
-  const sessions = new SessionService(db, clock, {
-    idleSeconds: config.refreshIdleTtl,
-    absoluteSeconds: config.refreshAbsoluteTtl,
-    shortSeconds: config.refreshShortTtl,
-    graceSeconds: config.refreshGracePeriod,
-  });
+  const sessions = new SessionService(db, clock, sessionLifetimes(config));
   const issueAccessToken = createAccessTokenIssuer(keys, clock, {
     issuer: config.issuer,
     audience: config.audience,

@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import { migrate } from '../db/migrate.ts';
 import { createLogger } from '../logger.ts';
 import { openDb, openDenylist } from '../runtime.ts';
-import { SessionService } from '../sessions/session-service.ts';
+import { SessionService, sessionLifetimes } from '../sessions/session-service.ts';
 import { PasswordHasher } from '../users/password.ts';
 import { UserService } from '../users/user-service.ts';
 import { userStore, type User } from '../users/user-store.ts';
@@ -17,12 +17,7 @@ export async function openAdmin(config: Config) {
   await migrate(db);
   const denylist = await openDenylist(config, systemClock, logger);
   const users = new UserService(db, new PasswordHasher(config.argon2), systemClock);
-  const sessions = new SessionService(db, systemClock, {
-    idleSeconds: config.refreshIdleTtl,
-    absoluteSeconds: config.refreshAbsoluteTtl,
-    shortSeconds: config.refreshShortTtl,
-    graceSeconds: config.refreshGracePeriod,
-  });
+  const sessions = new SessionService(db, systemClock, sessionLifetimes(config));
   const auth = new AuthService({
     users,
     sessions,

@@ -22,6 +22,21 @@ export interface SessionLifetimes {
   graceSeconds: number;
 }
 
+/** The lifetimes as configured (REFRESH_* variables). */
+export function sessionLifetimes(config: {
+  refreshIdleTtl: number;
+  refreshAbsoluteTtl: number;
+  refreshShortTtl: number;
+  refreshGracePeriod: number;
+}): SessionLifetimes {
+  return {
+    idleSeconds: config.refreshIdleTtl,
+    absoluteSeconds: config.refreshAbsoluteTtl,
+    shortSeconds: config.refreshShortTtl,
+    graceSeconds: config.refreshGracePeriod,
+  };
+}
+
 export interface SessionWithToken {
   session: Session;
   refreshToken: string;
