@@ -113,27 +113,26 @@ export class SessionService {
   async refresh(token: string): Promise<RefreshOutcome> {
     if (!looksLikeRefreshToken(token)) throw new AuthError('invalid_grant', 'The refresh token is invalid');
     const tokenHash = hashRefreshToken(token);
-    const found = await sessionStore.findToken(this.db, tokenHash);
-    if (!found) throw new AuthError('invalid_grant', 'The refresh token is invalid');
 
     return this.db.transaction(async (tx): Promise<RefreshOutcome> => {
-      const session = await sessionStore.lock(tx, found.sessionId);
-      const record = await sessionStore.findToken(tx, tokenHash);
-      if (!session || !record) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+      const locked = await sessionStore.lockByToken(tx, tokenHash);
+      if (!locked) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+      const { session, token: record } = locked;
       const now = this.clock.now();
       this.assertAlive(session, now);
 
       if (record.rotatedAt === null) {
         const successor = generateRefreshToken();
-        await sessionStore.insertToken(tx, {
-          tokenHash: hashRefreshToken(successor),
+        const rotated = await sessionStore.rotate(tx, {
           sessionId: session.id,
+          oldHash: tokenHash,
+          successorSealed: sealSuccessor(token, successor),
+          newHash: hashRefreshToken(successor),
           generation: record.generation + 1,
-          issuedAt: new Date(now),
+          now: new Date(now),
+          idleExpiresAt: this.idleExpiry(session, now),
         });
-        await sessionStore.markRotated(tx, tokenHash, new Date(now), sealSuccessor(token, successor));
-        const touched = await this.touch(tx, session, now);
-        return { kind: 'rotated', session: touched, refreshToken: successor, refreshExpiresIn: this.expiresIn(touched, now) };
+        return { kind: 'rotated', session: rotated, refreshToken: successor, refreshExpiresIn: this.expiresIn(rotated, now) };
       }
 
       if (now - record.rotatedAt.getTime() <= this.lifetimes.graceSeconds * 1000) {
@@ -166,8 +165,12 @@ export class SessionService {
   }
 
   private async touch(tx: Queryable, session: Session, now: number) {
-    const idle = Math.min(now + this.lifetimes.idleSeconds * 1000, session.absoluteExpiresAt.getTime());
-    return sessionStore.touch(tx, session.id, new Date(now), new Date(idle));
+    return sessionStore.touch(tx, session.id, new Date(now), this.idleExpiry(session, now));
+  }
+
+  /** Used now: idle for at most the idle lifetime more, never past the absolute end. */
+  private idleExpiry(session: Session, now: number): Date {
+    return new Date(Math.min(now + this.lifetimes.idleSeconds * 1000, session.absoluteExpiresAt.getTime()));
   }
 
   private assertAlive(session: Session, now: number): void {

@@ -101,23 +101,46 @@ export const sessionStore = {
     return rows[0] && toToken(rows[0]);
   },
 
-  /** Row lock on the session: every state change of one session is serialised here. */
-  async lock(tx: Queryable, id: string): Promise<Session | undefined> {
-    const rows = await tx.query(`SELECT ${SESSION_COLUMNS} FROM sessions s WHERE s.id = $1 FOR UPDATE`, [id]);
-    return rows[0] && toSession(rows[0]);
+  /**
+   * Locks a refresh token and its session in one round trip and returns their current
+   * versions. FOR UPDATE re-reads both rows after waiting for a lock, so a caller that
+   * queued behind a concurrent rotation sees that rotation. Every state change of a
+   * session takes the session row lock, so they are serialised across replicas.
+   */
+  async lockByToken(tx: Queryable, tokenHash: string): Promise<{ session: Session; token: RefreshTokenRecord } | undefined> {
+    const rows = await tx.query(
+      `SELECT ${SESSION_COLUMNS}, t.token_hash, t.session_id, t.generation, t.issued_at, t.rotated_at, t.successor_sealed
+       FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+       WHERE t.token_hash = $1
+       FOR UPDATE OF t, s`,
+      [tokenHash],
+    );
+    return rows[0] && { session: toSession(rows[0]), token: toToken(rows[0]) };
+  },
+
+  /**
+   * One rotation in one round trip: store the successor's hash, mark the presented token
+   * rotated (with its sealed successor), and push the session's idle expiry forward.
+   */
+  async rotate(
+    tx: Queryable,
+    r: { sessionId: string; oldHash: string; successorSealed: string; newHash: string; generation: number; now: Date; idleExpiresAt: Date },
+  ): Promise<Session> {
+    const rows = await tx.query(
+      `WITH successor AS (
+         INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) VALUES ($1, $2, $3, $4)
+       ), rotated AS (
+         UPDATE refresh_tokens SET rotated_at = $4, successor_sealed = $5 WHERE token_hash = $6
+       )
+       UPDATE sessions s SET last_used_at = $4, idle_expires_at = $7 WHERE s.id = $2 RETURNING ${SESSION_COLUMNS}`,
+      [r.newHash, r.sessionId, r.generation, r.now, r.successorSealed, r.oldHash, r.idleExpiresAt],
+    );
+    return toSession(rows[0]!);
   },
 
   async findById(db: Queryable, id: string): Promise<Session | undefined> {
     const rows = await db.query(`SELECT ${SESSION_COLUMNS} FROM sessions s WHERE s.id = $1`, [id]);
     return rows[0] && toSession(rows[0]);
-  },
-
-  async markRotated(tx: Queryable, tokenHash: string, at: Date, successorSealed: string): Promise<void> {
-    await tx.query('UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE token_hash = $1', [
-      tokenHash,
-      at,
-      successorSealed,
-    ]);
   },
 
   async touch(tx: Queryable, id: string, now: Date, idleExpiresAt: Date): Promise<Session> {

@@ -72,13 +72,21 @@ describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind)
     const user = await addUser();
     const session = (await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'hash-1'))!;
     await sessionStore.insertToken(db, { tokenHash: 'h0', sessionId: session.id, generation: 0, issuedAt: now });
+    expect(await db.transaction((tx) => sessionStore.lockByToken(tx, 'unknown'))).toBeUndefined();
+    const later = new Date(now.getTime() + 1000);
     await db.transaction(async (tx) => {
-      expect((await sessionStore.lock(tx, session.id))?.id).toBe(session.id);
-      await sessionStore.markRotated(tx, 'h0', now, 'sealed');
+      const locked = await sessionStore.lockByToken(tx, 'h0');
+      expect(locked?.session.id).toBe(session.id);
+      expect(locked?.token).toMatchObject({ generation: 0, rotatedAt: null });
+      const touched = await sessionStore.rotate(tx, {
+        sessionId: session.id, oldHash: 'h0', successorSealed: 'sealed', newHash: 'h1', generation: 1, now: later, idleExpiresAt: later,
+      });
+      expect(touched.lastUsedAt.getTime()).toBe(later.getTime());
     });
     const token = await sessionStore.findToken(db, 'h0');
     expect(token).toMatchObject({ sessionId: session.id, generation: 0, successorSealed: 'sealed' });
-    expect(token?.rotatedAt?.getTime()).toBe(now.getTime());
+    expect(token?.rotatedAt?.getTime()).toBe(later.getTime());
+    expect(await sessionStore.findToken(db, 'h1')).toMatchObject({ sessionId: session.id, generation: 1, rotatedAt: null });
 
     expect(await sessionStore.listLive(db, user.id, now)).toHaveLength(1);
     expect((await sessionStore.revoke(db, session.id, now, 'logout'))?.revokedReason).toBe('logout');
