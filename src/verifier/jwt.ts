@@ -55,11 +55,10 @@ export function parseAccessToken(token: unknown, maxLength = DEFAULT_MAX_TOKEN_L
   const headerB64 = token.slice(0, firstDot);
   const payloadB64 = token.slice(firstDot + 1, secondDot);
   const signatureB64 = token.slice(secondDot + 1);
-  if (!BASE64URL.test(headerB64) || !BASE64URL.test(payloadB64) || !BASE64URL.test(signatureB64)) {
+  if (!BASE64URL.test(payloadB64) || !BASE64URL.test(signatureB64)) {
     throw new VerifyError('malformed', 'token segments must be base64url');
   }
-  const header = decodeJson(headerB64, 'header') as JwtHeader;
-  checkHeader(header);
+  const header = checkedHeader(headerB64);
   const payload = decodeJson(payloadB64, 'payload');
   return {
     header,
@@ -68,6 +67,24 @@ export function parseAccessToken(token: unknown, maxLength = DEFAULT_MAX_TOKEN_L
     signingInput: token.slice(0, secondDot),
     signature: Buffer.from(signatureB64, 'base64url'),
   };
+}
+
+// Every token signed with one key has the same header segment, so a header that passed
+// checkHeader once is remembered by its exact text: decoding and checking it again is a
+// tenth of a verification. Bounded, and only headers that passed are kept, so junk
+// headers cannot grow it or get anything past the check.
+const HEADER_CACHE_SIZE = 64;
+const checkedHeaders = new Map<string, JwtHeader>();
+
+function checkedHeader(headerB64: string): JwtHeader {
+  const known = checkedHeaders.get(headerB64);
+  if (known) return known;
+  if (!BASE64URL.test(headerB64)) throw new VerifyError('malformed', 'token segments must be base64url');
+  const header = Object.freeze(decodeJson(headerB64, 'header')) as JwtHeader;
+  checkHeader(header);
+  if (checkedHeaders.size >= HEADER_CACHE_SIZE) checkedHeaders.clear();
+  checkedHeaders.set(headerB64, header);
+  return header;
 }
 
 function decodeJson(segment: string, what: string): Record<string, unknown> {
