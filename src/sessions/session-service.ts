@@ -114,6 +114,22 @@ export class SessionService {
     if (!looksLikeRefreshToken(token)) throw new AuthError('invalid_grant', 'The refresh token is invalid');
     const tokenHash = hashRefreshToken(token);
 
+    // Fast path, one statement: the token is current and the session alive (nearly always).
+    const started = this.clock.now();
+    const successor = generateRefreshToken();
+    const fast = await sessionStore.rotateIfCurrent(this.db, {
+      oldHash: tokenHash,
+      newHash: hashRefreshToken(successor),
+      successorSealed: sealSuccessor(token, successor),
+      now: new Date(started),
+      idleExpiresAt: new Date(started + this.lifetimes.idleSeconds * 1000),
+    });
+    if (fast) {
+      return { kind: 'rotated', session: fast.session, refreshToken: successor, refreshExpiresIn: this.expiresIn(fast.session, started) };
+    }
+
+    // Everything else — unknown, rotated moments ago (grace) or long ago (reuse), revoked,
+    // expired — is decided under the session's lock.
     return this.db.transaction(async (tx): Promise<RefreshOutcome> => {
       const locked = await sessionStore.lockByToken(tx, tokenHash);
       if (!locked) throw new AuthError('invalid_grant', 'The refresh token is invalid');

@@ -102,6 +102,39 @@ export const sessionStore = {
   },
 
   /**
+   * The common refresh in ONE statement (one round trip, no BEGIN/COMMIT): if the token
+   * is current and its session alive, lock both, store the successor, mark the token
+   * rotated and push the idle expiry. Returns undefined in every other case (unknown,
+   * already rotated, revoked, expired) for the caller to sort out under a lock. A caller
+   * that waited on the lock behind a concurrent rotation gets undefined too: FOR UPDATE
+   * re-checks the WHERE clause against the row as that rotation left it.
+   */
+  async rotateIfCurrent(
+    db: Queryable,
+    r: { oldHash: string; newHash: string; successorSealed: string; now: Date; idleExpiresAt: Date },
+  ): Promise<{ session: Session; generation: number } | undefined> {
+    const rows = await db.query(
+      `WITH current AS (
+         SELECT t.token_hash, t.session_id, t.generation, s.absolute_expires_at
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+         WHERE t.token_hash = $1 AND t.rotated_at IS NULL
+           AND s.revoked_at IS NULL AND s.idle_expires_at > $3 AND s.absolute_expires_at > $3
+         FOR UPDATE OF t, s
+       ), successor AS (
+         INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at)
+         SELECT $2, session_id, generation + 1, $3 FROM current
+       ), rotated AS (
+         UPDATE refresh_tokens t SET rotated_at = $3, successor_sealed = $4 FROM current WHERE t.token_hash = current.token_hash
+       )
+       UPDATE sessions s SET last_used_at = $3, idle_expires_at = LEAST($5::timestamptz, current.absolute_expires_at)
+       FROM current WHERE s.id = current.session_id
+       RETURNING ${SESSION_COLUMNS}, current.generation + 1 AS generation`,
+      [r.oldHash, r.newHash, r.now, r.successorSealed, r.idleExpiresAt],
+    );
+    return rows[0] && { session: toSession(rows[0]), generation: rows[0].generation as number };
+  },
+
+  /**
    * Locks a refresh token and its session in one round trip and returns their current
    * versions. FOR UPDATE re-reads both rows after waiting for a lock, so a caller that
    * queued behind a concurrent rotation sees that rotation. Every state change of a

@@ -94,6 +94,30 @@ describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind)
     expect(await sessionStore.listLive(db, user.id, now)).toHaveLength(0);
   });
 
+  it('rotates a current token of a live session in one statement, and nothing else', async () => {
+    const user = await addUser();
+    const session = (await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'hash-1'))!;
+    await sessionStore.insertToken(db, { tokenHash: 'c0', sessionId: session.id, generation: 0, issuedAt: now });
+    const later = new Date(now.getTime() + 60_000);
+    const rotate = (oldHash: string, newHash: string, at = later) =>
+      sessionStore.rotateIfCurrent(db, { oldHash, newHash, successorSealed: 'sealed', now: at, idleExpiresAt: new Date(at.getTime() + 30 * HOUR) });
+    const rotated = await rotate('c0', 'c1');
+    expect(rotated?.generation).toBe(1);
+    expect(rotated?.session.lastUsedAt.getTime()).toBe(later.getTime());
+    // Idle expiry never passes the absolute end.
+    expect(rotated?.session.idleExpiresAt.getTime()).toBe(session.absoluteExpiresAt.getTime());
+    expect(await sessionStore.findToken(db, 'c0')).toMatchObject({ successorSealed: 'sealed' });
+    expect(await sessionStore.findToken(db, 'c1')).toMatchObject({ generation: 1, rotatedAt: null });
+    // Already rotated, unknown, expired or revoked: nothing happens.
+    expect(await rotate('c0', 'c-fork')).toBeUndefined();
+    expect(await sessionStore.findToken(db, 'c-fork')).toBeUndefined();
+    expect(await rotate('nope', 'c-x')).toBeUndefined();
+    expect(await rotate('c1', 'c-late', new Date(now.getTime() + 48 * HOUR))).toBeUndefined();
+    await sessionStore.revoke(db, session.id, later, 'logout');
+    expect(await rotate('c1', 'c2')).toBeUndefined();
+    expect(await sessionStore.findToken(db, 'c2')).toBeUndefined();
+  });
+
   it('lists only live sessions and deletes long-dead ones with their tokens', async () => {
     const user = await addUser();
     const live = (await sessionStore.insertForVerifiedUser(db, newSession(user.id, now), 'hash-1'))!;
