@@ -1,0 +1,217 @@
+// Runs servers as separate Node processes on loopback (one process each, as in
+// production), waits until they answer, samples their resident memory, stops them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sleep } from './stats.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServerProcess {
+  name: string;
+  url: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 5000). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  name: string;
+  /** Script relative to the repository root, run with `node --import tsx`. */
+  script: string;
+  env: Record<string, string>;
+  readyPath?: string;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+  timeoutMs?: number;
+}
+
+const running = new Set<ServerProcess>();
+
+export async function startServer(options: StartOptions): Promise<ServerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.script], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      ...options.env,
+      PORT: String(port),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (d: Buffer) => {
+    output += d.toString();
+    if (output.length > 100_000) output = output.slice(-50_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let alive = true;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      alive = false;
+      resolve();
+    }),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    if (!alive) throw new Error(`${options.name} exited before it was ready:\n${output}`);
+    try {
+      const res = await fetch(`${url}${options.readyPath ?? '/healthz'}`);
+      await res.arrayBuffer();
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${options.name} not ready in time:\n${output}`);
+    }
+    await sleep(100);
+  }
+  const server: ServerProcess = {
+    name: options.name,
+    url,
+    port,
+    pid: child.pid!,
+    child,
+    output: () => output,
+    async stop(graceMs = 5_000) {
+      running.delete(server);
+      if (!alive) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  running.add(server);
+  return server;
+}
+
+/** Last resort on an error or Ctrl-C: kill every server this process started. */
+export function killAll(): void {
+  for (const server of running) server.child.kill('SIGKILL');
+  running.clear();
+}
+
+/** Resident set size in bytes (VmRSS from /proc/<pid>/status). */
+export function rssBytes(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+/** Samples the RSS of `pid` every `everyMs` until the returned function is called; it returns the peak. */
+export function sampleRss(pid: number, everyMs = 100): () => number {
+  let peak = rssBytes(pid);
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssBytes(pid));
+    } catch {
+      // the process is gone; keep the peak seen so far
+    }
+  }, everyMs);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at index 3 (state).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return (utime + stime) / 100; // USER_HZ is 100 on Linux
+}
+
+/** Pids of every process whose name (/proc/<pid>/comm) is `comm`, e.g. postgres or redis-server. */
+export function pidsNamed(comm: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/**
+ * Cores used by groups of processes between the call and the returned function's call. A
+ * group is a pid, a list of pids, or a process name (all processes of that name, including
+ * ones started meanwhile, such as new PostgreSQL backends).
+ */
+export function cpuMeter(groups: Record<string, number | number[] | string>): () => Record<string, number> {
+  const pidsOf = (g: number | number[] | string) => (typeof g === 'string' ? pidsNamed(g) : Array.isArray(g) ? g : [g]);
+  const read = (pid: number) => {
+    if (pid === process.pid) {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    }
+    try {
+      return cpuSecondsOf(pid);
+    } catch {
+      return undefined;
+    }
+  };
+  const before = new Map<number, number>();
+  for (const g of Object.values(groups)) for (const pid of pidsOf(g)) before.set(pid, read(pid) ?? 0);
+  const t0 = performance.now();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    return Object.fromEntries(
+      Object.entries(groups).map(([name, g]) => {
+        let used = 0;
+        for (const pid of pidsOf(g)) {
+          const now = read(pid);
+          if (now !== undefined) used += now - (before.get(pid) ?? 0);
+        }
+        return [name, used / seconds];
+      }),
+    );
+  };
+}
+
+/** Busy cores of the whole machine (every process, ours or not) between the call and the returned function's call. */
+export function machineMeter(): () => number {
+  const read = () => {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (line[3] ?? 0) + (line[4] ?? 0);
+    const total = line.reduce((a, b) => a + b, 0);
+    return { idle, total };
+  };
+  const a = read();
+  const t0 = performance.now();
+  return () => {
+    const b = read();
+    const seconds = (performance.now() - t0) / 1000;
+    return ((b.total - a.total - (b.idle - a.idle)) / 100) / seconds;
+  };
+}
