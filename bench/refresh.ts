@@ -152,20 +152,17 @@ time from /proc; the machine column counts every process, other work on this sha
   ${fmt(postgresMs)} ms,${redisMs >= 0.01 ? ` Redis ${fmt(redisMs)} ms,` : ''} the load generator ${fmt(benchMs)} ms. The signature is ${fmt((signMs / totalMs) * 100)}% of it: even with
   nothing else running and no waiting, ${cores} cores would top out at ≈ ${fmt(ceiling)} refreshes/s
   (${fmtRatio(ceiling / rawRate)} raw signing). What dominates is everything around the signature: on the event loop,
-  HTTP parsing and serialisation, validation, and eight PostgreSQL round trips per rotation (look-up, BEGIN,
-  SELECT … FOR UPDATE, look-up again, INSERT successor, UPDATE rotated, UPDATE session, COMMIT), each a
-  \`writev\` and a read on a loopback socket (in a CPU profile of the replica under this load, \`writev\` alone
-  is ~30% of the event loop's busy time); and the PostgreSQL backends executing those statements on the
-  same two cores. The latency
-  (p50 ${fmtMs(median(http.map((x) => x.p50!)))}) is queueing: ${chains.length} chains share the event loop and a pool of 10 connections${
+  HTTP parsing and serialisation, validation, and the PostgreSQL work of a rotation. A rotation of a current
+  token is one statement (\`SELECT … FOR UPDATE\` of the token and its session feeding data-modifying CTEs:
+  insert the successor, mark the token rotated, push the idle expiry), one round trip without BEGIN/COMMIT;
+  it used to be eight round trips, and \`bench/experiments/rotation-round-trips.ts\` compares the shapes. What
+  is left is the PostgreSQL backends executing that statement (and committing it to the WAL) on the same two
+  cores as the replica and the load generator. The latency
+  (p50 ${fmtMs(median(http.map((x) => x.p50!)))}) is queueing: ${chains.length} chains share one event loop and a pool of 10 connections${
     median(http.map((x) => x.machineCores)) < 1.9
-      ? `, and the machine was not even saturated (${fmt(median(http.map((x) => x.machineCores)))} of ${cores} cores busy): a transaction holds its connection across
-  seven round trips, each waiting its turn on the busy event loop, so the pool is the other bound`
+      ? ` (${fmt(median(http.map((x) => x.machineCores)))} of ${cores} cores busy)`
       : ''
-  }.
-  The fix belongs in src/sessions/session-service.ts: one round trip per rotation instead of eight —
-  \`bench/experiments/rotation-round-trips.ts\` runs both shapes against this PostgreSQL (about a quarter of
-  a millisecond less CPU per rotation on each side, Node and PostgreSQL, in our runs). Even then the 0.6×
+  }. The 0.6×
   target is out of reach on one 2-core machine that also runs PostgreSQL and the load generator: it would
   need a whole refresh, every process included, to cost under ${fmt(signMs / 0.6)} ms of CPU.`;
     return { rows, details, bounds };

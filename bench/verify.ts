@@ -289,11 +289,11 @@ ${perRound}
   ${fmtRatio(ratio('fast'))}; jose is at ${fmtRatio(ratio('jose'))} because WebCrypto sends every verification through the
   thread pool. A CPU profile of \`verify()\` alone on fresh tokens (\`node --cpu-prof\`) puts \`crypto.verify\`
   at about 82% of its time on a quiet machine, decoding the two JSON segments at ~10%, the base64url
-  regular expressions at ~2%: with this design the ceiling is ≈ 0.82×, so the 0.8× target sits inside the
-  run-to-run noise of this shared machine (±0.05 between rounds, see the per-round ratios). What is left to
-  win is in src/verifier/jwt.ts: every token signed with one key has the same header segment, so decoding
-  and checking it once per distinct segment (a small Map in \`parseAccessToken\`) removes a base64url decode,
-  a JSON.parse and the header checks from every verification — worth about +0.03× in a side experiment.
+  regular expressions at ~2%. Every token signed with one key has the same header segment, so the verifier
+  decodes and checks each distinct header segment once (a small bounded Map of headers that passed, in
+  \`parseAccessToken\`); what is left above the RSA operation is the payload decode, the claim checks and the
+  copy into a Buffer. The ceiling of this design is ≈ 0.85×; the target sits within the run-to-run noise of
+  this shared machine (±0.05 between rounds, see the per-round ratios).
 - **Verify, repeated token: ${fmtRatio(ratio('tesseraCache'))} raw, ${fmtRatio(m('tesseraCache') / m('fastCache'))} fast-jwt's cache.** A hit costs
   ${fmt(us(m('tesseraCache')) * 1000)} ns: one Map look-up keyed by the token string, the LRU re-insert, the \`exp\`
   check (and, when revocation is on, the denylist look-ups). fast-jwt's cache hashes every presented token
