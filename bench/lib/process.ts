@@ -2,23 +2,14 @@
 // production), waits until they answer, samples their resident memory, stops them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
+import { freePort } from '../../scripts/lib/ports.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './stats.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../scripts/lib/ports.ts';
 
 export interface ServerProcess {
   name: string;

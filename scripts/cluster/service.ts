@@ -1,18 +1,8 @@
 // One child process of the local cluster that can be stopped and started again on the same
 // port: a Tessera replica, the resource service or nginx.
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../lib/ports.ts';
 
 export interface ServiceSpec {
   name: string;
