@@ -35,10 +35,20 @@ export type AuditFields = { user_id: string | null; session_id?: string | null }
 export interface AuditContext {
   userAgent: string | null;
   ip: string | null;
+  /** Fastify's id of the request, so an audit line joins its request log lines (`reqId`). */
+  requestId?: string;
 }
 
 /** The log object of one audit line. The standard fields come last so extras cannot overwrite them. */
 export function auditRecord(event: AuditEvent, fields: AuditFields, ctx: AuditContext): Record<string, unknown> {
   const { user_id, session_id, ...extra } = fields;
-  return { ...extra, event, user_id, session_id: session_id ?? null, ip: ctx.ip, user_agent: ctx.userAgent };
+  return {
+    ...extra,
+    event,
+    user_id,
+    session_id: session_id ?? null,
+    ip: ctx.ip,
+    user_agent: ctx.userAgent,
+    ...(ctx.requestId ? { reqId: ctx.requestId } : {}),
+  };
 }

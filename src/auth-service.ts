@@ -16,6 +16,7 @@ import type { AccessTokenClaims } from './verifier/jwt.ts';
 export interface RequestContext {
   userAgent: string | null;
   ip: string | null;
+  requestId?: string;
 }
 
 export interface TokenPair {

@@ -12,7 +12,7 @@ declare module 'fastify' {
 
 export function requestContext(request: FastifyRequest): RequestContext {
   const ua = request.headers['user-agent'];
-  return { userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null, ip: request.ip ?? null };
+  return { userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null, ip: request.ip ?? null, requestId: request.id };
 }
 
 /** The verified claims of a route behind `authenticate`. */

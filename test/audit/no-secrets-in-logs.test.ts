@@ -167,9 +167,12 @@ describe('logs at level trace never contain a secret', () => {
 
   it('logs every audit event with user_id, session_id, ip and user_agent', () => {
     const audit = t.logs().filter((l) => (AUDIT_EVENTS as readonly unknown[]).includes(l.event) && !String(l.event).startsWith('key.'));
+    const requestIds = new Set(t.logs().filter((l) => l.msg === 'incoming request').map((l) => l.reqId));
     for (const line of audit) {
-      expect(Object.keys(line), String(line.event)).toEqual(expect.arrayContaining(['user_id', 'session_id', 'ip', 'user_agent']));
+      expect(Object.keys(line), String(line.event)).toEqual(expect.arrayContaining(['user_id', 'session_id', 'ip', 'user_agent', 'reqId']));
       expect(line).toMatchObject({ ip: '127.0.0.1', user_agent: UA });
+      // The audit line joins the request's own log lines.
+      expect(requestIds.has(line.reqId), String(line.event)).toBe(true);
     }
     const find = (event: string, fields: Record<string, unknown> = {}) => {
       const found = audit.find((l) => l.event === event && Object.entries(fields).every(([k, v]) => l[k] === v));
