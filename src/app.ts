@@ -6,7 +6,7 @@ import { AuthService } from './auth-service.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/db.ts';
-import { registerProblemHandlers } from './http/problem.ts';
+import { registerProblemHandlers, writeClientError } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limit.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { docsRoutes } from './http/routes/docs.ts';
@@ -95,6 +95,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     requestTimeout: 30_000,
     http: { maxHeaderSize: MAX_HEADER_SIZE },
     frameworkErrors,
+    clientErrorHandler: writeClientError,
     // Never trust a request id from outside: it ends up in logs.
     genReqId: () => crypto.randomUUID(),
   });

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, PROBLEM_CONTENT_TYPE, problemFor } from '../errors.ts';
 
@@ -49,6 +50,29 @@ function isDatabaseUnavailable(err: unknown): boolean {
   const message = typeof e.message === 'string' ? e.message : '';
   if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)) return true;
   return Array.isArray(e.errors) && e.errors.some(isDatabaseUnavailable);
+}
+
+/**
+ * Fastify's clientErrorHandler: errors raised before there is a request to reply to
+ * (headers over the size limit, a malformed request line, a client that stalls) still
+ * get a problem+json body with a code, written straight to the socket.
+ */
+export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AuthError('headers_too_large', 'The request headers exceed the size limit')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AuthError('request_timeout', 'The request was not received in time')
+        : new AuthError('validation_failed', 'The request is not valid HTTP');
+  if (socket.writable) {
+    const problem = problemFor(error);
+    const body = JSON.stringify(problem);
+    socket.write(
+      `HTTP/1.1 ${error.status} ${problem.title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply {

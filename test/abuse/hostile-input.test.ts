@@ -200,8 +200,13 @@ describe('request heads over a real socket', () => {
     ['two Content-Lengths', 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}', 400],
     ['a malformed request line', 'GET\u0000/auth/me HTTP/1.1\r\n\r\n', 400],
     ['chunked and Content-Length together (smuggling)', 'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-  ])('%s → %i, and the server keeps serving', async (_name, request, expected) => {
-    expect(status(await raw(request))).toBe(expected);
+  ])('%s → %i problem+json, and the server keeps serving', async (_name, request, expected) => {
+    const answer = await raw(request);
+    expect(status(answer)).toBe(expected);
+    expect(answer).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string; status: number };
+    expect(body.status).toBe(expected);
+    expect(body.code).toBe(expected === 431 ? 'headers_too_large' : 'validation_failed');
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 });
