@@ -115,18 +115,8 @@ export class SessionService {
     const tokenHash = hashRefreshToken(token);
 
     // Fast path, one statement: the token is current and the session alive (nearly always).
-    const started = this.clock.now();
-    const successor = generateRefreshToken();
-    const fast = await sessionStore.rotateIfCurrent(this.db, {
-      oldHash: tokenHash,
-      newHash: hashRefreshToken(successor),
-      successorSealed: sealSuccessor(token, successor),
-      now: new Date(started),
-      idleExpiresAt: new Date(started + this.lifetimes.idleSeconds * 1000),
-    });
-    if (fast) {
-      return { kind: 'rotated', session: fast.session, refreshToken: successor, refreshExpiresIn: this.expiresIn(fast.session, started) };
-    }
+    const fast = await this.rotateIfCurrent(this.db, token, tokenHash, this.clock.now());
+    if (fast) return fast;
 
     // Everything else — unknown, rotated moments ago (grace) or long ago (reuse), revoked,
     // expired — is decided under the session's lock.
@@ -138,17 +128,10 @@ export class SessionService {
       this.assertAlive(session, now);
 
       if (record.rotatedAt === null) {
-        const successor = generateRefreshToken();
-        const rotated = await sessionStore.rotate(tx, {
-          sessionId: session.id,
-          oldHash: tokenHash,
-          successorSealed: sealSuccessor(token, successor),
-          newHash: hashRefreshToken(successor),
-          generation: record.generation + 1,
-          now: new Date(now),
-          idleExpiresAt: this.idleExpiry(session, now),
-        });
-        return { kind: 'rotated', session: rotated, refreshToken: successor, refreshExpiresIn: this.expiresIn(rotated, now) };
+        // Only if the clock stepped back since the fast path: rotate here, under our lock.
+        const rotated = await this.rotateIfCurrent(tx, token, tokenHash, now);
+        if (!rotated) throw new AuthError('invalid_grant', 'The refresh token is invalid');
+        return rotated;
       }
 
       if (now - record.rotatedAt.getTime() <= this.lifetimes.graceSeconds * 1000) {
@@ -162,6 +145,19 @@ export class SessionService {
       const revoked = (await sessionStore.revoke(tx, session.id, new Date(now), 'refresh_token_reused')) ?? session;
       return { kind: 'reused', session: revoked };
     });
+  }
+
+  /** Rotates a current token of a live session in one statement; undefined otherwise. */
+  private async rotateIfCurrent(db: Queryable, token: string, tokenHash: string, now: number): Promise<RefreshOutcome | undefined> {
+    const successor = generateRefreshToken();
+    const rotated = await sessionStore.rotateIfCurrent(db, {
+      oldHash: tokenHash,
+      newHash: hashRefreshToken(successor),
+      successorSealed: sealSuccessor(token, successor),
+      now: new Date(now),
+      idleExpiresAt: new Date(now + this.lifetimes.idleSeconds * 1000),
+    });
+    return rotated && { kind: 'rotated', session: rotated.session, refreshToken: successor, refreshExpiresIn: this.expiresIn(rotated.session, now) };
   }
 
   /** Walks rotated tokens forward to the session's current token. */

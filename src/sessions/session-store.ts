@@ -151,26 +151,6 @@ export const sessionStore = {
     return rows[0] && { session: toSession(rows[0]), token: toToken(rows[0]) };
   },
 
-  /**
-   * One rotation in one round trip: store the successor's hash, mark the presented token
-   * rotated (with its sealed successor), and push the session's idle expiry forward.
-   */
-  async rotate(
-    tx: Queryable,
-    r: { sessionId: string; oldHash: string; successorSealed: string; newHash: string; generation: number; now: Date; idleExpiresAt: Date },
-  ): Promise<Session> {
-    const rows = await tx.query(
-      `WITH successor AS (
-         INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) VALUES ($1, $2, $3, $4)
-       ), rotated AS (
-         UPDATE refresh_tokens SET rotated_at = $4, successor_sealed = $5 WHERE token_hash = $6
-       )
-       UPDATE sessions s SET last_used_at = $4, idle_expires_at = $7 WHERE s.id = $2 RETURNING ${SESSION_COLUMNS}`,
-      [r.newHash, r.sessionId, r.generation, r.now, r.successorSealed, r.oldHash, r.idleExpiresAt],
-    );
-    return toSession(rows[0]!);
-  },
-
   async findById(db: Queryable, id: string): Promise<Session | undefined> {
     const rows = await db.query(`SELECT ${SESSION_COLUMNS} FROM sessions s WHERE s.id = $1`, [id]);
     return rows[0] && toSession(rows[0]);

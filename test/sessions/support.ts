@@ -12,15 +12,9 @@ export const DAY = 24 * HOUR;
 /** Browser-style headers a cookie-authenticated request must carry. */
 export const XHR = { 'x-requested-with': 'XMLHttpRequest' };
 
-export interface SessionView {
-  id: string;
-  created_at: string;
-  last_used_at: string;
-  expires_at: string;
-  user_agent: string | null;
-  ip: string | null;
-  current: boolean;
-}
+import type { SessionView } from '../../src/auth-service.ts';
+
+export type { SessionView };
 
 /** Every raw Set-Cookie header of a response. */
 export function setCookies(res: LightMyRequestResponse): string[] {
