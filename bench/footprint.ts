@@ -1,8 +1,8 @@
 // 6. Footprint: resident memory of one replica idle and under load, and the heap cost of
 // the in-memory denylist mirror per 100,000 revoked sessions.
 import crypto from 'node:crypto';
-import { DenylistMirror } from '../src/verifier/denylist-mirror.ts';
-import { encodeDenylistEntry, parseDenylistEntry } from '../src/verifier/redis-sync.ts';
+import { DenylistMirror } from '@tessera/verifier';
+import { encodeDenylistEntry, parseDenylistEntry } from '@tessera/verifier/redis';
 import { load } from './lib/load.ts';
 import { rssBytes, sampleRss, type ServerProcess } from './lib/process.ts';
 import { fmt, fmtMiB, sleep } from './lib/stats.ts';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import argon2 from 'argon2';
-import { OWASP_ARGON2 } from '../src/users/password.ts';
+import { OWASP_ARGON2 } from '../packages/server/src/users/password.ts';
 import { PASSWORD, THREADPOOL } from './lib/cluster.ts';
 import { load, type LoadResult } from './lib/load.ts';
 import { cpuMeter, machineMeter, type ServerProcess } from './lib/process.ts';

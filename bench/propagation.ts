@@ -1,7 +1,7 @@
 // 5. Revocation propagation across 3 replicas: a logout on one replica, then the time
 // until the other replicas reject that session's access token, seen from a client.
 import { Redis } from 'ioredis';
-import { denylistChannel } from '../src/verifier/redis-sync.ts';
+import { denylistChannel } from '@tessera/verifier/redis';
 import { Client } from './lib/client.ts';
 import { createSessions, type Infra } from './lib/cluster.ts';
 import type { ServerProcess } from './lib/process.ts';

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import { createVerifier as fastJwtVerifier } from 'fast-jwt';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
-import { createVerifier } from '../src/verifier/index.ts';
+import { createVerifier } from '@tessera/verifier';
 import { fmt, fmtRatio, median, rotate } from './lib/stats.ts';
 import type { Section } from './lib/table.ts';
 

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { findNginx, ROOT, writeNginxConf } from './cluster/nginx.ts';
+import { findNginx, writeNginxConf } from './cluster/nginx.ts';
+import { nodeArgsFor, REPO_ROOT, RESOURCE_SERVICE, SERVER_MAIN } from './lib/node-script.ts';
 import { freePort, Service } from './cluster/service.ts';
 
 export { Service } from './cluster/service.ts';
@@ -32,7 +33,7 @@ export interface ClusterOptions {
   /** Extra environment for every replica (wins over the cluster's defaults, not over PORT/HOST). */
   env?: Record<string, string>;
   logLevel?: string;
-  /** The replicas' entry point, relative to the repository (src/main.ts). */
+  /** The replicas' entry point (default: the compiled server). */
   replicaScript?: string;
   /** nginx binary (found on PATH or in /usr/sbin otherwise). */
   nginx?: string;
@@ -93,8 +94,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     new Service({
       name,
       command: process.execPath,
-      args: ['--import', 'tsx', script],
-      cwd: ROOT,
+      args: nodeArgsFor(script),
+      cwd: REPO_ROOT,
       env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
       port,
       readyUrl: `http://127.0.0.1:${port}${readyPath}`,
@@ -102,7 +103,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(options.echo ? { echo: options.echo } : {}),
     });
   const replicas = replicaPorts.map((port, i) =>
-    nodeService(`tessera-${i + 1}`, options.replicaScript ?? 'src/main.ts', port, replicaEnv, '/readyz'),
+    nodeService(`tessera-${i + 1}`, options.replicaScript ?? SERVER_MAIN, port, replicaEnv, '/readyz'),
   );
 
   const prefix = options.prefix ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-nginx-'));
@@ -151,7 +152,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       const resourcePort = await pick(options.ports?.resource);
       resource = nodeService(
         'resource-service',
-        'examples/resource-service/server.ts',
+        RESOURCE_SERVICE,
         resourcePort,
         {
           ...baseEnv,
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
       replicas: [3001, 3002, 3003],
       resource: port('CLUSTER_RESOURCE_PORT', 4000),
     },
-    keysDir: env.KEYS_DIR ?? path.join(ROOT, 'keys'),
+    keysDir: env.KEYS_DIR ?? path.join(REPO_ROOT, 'keys'),
     env: passThrough,
     echo: process.stdout,
   });

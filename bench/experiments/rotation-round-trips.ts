@@ -88,7 +88,7 @@ async function run(name: string, rotate: (token: string) => Promise<string>, cha
 }
 
 try {
-  await pool.query(fs.readFileSync(path.join(ROOT, 'src/db/migrations/001_users_and_sessions.sql'), 'utf8'));
+  await pool.query(fs.readFileSync(path.join(ROOT, 'packages/server/migrations/001_users_and_sessions.sql'), 'utf8'));
   const user = crypto.randomUUID();
   await pool.query(`INSERT INTO users VALUES ($1, 'bench@example.com', 'hash', now(), now(), NULL)`, [user]);
   const chains: string[] = [];

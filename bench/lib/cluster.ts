@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { envSchema } from '../../src/config.ts';
+import { envSchema } from '../../packages/server/src/config.ts';
+import { SERVER_MAIN } from '../../scripts/lib/node-script.ts';
 import { pool, type Client } from './client.ts';
 import { cpuMeter, cpuSecondsOf, startServer, type ServerProcess } from './process.ts';
 
@@ -80,9 +81,9 @@ export async function createInfra(): Promise<Infra> {
   };
 }
 
-/** Starts one Tessera replica (src/main.ts) on the run's database, Redis and keys. */
+/** Starts one Tessera replica (the compiled server) on the run's database, Redis and keys. */
 export function startTessera(infra: Infra, name: string, nodeArgs: string[] = []): Promise<ServerProcess> {
-  return startServer({ name, script: 'src/main.ts', env: infra.tesseraEnv, nodeArgs });
+  return startServer({ name, script: SERVER_MAIN, env: infra.tesseraEnv, nodeArgs });
 }
 
 export interface Pair {

@@ -2,12 +2,11 @@
 // production), waits until they answer, samples their resident memory, stops them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { nodeArgsFor, REPO_ROOT } from '../../scripts/lib/node-script.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sleep } from './stats.ts';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO_ROOT as ROOT } from '../../scripts/lib/node-script.ts';
 
 export { freePort } from '../../scripts/lib/ports.ts';
 
@@ -24,7 +23,7 @@ export interface ServerProcess {
 
 export interface StartOptions {
   name: string;
-  /** Script relative to the repository root, run with `node --import tsx`. */
+  /** Script (absolute or relative to the repository root); TypeScript runs through tsx. */
   script: string;
   env: Record<string, string>;
   readyPath?: string;
@@ -37,8 +36,8 @@ const running = new Set<ServerProcess>();
 
 export async function startServer(options: StartOptions): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.script], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...nodeArgsFor(options.script)], {
+    cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',

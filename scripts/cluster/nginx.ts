@@ -1,10 +1,9 @@
 // The local cluster's nginx: renders deploy/nginx.cluster.conf.template into a prefix folder.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../lib/node-script.ts';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const DEPLOY_DIR = path.join(ROOT, 'deploy');
+export const DEPLOY_DIR = path.join(REPO_ROOT, 'deploy');
 export const TEMPLATE_PATH = path.join(DEPLOY_DIR, 'nginx.cluster.conf.template');
 export const PROXY_CONF_PATH = path.join(DEPLOY_DIR, 'nginx-proxy.conf');
 

@@ -1,0 +1,41 @@
+// @ts-check
+// An example resource service: it trusts Tessera's access tokens without ever calling
+// Tessera on a request. Plain JavaScript that imports only fastify and the published
+// @tessera/verifier package, the way a service in another repository would.
+import Fastify from 'fastify';
+import { tesseraAuth } from '@tessera/verifier/fastify';
+
+const env = process.env;
+const issuer = env.ISSUER ?? 'http://localhost:3000';
+/** @type {import('@tessera/verifier').VerifierOptions} */
+const options = {
+  issuer,
+  audience: env.AUDIENCE ?? 'tessera',
+  cache: env.VERIFY_CACHE !== 'false' && env.VERIFY_CACHE !== '0' ? { maxEntries: 10_000 } : false,
+  onError: (err) => app.log.warn({ err: err.message }, 'token verifier'),
+};
+if (env.JWKS_URI) options.jwksUri = env.JWKS_URI;
+if (env.REDIS_URL) options.revocation = { redisUrl: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:' };
+
+const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } });
+await app.register(tesseraAuth, options);
+
+app.get('/healthz', async () => ({ status: 'ok' }));
+
+app.get('/api/profile', { preHandler: app.requireAuth }, async (request) => {
+  const { sub, sid, client_id } = /** @type {import('@tessera/verifier').AccessTokenClaims} */ (request.auth);
+  return { sub, sid, client_id, greeting: `Hello, ${sub}! This came from a service that never called Tessera.` };
+});
+
+const port = Number(env.PORT ?? 4000);
+await app.listen({ port, host: env.HOST ?? '0.0.0.0' });
+
+for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
+  process.once(signal, () => {
+    // Closing the app also closes the verifier (and its Redis connections).
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}

@@ -1,0 +1,268 @@
+// The use cases the HTTP routes call: one method per endpoint. It composes users,
+// sessions, access tokens and the denylist, and owns the audit events.
+import { auditRecord, type AuditEvent, type AuditFields } from './audit.ts';
+import { toSeconds, type Clock } from './clock.ts';
+import { AuthError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { noopAuthMetrics, type AuthMetrics } from './metrics/metrics.ts';
+import type { Denylist } from './revocation/denylist.ts';
+import type { SessionService, SessionWithToken } from './sessions/session-service.ts';
+import type { Session } from './sessions/session-store.ts';
+import type { LoginThrottle } from './throttle/login-throttle.ts';
+import type { IssueAccessToken } from './tokens/access-token.ts';
+import { toPublicUser, type PublicUser, type UserService } from './users/user-service.ts';
+import type { AccessTokenClaims } from '@tessera/verifier';
+
+export interface RequestContext {
+  userAgent: string | null;
+  ip: string | null;
+  requestId?: string;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  refreshExpiresIn: number;
+  sessionId: string;
+  remember: boolean;
+}
+
+export interface SessionView {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  expires_at: string;
+  user_agent: string | null;
+  ip: string | null;
+  current: boolean;
+}
+
+export interface AuthServiceDeps {
+  users: UserService;
+  sessions: SessionService;
+  issueAccessToken: IssueAccessToken;
+  denylist: Denylist;
+  clock: Clock;
+  logger: Logger;
+  clientId: string;
+  accessTokenTtl: number;
+  /** Counters for logins and refreshes; the CLI and unit tests leave it out. */
+  metrics?: AuthMetrics;
+  /** Per-account back-off on password checks; absent when RATE_LIMIT_ENABLED=false (and in the CLI). */
+  throttle?: LoginThrottle;
+}
+
+// Denylist entries outlive the last access token they can affect by this much, to cover
+// the clock skew verifiers tolerate.
+const SKEW_MS = 60_000;
+
+export class AuthService {
+  private readonly metrics: AuthMetrics;
+
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.metrics = deps.metrics ?? noopAuthMetrics;
+  }
+
+  async register(email: string, password: string, ctx: RequestContext): Promise<PublicUser> {
+    const user = await this.deps.users.register(email, password);
+    this.audit('user.registered', { user_id: user.id }, ctx);
+    return toPublicUser(user);
+  }
+
+  async login(input: { email: string; password: string; remember: boolean }, ctx: RequestContext): Promise<TokenPair> {
+    let authenticated;
+    try {
+      // Before any look-up, and keyed by the email whether or not it is registered: a
+      // throttled answer is the same, and as fast, for real and unknown accounts.
+      await this.deps.throttle?.beforeLogin(input.email, ctx.ip);
+      authenticated = await this.deps.users.authenticate(input.email, input.password);
+    } catch (err) {
+      if (err instanceof AuthError) {
+        this.metrics.login(err.code === 'rate_limited' ? 'throttled' : 'failed');
+        this.audit('login.failed', { user_id: null, reason: err.code }, ctx);
+      }
+      throw err;
+    }
+    if (authenticated.passwordHash !== authenticated.user.passwordHash) {
+      // UserService upgraded a hash made with weaker argon2 parameters.
+      this.audit('password.rehashed', { user_id: authenticated.user.id }, ctx);
+    }
+    const opened = await this.deps.sessions.create({
+      userId: authenticated.user.id,
+      verifiedPasswordHash: authenticated.passwordHash,
+      clientId: this.deps.clientId,
+      remember: input.remember,
+      ...ctx,
+    });
+    // The password changed (or the account was disabled) between the check and now.
+    if (!opened) {
+      this.metrics.login('failed');
+      this.audit('login.failed', { user_id: authenticated.user.id, reason: 'password_changed_concurrently' }, ctx);
+      throw new AuthError('invalid_credentials', 'Invalid email or password');
+    }
+    await this.deps.throttle?.loginSucceeded(input.email, ctx.ip);
+    this.metrics.login('succeeded');
+    this.audit('login.succeeded', { user_id: authenticated.user.id, session_id: opened.session.id }, ctx);
+    return this.pairFor(opened);
+  }
+
+  async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
+    const outcome = await this.deps.sessions.refresh(refreshToken);
+    this.metrics.refresh(outcome.kind);
+    if (outcome.kind === 'reused') {
+      // Logged before the denylist write: if that write fails, a replay finds the session
+      // already revoked in SQL and never reaches this branch again, so the event would be lost.
+      this.deps.logger.warn(
+        auditRecord('session.reuse_detected', { user_id: outcome.session.userId, session_id: outcome.session.id }, ctx),
+        'a rotated refresh token was presented after the grace window; session revoked',
+      );
+      await this.denySession(outcome.session);
+      throw new AuthError('refresh_token_reused', 'The refresh token was already used; the session has been revoked');
+    }
+    this.audit('session.refreshed', { user_id: outcome.session.userId, session_id: outcome.session.id, grace: outcome.kind === 'grace' }, ctx);
+    return this.pairFor(outcome);
+  }
+
+  /** Logout with a refresh token: unknown or dead tokens are fine (logout is idempotent). */
+  async logoutWithRefreshToken(refreshToken: string, ctx: RequestContext): Promise<void> {
+    const session = await this.deps.sessions.findByRefreshToken(refreshToken);
+    if (session) await this.endSession(session.id, 'logout', ctx);
+  }
+
+  async logoutWithAccessToken(claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
+    await this.endSession(claims.sid, 'logout', ctx);
+  }
+
+  async logoutAll(claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
+    await this.endAllSessions(claims.sub, 'logout_all', ctx, claims.sid);
+  }
+
+  /** Ends every session of a user on every replica (logout-all, operator revoke, disable). Returns how many. */
+  async endAllSessions(userId: string, reason: string, ctx: RequestContext, requestingSession: string | null = null): Promise<number> {
+    const revoked = await this.deps.sessions.revokeAllForUser(userId, reason);
+    await this.denyUser(userId, revoked);
+    this.audit('session.revoked_all', { user_id: userId, session_id: requestingSession, count: revoked.length, reason }, ctx);
+    return revoked.length;
+  }
+
+  async me(claims: AccessTokenClaims): Promise<PublicUser> {
+    const user = await this.deps.users.findById(claims.sub);
+    if (!user || user.disabledAt) throw new AuthError('invalid_token', 'The access token is invalid: unknown user');
+    return toPublicUser(user);
+  }
+
+  /**
+   * Checks the current password, stores the new one, kills every session and access token
+   * of the user on every replica, and opens a fresh session for the caller.
+   */
+  async changePassword(claims: AccessTokenClaims, current: string, next: string, ctx: RequestContext): Promise<TokenPair> {
+    const user = await this.deps.users.findById(claims.sub);
+    if (!user || user.disabledAt) throw new AuthError('invalid_token', 'The access token is invalid: unknown user');
+    // A stolen access token must not become an unlimited password-guessing oracle.
+    try {
+      await this.deps.throttle?.beforePasswordCheck(user.id);
+    } catch (err) {
+      this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason: 'rate_limited' }, ctx);
+      throw err;
+    }
+    if (!(await this.deps.users.verifyPassword(user, current))) {
+      this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason: 'wrong_current_password' }, ctx);
+      throw new AuthError('invalid_credentials', 'current_password is not correct', {
+        errors: [{ field: 'current_password', message: 'is not correct' }],
+      });
+    }
+    await this.deps.throttle?.passwordCheckSucceeded(user.id);
+    const newHash = await this.deps.users.hashPassword(next);
+    const currentSession = await this.deps.sessions.findById(claims.sid);
+    const revoked = await this.deps.users.replacePassword(user.id, user.passwordHash, newHash);
+    if (!revoked) throw new AuthError('invalid_credentials', 'The password was changed concurrently; try again');
+    await this.denyUser(user.id, revoked);
+    this.audit('password.changed', { user_id: user.id, session_id: claims.sid, sessions_revoked: revoked.length }, ctx);
+    const opened = await this.deps.sessions.create({
+      userId: user.id,
+      verifiedPasswordHash: newHash,
+      clientId: this.deps.clientId,
+      remember: currentSession?.remember ?? true,
+      ...ctx,
+    });
+    if (!opened) throw new AuthError('invalid_credentials', 'The password was changed concurrently; log in again');
+    return this.pairFor(opened);
+  }
+
+  async listSessions(claims: AccessTokenClaims): Promise<SessionView[]> {
+    const sessions = await this.deps.sessions.listLive(claims.sub);
+    return sessions.map((s) => this.view(s, claims.sid));
+  }
+
+  /** Ends one of the caller's own sessions. Another user's id answers like an unknown one. */
+  async deleteSession(claims: AccessTokenClaims, sessionId: string, ctx: RequestContext): Promise<void> {
+    const session = await this.deps.sessions.findById(sessionId);
+    if (!session || session.userId !== claims.sub || !this.deps.sessions.isLive(session)) {
+      throw new AuthError('not_found', 'No such session');
+    }
+    await this.endSession(session.id, 'deleted', ctx);
+  }
+
+  /** Revokes a session everywhere: SQL first (no more refreshes), then the denylist (its access tokens). */
+  async endSession(sessionId: string, reason: string, ctx: RequestContext): Promise<void> {
+    const session = await this.deps.sessions.revoke(sessionId, reason);
+    if (!session) return;
+    await this.denySession(session);
+    this.audit('session.revoked', { user_id: session.userId, session_id: session.id, reason }, ctx);
+  }
+
+  private async denySession(session: Session): Promise<void> {
+    // Every access token of the session was issued before it was revoked, so none is
+    // alive after revoked_at + TTL.
+    const revokedAt = session.revokedAt?.getTime() ?? this.deps.clock.now();
+    await this.deps.denylist.revoke({ kind: 'session', id: session.id, until: this.untilFrom(revokedAt) });
+  }
+
+  /** Kills the listed sessions, and every access token of the user issued before now. */
+  async denyUser(userId: string, sessions: Session[]): Promise<void> {
+    const now = this.deps.clock.now();
+    // Seconds granularity: iat < before. Tokens issued earlier in this very second
+    // belong to the sessions revoked one by one below.
+    await this.deps.denylist.revoke({ kind: 'user', id: userId, before: toSeconds(now), until: this.untilFrom(now) });
+    for (const session of sessions) await this.denySession(session);
+  }
+
+  private untilFrom(ms: number): number {
+    return ms + this.deps.accessTokenTtl * 1000 + SKEW_MS;
+  }
+
+  async pairFor(opened: SessionWithToken): Promise<TokenPair> {
+    const access = await this.deps.issueAccessToken({
+      userId: opened.session.userId,
+      sessionId: opened.session.id,
+      clientId: opened.session.clientId,
+    });
+    return {
+      accessToken: access.token,
+      expiresIn: access.expiresIn,
+      refreshToken: opened.refreshToken,
+      refreshExpiresIn: opened.refreshExpiresIn,
+      sessionId: opened.session.id,
+      remember: opened.session.remember,
+    };
+  }
+
+  private view(s: Session, currentSid: string): SessionView {
+    const expires = Math.min(s.idleExpiresAt.getTime(), s.absoluteExpiresAt.getTime());
+    return {
+      id: s.id,
+      created_at: s.createdAt.toISOString(),
+      last_used_at: s.lastUsedAt.toISOString(),
+      expires_at: new Date(expires).toISOString(),
+      user_agent: s.userAgent,
+      ip: s.ip,
+      current: s.id === currentSid,
+    };
+  }
+
+  /** One audit line (see audit.ts): stable event name, user_id, session_id, ip, user_agent. */
+  audit(event: AuditEvent, fields: AuditFields, ctx: RequestContext): void {
+    this.deps.logger.info(auditRecord(event, fields, ctx), event);
+  }
+}

@@ -1,0 +1,84 @@
+// `tessera` — operator commands. Exit codes: 0 done, 1 failed, 2 usage error.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { keysCommand } from './keys.ts';
+import { sessionsCommand } from './sessions.ts';
+import { usersCommand } from './users.ts';
+
+export class UsageError extends Error {}
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  readStdin(): Promise<string>;
+}
+
+export const HELP = `Usage: tessera <group> <command> [options]
+
+  keys generate                 create a signing key if keys/ has none
+  keys rotate                   add the next key; it signs after the JWKS cache lifetime
+  keys list                     every key with its state (pending, active, retiring, expired)
+  keys prune                    delete the files of keys that are no longer published
+
+  users create <email>          create a user; the password is read from stdin
+  users disable <email>         disable a user and end all of their sessions
+  users enable <email>          enable a disabled user
+
+  sessions list --user <email>  live sessions of a user
+  sessions revoke --user <email> [--session <id>]
+                                end one or every session of a user, on every replica
+
+Options:
+  --json      machine-readable output (list commands)
+  -h, --help  this help
+
+Configuration comes from the same environment variables as the server (see README).`;
+
+export type Command = (args: string[], config: Config, io: CliIo, flags: { json: boolean }) => Promise<void>;
+
+const GROUPS: Record<string, Command> = { keys: keysCommand, users: usersCommand, sessions: sessionsCommand };
+
+export async function runCli(argv: string[], io: CliIo, env: Record<string, string | undefined> = process.env): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        json: { type: 'boolean' },
+        user: { type: 'string' },
+        session: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    io.err(`tessera: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const [group, ...rest] = parsed.positionals;
+  if (parsed.values.help || !group) {
+    (parsed.values.help ? io.out : io.err)(HELP);
+    return parsed.values.help ? 0 : 2;
+  }
+  const command = GROUPS[group];
+  if (!command) {
+    io.err(`tessera: unknown command group "${group}"\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    const config = loadConfig({ LOG_LEVEL: 'warn', ...env });
+    const extra = [
+      ...(parsed.values.user !== undefined ? ['--user', parsed.values.user] : []),
+      ...(parsed.values.session !== undefined ? ['--session', parsed.values.session] : []),
+    ];
+    await command([...rest, ...extra], config, io, { json: parsed.values.json ?? false });
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`tessera: ${err.message}\n\n${HELP}`);
+      return 2;
+    }
+    io.err(`tessera: ${err instanceof ConfigError ? err.message : (err as Error).message}`);
+    return 1;
+  }
+}

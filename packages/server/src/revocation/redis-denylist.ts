@@ -1,0 +1,266 @@
+// The denylist shared by every replica: Redis holds the entries, pub/sub fans changes out,
+// and each replica answers from its own in-memory mirror (kept in step by redis-sync).
+// A revocation is never silently lost: until Redis has taken it, it waits in an outbox
+// that is retried in the background, and the caller is told (503) that it is unconfirmed.
+import type { Redis, RedisOptions } from 'ioredis';
+import type { Clock } from '../clock.ts';
+import { AuthError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { DenylistMirror } from '@tessera/verifier';
+import {
+  closeRedis,
+  DEFAULT_KEY_PREFIX,
+  denylistChannel,
+  denylistKey,
+  encodeDenylistEntry,
+  openRedis,
+  startDenylistSync,
+  type DenylistSync,
+} from '@tessera/verifier/redis';
+import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject } from './denylist.ts';
+
+/**
+ * Store and publish in one step, so an entry is never stored without being announced.
+ * Merging with what is stored keeps `until` (and a user's cut-off `before`) moving only
+ * forward: a late or replayed write cannot shorten a revocation. (`until` is a Lua keyword,
+ * hence the brackets.)
+ */
+const REVOKE_SCRIPT = `
+local entry = cjson.decode(ARGV[2])
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local ok, known = pcall(cjson.decode, stored)
+  if ok and type(known) == 'table' then
+    if type(known['until']) == 'number' and known['until'] > entry['until'] then entry['until'] = known['until'] end
+    if entry.kind == 'user' and type(known.before) == 'number' and known.before > entry.before then entry.before = known.before end
+  end
+end
+local value = cjson.encode(entry)
+redis.call('SET', KEYS[1], value, 'PXAT', string.format('%d', entry['until']))
+-- The message, not the stored value, says when it was sent: replicas measure their lag from it.
+entry.published_at = tonumber(ARGV[3])
+redis.call('PUBLISH', ARGV[1], cjson.encode(entry))
+return 1
+`;
+
+export interface RedisDenylistOptions {
+  redis: string | RedisOptions;
+  keyPrefix?: string;
+  clock: Clock;
+  /** How long a revoke waits for Redis before answering 503 and leaving the entry in the outbox. */
+  writeTimeoutMs: number;
+  /** How long start() waits for the first load before starting degraded. Default 5000. */
+  startTimeoutMs?: number;
+  /** Pause between background retries of the outbox. Default 1000. */
+  retryIntervalMs?: number;
+  logger?: Logger;
+}
+
+const entryId = (entry: DenylistEntry): string => `${entry.kind}:${entry.id}`;
+
+function merge(a: DenylistEntry, b: DenylistEntry): DenylistEntry {
+  const until = Math.max(a.until, b.until);
+  if (a.kind === 'user' && b.kind === 'user') return { ...a, before: Math.max(a.before, b.before), until };
+  return { ...a, until };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export class RedisDenylist implements Denylist {
+  private readonly mirror = new DenylistMirror();
+  private readonly prefix: string;
+  /** Entries Redis has not confirmed, by kind:id; retried until it does. */
+  private readonly outbox = new Map<string, DenylistEntry>();
+  /** Writes under way: re-applied after a full reload in case their message is still to come. */
+  private readonly inFlight = new Set<DenylistEntry>();
+  private sync: DenylistSync | undefined;
+  private writer: Redis | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private flushing = false;
+  private readyWaiter: Promise<void> | undefined;
+  private closed = false;
+  private lastStatus: DenylistStatus | undefined;
+  private readonly lagListeners = new Set<(lagMs: number) => void>();
+
+  constructor(private readonly options: RedisDenylistOptions) {
+    this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  }
+
+  async start(): Promise<void> {
+    if (this.sync) return;
+    this.sync = startDenylistSync(
+      { redis: this.options.redis, keyPrefix: this.prefix, mirror: this.mirror, now: () => this.options.clock.now(), onChange: () => this.report() },
+      { afterReload: () => this.reapplyUnconfirmed(), afterMessage: (_entry, publishedAt) => this.reportLag(publishedAt) },
+    );
+    // Fail fast while disconnected: a revoke must not hang in ioredis' offline queue. A write
+    // unanswered for writeTimeoutMs drops the connection, so a half-open socket is replaced
+    // by a fresh one (and the outbox flushed on it) instead of swallowing every retry.
+    this.writer = openRedis(this.options.redis, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      socketTimeout: Math.max(this.options.writeTimeoutMs, 500),
+      connectionName: 'tessera-denylist-write',
+    });
+    this.writer.on('ready', () => void this.flush());
+    for (const event of ['ready', 'close', 'end']) this.writer.on(event, () => this.report());
+    this.retryTimer = setInterval(() => void this.flush(), this.options.retryIntervalMs ?? 1_000);
+    this.retryTimer.unref();
+
+    const startTimeoutMs = this.options.startTimeoutMs ?? 5_000;
+    // Redis being down must not keep the replica from serving: verification works from the
+    // (empty, then filling) mirror, and the sync keeps trying in the background.
+    const loaded = await withTimeout(Promise.all([this.sync.ready, this.writerReady()]), startTimeoutMs).then(
+      () => true,
+      () => false,
+    );
+    this.lastStatus = this.status();
+    if (loaded) {
+      this.options.logger?.info({ event: 'denylist.started', store: 'redis', entries: this.mirror.size, status: this.lastStatus }, 'denylist loaded from Redis');
+    } else {
+      this.options.logger?.warn({ event: 'denylist.degraded', reason: 'initial_load_failed', timeout_ms: startTimeoutMs }, 'Redis unreachable at start; denylist degraded, retrying in the background');
+    }
+  }
+
+  async revoke(entry: DenylistEntry): Promise<void> {
+    if (!this.sync || this.closed) throw new Error('RedisDenylist is not running');
+    // Effective on this replica at once, whatever happens to Redis.
+    this.mirror.apply(entry);
+    if (entry.until <= this.options.clock.now()) return; // nothing left to revoke
+    this.inFlight.add(entry);
+    try {
+      await withTimeout(this.write(entry), this.options.writeTimeoutMs);
+    } catch (err) {
+      this.enqueue(entry);
+      this.options.logger?.warn(
+        { event: 'denylist.write_failed', kind: entry.kind, outbox: this.outbox.size, error: (err as Error).message },
+        'revocation not confirmed by Redis; kept in the outbox and retried',
+      );
+      throw new AuthError(
+        'service_unavailable',
+        'The revocation took effect on this server but could not yet be confirmed for every server; it is retried in the background. Retry the request to confirm.',
+      );
+    } finally {
+      this.inFlight.delete(entry);
+    }
+  }
+
+  isRevoked(subject: RevocationSubject): boolean {
+    return this.mirror.isRevoked(subject, this.options.clock.now());
+  }
+
+  status(): DenylistStatus {
+    if (!this.sync || !this.writer || this.closed) return 'degraded';
+    return this.sync.status() === 'ok' && this.writer.status === 'ready' && this.outbox.size === 0 ? 'ok' : 'degraded';
+  }
+
+  observeMirrorLag(listener: (lagMs: number) => void): () => void {
+    this.lagListeners.add(listener);
+    return () => this.lagListeners.delete(listener);
+  }
+
+  /** Publication → application in this mirror; entries from writers without `published_at` are skipped. */
+  private reportLag(publishedAt: number | undefined): void {
+    if (publishedAt === undefined) return;
+    const lagMs = this.options.clock.now() - publishedAt;
+    for (const listener of this.lagListeners) listener(lagMs);
+  }
+
+  size(): number {
+    this.mirror.prune(this.options.clock.now());
+    return this.mirror.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.retryTimer);
+    if (this.outbox.size > 0) {
+      this.options.logger?.error(
+        { event: 'denylist.outbox_dropped', count: this.outbox.size },
+        'shutting down with revocations Redis never confirmed; other replicas may not know them',
+      );
+    }
+    await Promise.all([this.sync?.close(), this.writer ? closeRedis(this.writer) : undefined]);
+  }
+
+  /**
+   * Waits for the writer to be connected: a revoke during a short reconnect (or right after
+   * start) should succeed, not fail. Callers bound the wait; one shared listener, not one per call.
+   */
+  private writerReady(): Promise<void> {
+    const writer = this.writer;
+    if (!writer) return Promise.reject(new Error('not started'));
+    if (writer.status === 'ready') return Promise.resolve();
+    this.readyWaiter ??= new Promise<void>((resolve) => {
+      writer.once('ready', () => {
+        this.readyWaiter = undefined;
+        resolve();
+      });
+    });
+    return this.readyWaiter;
+  }
+
+  private async write(entry: DenylistEntry): Promise<void> {
+    await this.writerReady();
+    if (!this.writer) throw new Error('not started');
+    await this.writer.eval(REVOKE_SCRIPT, 1, denylistKey(this.prefix, entry), denylistChannel(this.prefix), encodeDenylistEntry(entry), String(this.options.clock.now()));
+  }
+
+  private enqueue(entry: DenylistEntry): void {
+    const id = entryId(entry);
+    const queued = this.outbox.get(id);
+    this.outbox.set(id, queued ? merge(queued, entry) : entry);
+    this.report();
+  }
+
+  /** One pass over the outbox; stops at the first failure (Redis is still away). Never rejects. */
+  private async flush(): Promise<void> {
+    if (this.flushing || this.outbox.size === 0 || this.writer?.status !== 'ready') return;
+    this.flushing = true;
+    try {
+      for (const [id, entry] of [...this.outbox]) {
+        if (entry.until <= this.options.clock.now()) {
+          this.outbox.delete(id);
+          continue;
+        }
+        await withTimeout(this.write(entry), this.options.writeTimeoutMs);
+        // A newer revoke of the same subject may have been merged in meanwhile: keep that one.
+        if (this.outbox.get(id) === entry) this.outbox.delete(id);
+      }
+      this.options.logger?.info({ event: 'denylist.outbox_flushed' }, 'unconfirmed revocations written to Redis');
+    } catch {
+      // Retried by the timer and on the next reconnect.
+    } finally {
+      this.flushing = false;
+      this.report();
+    }
+  }
+
+  /** A full reload replaced the mirror with Redis' view, which lacks what Redis has not taken yet. */
+  private reapplyUnconfirmed(): void {
+    for (const entry of this.outbox.values()) this.mirror.apply(entry);
+    for (const entry of this.inFlight) this.mirror.apply(entry);
+  }
+
+  /** Logs transitions once start() has settled the initial status. */
+  private report(): void {
+    if (this.lastStatus === undefined || this.closed) return;
+    const current = this.status();
+    if (current === this.lastStatus) return;
+    this.lastStatus = current;
+    if (current === 'degraded') {
+      this.options.logger?.warn(
+        { event: 'denylist.degraded', outbox: this.outbox.size },
+        'denylist degraded: Redis unreachable or revocations unconfirmed; verifying from the local mirror',
+      );
+    } else {
+      this.options.logger?.info({ event: 'denylist.recovered', entries: this.mirror.size }, 'denylist recovered: in step with Redis');
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { tempDir } from './helpers/app.ts';
+import { REPO_ROOT, SERVER_MAIN } from './helpers/process.ts';
+
+describe('config', () => {
+  it('has documented defaults when nothing is set', () => {
+    const config = loadConfig({ KEYS_DIR: tempDir() });
+    expect(config.port).toBe(3000);
+    expect(config.issuer).toBe('http://localhost:3000');
+    expect(config.accessTokenTtl).toBe(900);
+    expect(config.refreshIdleTtl).toBe(7 * 24 * 3600);
+    expect(config.refreshAbsoluteTtl).toBe(30 * 24 * 3600);
+    expect(config.refreshShortTtl).toBe(24 * 3600);
+    expect(config.refreshGracePeriod).toBe(10);
+    expect(config.argon2).toEqual({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.keySize).toBe(2048);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ PORT: '', KEYS_DIR: tempDir() }).port).toBe(3000);
+  });
+
+  it('lists every bad variable in one error', () => {
+    const file = path.join(tempDir(), 'not-a-dir');
+    fs.writeFileSync(file, 'x');
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: 'abc',
+        ACCESS_TOKEN_TTL: '-5',
+        JWT_ALG: 'HS256',
+        ISSUER: 'not a url',
+        ARGON2_MEMORY_KIB: '1024',
+        INTROSPECTION_CLIENTS: 'no-secret',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of ['PORT', 'ACCESS_TOKEN_TTL', 'JWT_ALG', 'ISSUER', 'ARGON2_MEMORY_KIB', 'INTROSPECTION_CLIENTS']) {
+      expect(problems).toContain(name);
+    }
+    expect(() => loadConfig({ KEYS_DIR: file })).toThrow(/KEYS_DIR.*not a directory/);
+  });
+
+  it('strips a trailing slash from ISSUER so it matches the iss claim exactly', () => {
+    expect(loadConfig({ ISSUER: 'https://auth.example.com/', KEYS_DIR: tempDir() }).issuer).toBe('https://auth.example.com');
+  });
+
+  it('parses INTROSPECTION_CLIENTS into client credentials', () => {
+    const config = loadConfig({ INTROSPECTION_CLIENTS: 'api:s3cret, billing:p:w', KEYS_DIR: tempDir() });
+    expect([...config.introspectionClients]).toEqual([
+      ['api', 's3cret'],
+      ['billing', 'p:w'],
+    ]);
+  });
+
+  it('stops the process with exit code 1 and one message, no stack trace', () => {
+    const file = path.join(tempDir(), 'keys-file');
+    fs.writeFileSync(file, 'x');
+    const result = spawnSync(process.execPath, [SERVER_MAIN], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, PORT: 'abc', ACCESS_TOKEN_TTL: '-5', JWT_ALG: 'none', KEYS_DIR: file },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('Invalid configuration');
+    for (const name of ['PORT', 'ACCESS_TOKEN_TTL', 'JWT_ALG', 'KEYS_DIR']) expect(result.stderr).toContain(name);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).toBe('');
+  });
+});

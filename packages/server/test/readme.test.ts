@@ -1,0 +1,44 @@
+// The README is part of the product: every environment variable the config schema reads
+// is documented in its table, with a default, and the two commands it promises exist.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envSchema, loadConfig } from '../src/config.ts';
+import { tempDir } from './helpers/app.ts';
+import { REPO_ROOT as ROOT } from './helpers/process.ts';
+
+const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+
+describe('README', () => {
+  it.each(Object.keys(envSchema.shape))('documents %s in the configuration table', (name) => {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+    expect(row, `no README table row for ${name}`).toBeDefined();
+    expect(row!.split('|').length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('documents no variable the schema does not read', () => {
+    const documented = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]!);
+    const known = new Set([...Object.keys(envSchema.shape), 'DATABASE_URL', 'REDIS_URL']);
+    expect(documented.filter((name) => !known.has(name))).toEqual([]);
+  });
+
+  it('states the defaults the schema really has for numbers', () => {
+    const config = loadConfig({ KEYS_DIR: tempDir() });
+    const row = (name: string) => readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`)) ?? '';
+    expect(row('PORT')).toContain(`\`${config.port}\``);
+    expect(row('ACCESS_TOKEN_TTL')).toContain(`\`${config.accessTokenTtl}\``);
+    expect(row('REFRESH_GRACE_PERIOD')).toContain(`\`${config.refreshGracePeriod}\``);
+    expect(row('ARGON2_MEMORY_KIB')).toContain(`\`${config.argon2.memoryCost}\``);
+    expect(row('BODY_LIMIT')).toContain(`\`${config.bodyLimit}\``);
+  });
+
+  it('shows the two commands, and they exist', () => {
+    expect(readme).toContain('npm install && npm start');
+    expect(readme).toContain('npm test');
+    expect(pkg.scripts.start).toBeDefined();
+    expect(pkg.scripts.test).toBeDefined();
+    // CI runs the README's test command.
+    expect(fs.readFileSync(path.join(ROOT, '.ci/run'), 'utf8')).toMatch(/^npm test$/m);
+  });
+});

@@ -1,0 +1,141 @@
+// Fastify glue for the verifier: `requireAuth` / `optionalAuth` preHandlers that put the
+// verified claims on `request.auth` and answer failures the way Tessera itself does
+// (problem+json with a stable `code`, RFC 6750 `WWW-Authenticate`). Imports only types from
+// fastify, so the plugin adds no runtime dependency beyond the fastify you already run.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createVerifier, VerifyError, type AccessTokenClaims, type Verifier, type VerifierOptions } from './index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Claims of the verified bearer token (set by `requireAuth` / `optionalAuth`). */
+    auth?: AccessTokenClaims;
+  }
+  interface FastifyInstance {
+    /** The verifier behind the tessera-auth plugin. */
+    verifier: Verifier;
+    /** preHandler: 401 unless the request carries a valid bearer token; sets `request.auth`. */
+    requireAuth: AuthPreHandler;
+    /** preHandler: sets `request.auth` when a valid token is present, passes when none is, 401 on a bad one. */
+    optionalAuth: AuthPreHandler;
+  }
+}
+
+export type AuthPreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+
+export type TesseraAuthOptions = (VerifierOptions | { verifier: Verifier }) & {
+  /** `realm` of the WWW-Authenticate challenge. Default `tessera`. */
+  realm?: string;
+};
+
+const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+const BEARER = /^Bearer +([^\s]+) *$/i;
+
+/** What a failure looks like on the wire: Tessera's own codes, the verifier's reason beside them. */
+function failure(err: VerifyError | 'missing' | 'malformed_header') {
+  if (err === 'missing') {
+    return { status: 401, code: 'invalid_token', reason: 'missing_token', detail: 'An access token is required (Authorization: Bearer)' };
+  }
+  if (err === 'malformed_header') {
+    return { status: 401, code: 'invalid_token', reason: 'malformed', detail: 'The Authorization header must be "Bearer <token>"' };
+  }
+  if (err.code === 'jwks_unavailable' || err.code === 'revocation_unavailable') {
+    return { status: 503, code: 'service_unavailable', reason: err.code, detail: 'The access token cannot be checked right now' };
+  }
+  if (err.code === 'revoked') return { status: 401, code: 'token_revoked', reason: err.code, detail: 'The access token has been revoked' };
+  return { status: 401, code: 'invalid_token', reason: err.code, detail: `The access token is invalid: ${err.message}` };
+}
+
+const TITLES: Record<string, string> = {
+  invalid_token: 'Invalid access token',
+  token_revoked: 'Access token revoked',
+  service_unavailable: 'Service unavailable',
+};
+
+function reject(reply: FastifyReply, realm: string, err: VerifyError | 'missing' | 'malformed_header'): FastifyReply {
+  const { status, code, reason, detail } = failure(err);
+  if (status === 401) {
+    // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+    const error = err === 'missing' ? '' : `, error="invalid_token", error_description="${code === 'token_revoked' ? 'The access token has been revoked' : 'The access token is invalid'}"`;
+    reply.header('www-authenticate', `Bearer realm="${realm}"${error}`);
+  } else {
+    reply.header('retry-after', '5');
+  }
+  return reply
+    .code(status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ type: `urn:tessera:error:${code}`, title: TITLES[code], status, detail, code, reason });
+}
+
+/**
+ * Builds the two preHandlers around a verifier, for apps that wire routes by hand instead of
+ * registering {@link tesseraAuth}.
+ *
+ * @example
+ * ```ts
+ * const { requireAuth } = authPreHandlers(createVerifier({ issuer, audience: 'tessera' }));
+ * app.get('/api/me', { preHandler: requireAuth }, async (request) => ({ sub: request.auth!.sub }));
+ * ```
+ */
+export function authPreHandlers(verifier: Verifier, realm = 'tessera'): { requireAuth: AuthPreHandler; optionalAuth: AuthPreHandler } {
+  const check = (required: boolean): AuthPreHandler =>
+    async function authenticate(request, reply) {
+      const header = request.headers.authorization;
+      if (header === undefined || header === '') return required ? reject(reply, realm, 'missing') : undefined;
+      const match = BEARER.exec(header);
+      if (!match) return reject(reply, realm, 'malformed_header');
+      try {
+        request.auth = await verifier.verify(match[1]!);
+      } catch (err) {
+        if (err instanceof VerifyError) return reject(reply, realm, err);
+        throw err;
+      }
+      return undefined;
+    };
+  return { requireAuth: check(true), optionalAuth: check(false) };
+}
+
+/**
+ * Fastify plugin: decorates the instance with `verifier`, `requireAuth` and `optionalAuth`
+ * and the request with `auth`. Registered without encapsulation (like fastify-plugin), so the
+ * decorators are visible to every route of the app. Takes either verifier options (the plugin
+ * then owns the verifier and closes it with the app) or a ready `verifier`.
+ *
+ * Failures answer `401 application/problem+json` with `code` `invalid_token` (or
+ * `token_revoked`), the verifier's reason in `reason`, and `WWW-Authenticate: Bearer
+ * error="invalid_token"`; a JWKS or denylist outage answers `503` `service_unavailable`.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { tesseraAuth } from '@tessera/verifier/fastify';
+ *
+ * const app = Fastify();
+ * await app.register(tesseraAuth, { issuer: 'https://auth.example.com', audience: 'tessera', cache: true });
+ * app.get('/api/profile', { preHandler: app.requireAuth }, async (request) => ({ sub: request.auth!.sub }));
+ * ```
+ */
+export async function tesseraAuth(app: FastifyInstance, options: TesseraAuthOptions): Promise<void> {
+  const { realm = 'tessera', ...rest } = options;
+  if (!/^[\x20-\x7e]*$/.test(realm) || realm.includes('"') || realm.includes('\\')) {
+    throw new TypeError('tesseraAuth: option "realm" must be printable ASCII without quotes or backslashes');
+  }
+  let verifier: Verifier;
+  if ('verifier' in rest) {
+    verifier = rest.verifier;
+  } else {
+    verifier = createVerifier(rest);
+    app.addHook('onClose', async () => verifier.close());
+  }
+  const handlers = authPreHandlers(verifier, realm);
+  app.decorate('verifier', verifier);
+  app.decorate('requireAuth', handlers.requireAuth);
+  app.decorate('optionalAuth', handlers.optionalAuth);
+  if (!app.hasRequestDecorator('auth')) app.decorateRequest('auth', undefined);
+}
+
+// What fastify-plugin does (it is not a dependency of the verifier): skip encapsulation so
+// the decorators reach the parent instance, and give the plugin a name in errors.
+Object.assign(tesseraAuth, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'tessera-auth',
+});
