@@ -1,0 +1,58 @@
+// A stand-in issuer for the verifier's own tests: an RSA key, a JWKS over real HTTP and
+// tokens signed with node:crypto, so the package is tested without Tessera's server.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface TestIssuer {
+  issuer: string;
+  jwksUri: string;
+  kid: string;
+  /** Signs an RS256 `at+jwt` with the published key; `claims` override the defaults. */
+  sign(claims?: Record<string, unknown>, header?: Record<string, unknown>): string;
+  /** Signs with a key that is not published (a forgery under the published kid). */
+  forge(claims?: Record<string, unknown>): string;
+  /** JWKS requests served so far. */
+  jwksRequests(): number;
+  close(): Promise<void>;
+}
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+function signWith(key: crypto.KeyObject, header: Record<string, unknown>, claims: Record<string, unknown>): string {
+  const input = `${b64(header)}.${b64(claims)}`;
+  return `${input}.${crypto.sign('RSA-SHA256', Buffer.from(input), key).toString('base64url')}`;
+}
+
+export async function startTestIssuer(): Promise<TestIssuer> {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const attacker = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const jwk = publicKey.export({ format: 'jwk' });
+  const kid = crypto.createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n })).digest('base64url');
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/.well-known/jwks.json') return res.writeHead(404).end();
+    requests++;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [{ ...jwk, kid, alg: 'RS256', use: 'sig' }] }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const claimsFor = (overrides: Record<string, unknown>) => {
+    const now = Math.floor(Date.now() / 1000);
+    return {
+      iss: issuer, sub: crypto.randomUUID(), aud: 'tessera', iat: now, exp: now + 900,
+      jti: crypto.randomUUID(), client_id: 'tessera', sid: crypto.randomUUID(), ...overrides,
+    };
+  };
+  const header = { alg: 'RS256', typ: 'at+jwt', kid };
+  return {
+    issuer,
+    jwksUri: `${issuer}/.well-known/jwks.json`,
+    kid,
+    sign: (claims = {}, extra = {}) => signWith(privateKey, { ...header, ...extra }, claimsFor(claims)),
+    forge: (claims = {}) => signWith(attacker, header, claimsFor(claims)),
+    jwksRequests: () => requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
