@@ -11,6 +11,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const SPA_DIR = path.dirname(fileURLToPath(import.meta.url));
+/** The built @tessera/client (npm run build), served to the page under /vendor/tessera-client/. */
+export const CLIENT_DIST = path.resolve(SPA_DIR, '../../packages/client/dist');
+const VENDOR_PREFIX = '/vendor/tessera-client/';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -92,8 +95,11 @@ async function handle(
     response.end(request.method === 'HEAD' ? undefined : body);
     return;
   }
-  const file = path.resolve(root, `.${pathname.endsWith('/') ? `${pathname}index.html` : pathname}`);
-  const inside = file.startsWith(root + path.sep);
+  const vendored = pathname.startsWith(VENDOR_PREFIX);
+  const base = vendored ? CLIENT_DIST : root;
+  const relative = vendored ? pathname.slice(VENDOR_PREFIX.length - 1) : pathname;
+  const file = path.resolve(base, `.${relative.endsWith('/') ? `${relative}index.html` : relative}`);
+  const inside = file.startsWith(base + path.sep);
   const ext = path.extname(file);
   let body: Buffer | undefined;
   if (inside && SERVED_EXTENSIONS.has(ext)) {

@@ -1,0 +1,316 @@
+// The first-party client: log in, keep a fresh access token in memory, refresh once for all
+// tabs, log out. No dependencies; runs in browsers and React Native (fetch is all it needs).
+import { endReasonOf, errorFrom, TesseraError, type SessionEndReason } from './errors.js';
+import { Tabs, type SharedToken, type TabMessage } from './tabs.js';
+
+/** Where the refresh token lives with `delivery: 'body'` (e.g. Expo SecureStore, Keychain). */
+export interface RefreshTokenStore {
+  get(): Promise<string | null> | string | null;
+  set(token: string): Promise<void> | void;
+  remove(): Promise<void> | void;
+}
+
+export interface TesseraClientOptions {
+  /** Tessera's base URL, e.g. `https://auth.example.com`. */
+  baseUrl: string;
+  /**
+   * `'cookie'` (browsers, the default): the refresh token is an HttpOnly cookie this code
+   * never sees. `'body'` (React Native, native apps): it is kept in `refreshTokenStore`.
+   */
+  delivery?: 'cookie' | 'body';
+  /** Required for a refresh token that survives a restart with `delivery: 'body'`; memory otherwise. */
+  refreshTokenStore?: RefreshTokenStore;
+  /** Refresh this long before the access token expires (at most half its lifetime). Default 60. */
+  refreshMarginSeconds?: number;
+  /** Share tokens and refreshes with the app's other tabs (cookie delivery only). Default true. */
+  tabs?: boolean;
+  /** BroadcastChannel and lock name. Default `tessera:<baseUrl>`. */
+  channelName?: string;
+  /** Replaces the global fetch (tests, instrumentation). */
+  fetch?: typeof globalThis.fetch;
+}
+
+export interface LoginInput {
+  email: string;
+  password: string;
+  /** Keep the session across browser restarts (a persistent cookie, the long lifetime). Default false. */
+  remember?: boolean;
+}
+
+export type LoginResult =
+  | { status: 'signed_in' }
+  /** A second factor is required: call {@link TesseraClient.verifyMfa} with this token. */
+  | { status: 'mfa_required'; mfaToken: string; methods: string[]; expiresIn: number };
+
+export interface ClientEvents {
+  /** A new access token is in use (login, refresh, or one adopted from another tab). */
+  session: SharedToken;
+  /** The session is over: this client cannot get another access token without a login. */
+  sessionend: { reason: SessionEndReason };
+  /** A background refresh failed but the session may still be alive (network, 5xx); retried. */
+  error: TesseraError;
+}
+
+interface TokenBody {
+  access_token: string;
+  expires_in: number;
+  refresh_token?: string;
+}
+
+const RETRY_MS = 10_000;
+const CSRF_HEADER = { 'X-Requested-With': 'tessera-client' };
+
+/**
+ * @example
+ * ```ts
+ * const auth = new TesseraClient({ baseUrl: 'https://auth.example.com' });
+ * auth.on('sessionend', ({ reason }) => showLogin(reason));
+ * if (!(await auth.restore())) await auth.login({ email, password, remember: true });
+ * const res = await auth.fetch('https://api.example.com/profile'); // bearer added, one retry on 401
+ * ```
+ */
+export class TesseraClient {
+  private token: SharedToken | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private inflight: Promise<boolean> | undefined;
+  private readonly tabs: Tabs;
+  private readonly listeners: { [K in keyof ClientEvents]: Set<(value: ClientEvents[K]) => void> } = {
+    session: new Set(),
+    sessionend: new Set(),
+    error: new Set(),
+  };
+  private readonly baseUrl: string;
+  private readonly delivery: 'cookie' | 'body';
+  private readonly store: RefreshTokenStore;
+  private readonly marginMs: number;
+  private readonly fetchImpl: typeof globalThis.fetch;
+
+  constructor(options: TesseraClientOptions) {
+    const url = new URL(options.baseUrl);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('baseUrl must be an http(s) URL');
+    this.baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+    this.delivery = options.delivery ?? 'cookie';
+    this.store = options.refreshTokenStore ?? memoryStore();
+    this.marginMs = (options.refreshMarginSeconds ?? 60) * 1000;
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.tabs = new Tabs(options.channelName ?? `tessera:${this.baseUrl}`, (options.tabs ?? true) && this.delivery === 'cookie');
+    this.tabs.onMessage((message) => this.onTabMessage(message));
+  }
+
+  /** True while this client holds an access token. */
+  get signedIn(): boolean {
+    return this.token !== undefined;
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof ClientEvents>(event: K, listener: (value: ClientEvents[K]) => void): () => void {
+    this.listeners[event].add(listener);
+    return () => this.listeners[event].delete(listener);
+  }
+
+  async login(input: LoginInput): Promise<LoginResult> {
+    const body = await this.call('/auth/login', {
+      body: { email: input.email, password: input.password, remember: input.remember ?? false, token_delivery: this.delivery },
+      credentials: true,
+    });
+    if (body.mfa_required === true) {
+      return { status: 'mfa_required', mfaToken: String(body.mfa_token), methods: body.methods as string[], expiresIn: Number(body.expires_in) };
+    }
+    await this.accept(body as unknown as TokenBody);
+    return { status: 'signed_in' };
+  }
+
+  /** Completes a login that answered `mfa_required`, with a TOTP `code` or a `recoveryCode`. */
+  async verifyMfa(input: { mfaToken: string; code?: string; recoveryCode?: string }): Promise<void> {
+    const body: Record<string, string> = { mfa_token: input.mfaToken };
+    if (input.code !== undefined) body.code = input.code;
+    if (input.recoveryCode !== undefined) body.recovery_code = input.recoveryCode;
+    await this.accept((await this.call('/auth/mfa/verify', { body, credentials: true })) as unknown as TokenBody);
+  }
+
+  /** On app start: takes another tab's token, or trades the refresh token for one. True when signed in. */
+  async restore(): Promise<boolean> {
+    if (this.token && !this.due(this.token)) return true;
+    return this.refresh().catch(() => false);
+  }
+
+  /** The current access token (refreshed first when it is about to expire), or null when signed out. */
+  async getAccessToken(): Promise<string | null> {
+    if (this.token && this.due(this.token)) await this.refresh().catch(() => undefined);
+    return this.token?.accessToken ?? null;
+  }
+
+  /**
+   * fetch() with `Authorization: Bearer`. On a 401 it refreshes once and repeats the request
+   * (so `init.body` must be re-sendable: a string, not a stream). A step-up challenge
+   * (`insufficient_user_authentication`) is returned as is: a refresh cannot answer it.
+   */
+  async fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const token = await this.getAccessToken();
+    const response = await this.fetchImpl(input, withBearer(init, token));
+    if (response.status !== 401 || token === null) return response;
+    if (/insufficient_user_authentication/.test(response.headers.get('www-authenticate') ?? '')) return response;
+    if (!(await this.refresh(token).catch(() => false)) || !this.token) return response;
+    return this.fetchImpl(input, withBearer(init, this.token.accessToken));
+  }
+
+  /** Ends this session on the server and in every tab. Local state is cleared even if the call fails. */
+  async logout(): Promise<void> {
+    const refreshToken = this.delivery === 'body' ? await this.store.get() : null;
+    try {
+      await this.call('/auth/logout', { body: refreshToken ? { refresh_token: refreshToken } : undefined, credentials: true, expect: 204 });
+    } finally {
+      await this.end('logout');
+    }
+  }
+
+  /** Ends every session of the user (every device), then this one locally. */
+  async logoutAll(): Promise<void> {
+    const response = await this.fetch(`${this.baseUrl}/auth/logout-all`, { method: 'POST', credentials: 'include' });
+    if (!response.ok) throw await errorFrom(response);
+    await this.end('logout');
+  }
+
+  /** Stops timers and leaves the tab channel. */
+  close(): void {
+    clearTimeout(this.timer);
+    this.tabs.close();
+  }
+
+  /** One refresh at a time in this tab, and (with tabs) in all of them. */
+  private refresh(failedToken?: string): Promise<boolean> {
+    this.inflight ??= this.tabs
+      .exclusive(() => this.refreshOnce(failedToken), () => this.fresh(failedToken))
+      .finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  private fresh(failedToken?: string): boolean {
+    return this.token !== undefined && this.token.accessToken !== failedToken && !this.due(this.token);
+  }
+
+  private async refreshOnce(failedToken?: string): Promise<boolean> {
+    // Another tab may have refreshed while this one waited for the lock.
+    if (this.fresh(failedToken)) return true;
+    const fromPeer = await this.tabs.askForToken((t) => t.accessToken !== failedToken && !this.due(t));
+    // The answer may also have reached onTabMessage first and been adopted there.
+    if (fromPeer && fromPeer.accessToken !== this.token?.accessToken) this.adopt(fromPeer);
+    if (this.fresh(failedToken)) return true;
+    const refreshToken = this.delivery === 'body' ? await this.store.get() : null;
+    if (this.delivery === 'body' && !refreshToken) return false;
+    let body: Record<string, unknown>;
+    try {
+      body = await this.call('/auth/refresh', { body: refreshToken ? { refresh_token: refreshToken } : undefined, credentials: true });
+    } catch (err) {
+      const error = err instanceof TesseraError ? err : new TesseraError('network_error', 0, String(err));
+      const reason = endReasonOf(error);
+      if (reason) {
+        await this.end(reason);
+        return false;
+      }
+      if (this.token) this.schedule(Date.now() + RETRY_MS);
+      throw error;
+    }
+    await this.accept(body as unknown as TokenBody);
+    return true;
+  }
+
+  private async accept(body: TokenBody): Promise<void> {
+    if (this.delivery === 'body' && body.refresh_token) await this.store.set(body.refresh_token);
+    const lifetime = body.expires_in * 1000;
+    const expiresAt = Date.now() + lifetime;
+    const token = { accessToken: body.access_token, expiresAt, refreshAt: expiresAt - Math.min(this.marginMs, lifetime / 2) };
+    this.adopt(token);
+    this.tabs.post({ type: 'token', ...token });
+  }
+
+  private adopt(token: SharedToken): void {
+    this.token = { ...token };
+    this.schedule(token.refreshAt);
+    this.emit('session', { ...token });
+  }
+
+  private schedule(at: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.refresh().catch((err: unknown) => this.emit('error', err as TesseraError));
+    }, Math.max(0, at - Date.now()));
+  }
+
+  private due(token: SharedToken): boolean {
+    return Date.now() >= token.refreshAt;
+  }
+
+  /** Forgets the session here and in every other tab; tells the app if it had one. */
+  private async end(reason: SessionEndReason, fromPeer = false): Promise<void> {
+    const had = this.token !== undefined;
+    this.token = undefined;
+    clearTimeout(this.timer);
+    if (this.delivery === 'body') await this.store.remove();
+    if (!fromPeer) this.tabs.post({ type: 'ended', reason });
+    if (had) this.emit('sessionend', { reason });
+  }
+
+  private onTabMessage(message: TabMessage): void {
+    const offered = message.type === 'token' ? message : message.type === 'token-reply' ? message.token : null;
+    if (offered && (!this.token || offered.expiresAt > this.token.expiresAt)) {
+      this.adopt({ accessToken: offered.accessToken, expiresAt: offered.expiresAt, refreshAt: offered.refreshAt });
+    } else if (message.type === 'token-request') {
+      // Always answered (a token or null): the asking tab waits for every peer's answer.
+      const token = this.token && !this.due(this.token) ? { ...this.token } : null;
+      this.tabs.post({ type: 'token-reply', requestId: message.requestId, token });
+    } else if (message.type === 'ended') {
+      void this.end(message.reason, true);
+    }
+  }
+
+  /** POSTs JSON to Tessera; resolves with the JSON body, rejects with a TesseraError. */
+  private async call(
+    path: string,
+    options: { body?: unknown; credentials?: boolean; expect?: number },
+  ): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = { ...CSRF_HEADER };
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.fetchImpl(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        credentials: options.credentials && this.delivery === 'cookie' ? 'include' : 'omit',
+        cache: 'no-store',
+      });
+    } catch (err) {
+      throw new TesseraError('network_error', 0, `Tessera is unreachable: ${(err as Error).message}`);
+    }
+    if (!response.ok) throw await errorFrom(response);
+    if (options.expect === 204 || response.status === 204) return {};
+    return (await response.json()) as Record<string, unknown>;
+  }
+
+  private emit<K extends keyof ClientEvents>(event: K, value: ClientEvents[K]): void {
+    for (const listener of this.listeners[event]) {
+      try {
+        listener(value);
+      } catch {
+        // A listener's bug must not break the session logic.
+      }
+    }
+  }
+}
+
+function withBearer(init: RequestInit, token: string | null): RequestInit {
+  if (token === null) return init;
+  const headers = new Headers(init.headers);
+  headers.set('Authorization', `Bearer ${token}`);
+  return { ...init, headers };
+}
+
+function memoryStore(): RefreshTokenStore {
+  let value: string | null = null;
+  return {
+    get: () => value,
+    set: (token) => void (value = token),
+    remove: () => void (value = null),
+  };
+}

@@ -1,0 +1,140 @@
+// @tessera/client in headless Chromium, through the example SPA, against a real Tessera
+// process whose access tokens live 6 s: three tabs of one browser share one login, each
+// refresh period costs exactly one POST /auth/refresh (counted at the server), every tab
+// keeps working, and a logout in one tab signs out the others.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveSpa, type SpaServer } from '../../../examples/spa/serve.ts';
+import { chromiumInstalled, launchChromium } from '../../server/test/helpers/browser.ts';
+import { createTestDb, urlWithSchema, type TestDb } from '../../server/test/helpers/db.ts';
+import { PASSWORD, uniqueEmail } from '../../server/test/helpers/flows.ts';
+import { freePort, startProcess, type TesseraProcess } from '../../server/test/helpers/process.ts';
+
+const ACCESS_TOKEN_TTL = 6;
+const TABS = 3;
+// Without Chromium the suite is skipped on a developer's machine, but never on CI.
+const skip = !chromiumInstalled && process.env.CI === undefined;
+
+describe.skipIf(skip)('@tessera/client across tabs (example SPA, headless Chromium)', () => {
+  let testDb: TestDb | undefined;
+  let keysDir: string | undefined;
+  let tessera: TesseraProcess | undefined;
+  let spa: SpaServer | undefined;
+  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
+  let api = '';
+
+  beforeAll(async () => {
+    testDb = await createTestDb('postgres');
+    keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-tabs-keys-'));
+    const apiPort = await freePort();
+    api = `http://localhost:${apiPort}`;
+    spa = await serveSpa({ apiUrl: api });
+    tessera = await startProcess({
+      port: apiPort,
+      env: {
+        DATABASE_URL: urlWithSchema(testDb.schema!),
+        KEYS_DIR: keysDir,
+        ISSUER: api,
+        CORS_ORIGINS: spa.url,
+        ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
+      },
+    });
+    browser = await launchChromium();
+  }, 90_000);
+
+  afterAll(async () => {
+    const steps: (() => Promise<unknown>)[] = [
+      async () => context?.close(),
+      async () => browser?.close(),
+      async () => tessera?.stop(),
+      async () => spa?.close(),
+      async () => testDb?.drop(),
+      async () => keysDir && fs.rmSync(keysDir, { recursive: true, force: true }),
+    ];
+    for (const step of steps) await step().catch(() => undefined);
+  }, 30_000);
+
+  /** Successful refreshes the server has answered, from its own /metrics. */
+  async function refreshesAtServer(): Promise<number> {
+    const text = await (await fetch(`${tessera!.url}/metrics`)).text();
+    return [...text.matchAll(/^tessera_refreshes_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  }
+
+  const state = (page: Page) => page.locator('#status').getAttribute('data-state');
+  const tokenCount = async (page: Page) => Number(await page.textContent('#token-count'));
+
+  it('shares one login, refreshes once per period for all tabs, and a logout in one tab reaches the others', async () => {
+    const email = uniqueEmail('tabs');
+    const registered = await fetch(`${tessera!.url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
+    expect(registered.status).toBe(201);
+
+    context = await browser!.newContext();
+    context.setDefaultTimeout(15_000);
+    const refreshRequests: string[] = [];
+    context.on('request', (r) => {
+      if (r.url() === `${api}/auth/refresh`) refreshRequests.push(r.url());
+    });
+
+    const first = await context.newPage();
+    await first.goto(`${spa!.url}/`);
+    await first.locator('#status[data-state="logged-out"]').waitFor();
+    await first.fill('#login-email', email);
+    await first.fill('#login-password', PASSWORD);
+    await first.setChecked('#login-remember', true);
+    await first.click('#login-button');
+    await first.locator('#status[data-state="logged-in"]').waitFor();
+    // The first tab found no session on load: one refresh attempt (401, no cookie yet).
+    const attemptsBeforeLogin = refreshRequests.length;
+
+    // The other tabs open on the logged-in app and take the first tab's token: no refresh.
+    const tabs = [first];
+    for (let i = 1; i < TABS; i++) {
+      const page = await context.newPage();
+      await page.goto(`${spa!.url}/`);
+      await page.locator('#status[data-state="logged-in"]').waitFor();
+      expect(await page.textContent('#me-email')).toBe(email);
+      tabs.push(page);
+    }
+    expect(refreshRequests.length).toBe(attemptsBeforeLogin);
+    const before = await refreshesAtServer();
+    expect(before).toBe(0);
+
+    // Two refresh periods: every tab's timer fires at about the same instant, yet each
+    // period costs one refresh, and every tab ends up holding the new token.
+    for (let period = 1; period <= 2; period++) {
+      const counts = await Promise.all(tabs.map(tokenCount));
+      await expect
+        .poll(async () => (await Promise.all(tabs.map(tokenCount))).every((n, i) => n > counts[i]!), { timeout: ACCESS_TOKEN_TTL * 1000 })
+        .toBe(true);
+      // Let any stray refresh land before counting.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await refreshesAtServer()).toBe(period);
+      const tokens = await Promise.all(tabs.map((page) => page.textContent('#token-expires')));
+      expect(new Set(tokens).size).toBe(1);
+    }
+    expect(refreshRequests.length - attemptsBeforeLogin).toBe(2);
+
+    // Every tab still works with the shared token.
+    for (const page of tabs) {
+      const [me] = await Promise.all([page.waitForResponse((r) => r.url() === `${api}/auth/me`), page.click('#me-button')]);
+      expect(me.status()).toBe(200);
+    }
+
+    // A logout in the last tab signs out every tab, without a request from them.
+    const [logout] = await Promise.all([
+      tabs.at(-1)!.waitForResponse((r) => r.url() === `${api}/auth/logout`),
+      tabs.at(-1)!.click('#logout-button'),
+    ]);
+    expect(logout.status()).toBe(204);
+    for (const page of tabs) await expect.poll(() => state(page)).toBe('logged-out');
+    expect(await refreshesAtServer()).toBe(2);
+  }, 60_000);
+});
