@@ -69,15 +69,14 @@ RSS is VmRSS from /proc/<pid>/status of the replica's Node process (PostgreSQL a
 idle ${fmtMiB(idle)} right after start (migrations done, one login served, before any bench load), peak ${fmtMiB(peak)} while serving
 GET /auth/me at ${fmt(result.rps)} req/s (50 connections, ${seconds} s, sampled every 100 ms) at the end of the run — after
 every other bench, so the heap has seen the HTTP, refresh, login and propagation loads — and ${fmtMiB(after)} one second later.
-Denylist mirror: \`DenylistMirror\` from src/verifier/denylist-mirror.ts in the bench process, heapUsed before
+Denylist mirror: \`DenylistMirror\` from @tessera/verifier in the bench process, heapUsed before
 and after applying ${ENTRIES.toLocaleString('en-US')} session revocations with UUID ids, each parsed from its Redis wire form as a
 replica does (the id strings and the distinct \`until\` numbers included)${mirror.exact ? ', with a full GC (--expose-gc) before each reading' : ' — without --expose-gc, so only approximate'}:
 ${fmtMiB(mirror.bytes)}, ${fmt(mirror.bytes / ENTRIES)} bytes per entry.
 `;
   const bounds = `- **Footprint** (no target): a replica holds ${fmtMiB(idle)} resident after start and peaks at ${fmtMiB(peak)} under
-  load. It runs under tsx, as \`npm start\` does: the TypeScript loader (a module-hooks thread with its own
-  V8 isolate, the transpiled sources) is part of that figure; a build with \`npm run build\` run by plain
-  node would leave that out (not measured here). The denylist mirror costs ${fmt(mirror.bytes / ENTRIES)} bytes per revoked session, so even
+  load, running compiled JavaScript as \`npm start\` does (section 7 compares it with the sources under tsx).
+  The denylist mirror costs ${fmt(mirror.bytes / ENTRIES)} bytes per revoked session, so even
   100,000 live revocations (entries live only until the access tokens they cover expire, 15 minutes by
   default) are ${fmtMiB(mirror.bytes)} per replica and per verifying service.`;
   return { rows, details, bounds };

@@ -13,6 +13,7 @@ import { consoleTable, markdownTable, type Row, type Section } from './lib/table
 import { benchLogin } from './login.ts';
 import { benchPropagation } from './propagation.ts';
 import { benchRefresh } from './refresh.ts';
+import { benchStartup } from './startup.ts';
 import { benchVerify } from './verify.ts';
 
 const REFRESH_CHAINS = 32;
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
       return benchPropagation(infra!, replicas, other, { logouts: QUICK ? 50 : 200 });
     });
     sections[5] = await phase('footprint', timings, () => benchFootprint(replica, pair.access_token, idleRss, { seconds }));
+    sections[6] = await phase('startup', timings, () => benchStartup(infra!, { rounds, seconds: QUICK ? 2 : 3 }));
   } finally {
     client.close();
     await Promise.all(replicas.map((r) => r.stop()));

@@ -30,6 +30,8 @@ export interface StartOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
   timeoutMs?: number;
+  /** How often readiness is polled while starting. Default 100 ms. */
+  pollMs?: number;
 }
 
 const running = new Set<ServerProcess>();
@@ -77,7 +79,7 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
       child.kill('SIGKILL');
       throw new Error(`${options.name} not ready in time:\n${output}`);
     }
-    await sleep(100);
+    await sleep(options.pollMs ?? 100);
   }
   const server: ServerProcess = {
     name: options.name,
