@@ -24,13 +24,15 @@ export interface StartOptions {
   script?: string;
   readyPath?: string;
   timeoutMs?: number;
+  /** Working directory; default the repository root. */
+  cwd?: string;
 }
 
 /** Spawns `node <script>` (TypeScript through tsx) and waits until `readyPath` answers 200. */
 export async function startProcess(options: StartOptions): Promise<TesseraProcess> {
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, nodeArgsFor(options.script ?? SERVER_MAIN), {
-    cwd: REPO_ROOT,
+    cwd: options.cwd ?? REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
