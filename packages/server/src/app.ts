@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import { AdminService } from './admin/admin-service.ts';
+import { createClientAuthenticator } from './admin/client-auth.ts';
 import { AuthService } from './auth-service.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -10,7 +12,9 @@ import { registerProblemHandlers, writeClientError } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limit.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { docsRoutes } from './http/routes/docs.ts';
+import { adminRoutes } from './http/routes/admin.ts';
 import { healthRoutes } from './http/routes/health.ts';
+import { mfaRoutes } from './http/routes/mfa.ts';
 import { oauthRoutes } from './http/routes/oauth.ts';
 import { sessionRoutes } from './http/routes/sessions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
@@ -20,6 +24,9 @@ import type { KeyStore } from './keys/key-store.ts';
 import type { Logger } from './logger.ts';
 import { instrumentRequests, metricsRoutes } from './metrics/http.ts';
 import { AppMetrics } from './metrics/metrics.ts';
+import { MfaFlows } from './mfa/mfa-flows.ts';
+import { MfaService } from './mfa/mfa-service.ts';
+import { openSecretBox, type SecretBox } from './mfa/secret-box.ts';
 import { OAuthService } from './oauth/oauth-service.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { SessionService, sessionLifetimes } from './sessions/session-service.ts';
@@ -39,6 +46,8 @@ export interface AppDeps {
   metrics?: AppMetrics;
   /** Shared rate-limit counters across replicas (REDIS_URL); in-process memory without it. */
   redis?: Redis;
+  /** Seals TOTP secrets; by default from MFA_ENCRYPTION_KEY or the key file in KEYS_DIR. */
+  secretBox?: SecretBox;
 }
 
 export interface App {
@@ -69,8 +78,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     issuer: config.issuer,
     audience: config.audience,
     ttlSeconds: config.accessTokenTtl,
+    acr: config.acr,
   });
   const throttle = createLoginThrottle(config, { redis: deps.redis, clock, logger });
+  const mfa = new MfaService({ db, clock, box: deps.secretBox ?? (await secretBoxFor(config, logger)), totpIssuer: config.totpIssuer });
   const accessTokens = new AccessTokenVerifier(keys, denylist, clock, { issuer: config.issuer, audience: config.audience });
   const auth = new AuthService({
     users,
@@ -83,6 +94,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     accessTokenTtl: config.accessTokenTtl,
     metrics,
     throttle,
+    mfa,
+  });
+  const mfaFlows = new MfaFlows({ auth, mfa, users, sessions, issueAccessToken, clock, logger, ...(throttle ? { throttle } : {}) });
+  const admin = new AdminService({ db, auth, clock });
+  const authenticateAdmin = createClientAuthenticator({
+    realm: 'admin',
+    clients: config.adminClients,
+    throttle,
+    audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'admin', ...fields }, ctx),
   });
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
 
@@ -127,6 +147,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const routeDeps: RouteDeps = { config, auth, verifyBearer: accessTokens.verify, keys, db, denylist };
   await fastify.register(authRoutes, routeDeps);
   await fastify.register(sessionRoutes, routeDeps);
+  await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
+  await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
   await fastify.register(oauthRoutes, { ...routeDeps, oauth });
   await fastify.register(wellKnownRoutes, routeDeps);
   await fastify.register(healthRoutes, { ...routeDeps, isDraining: () => draining });
@@ -142,4 +164,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       draining = true;
     },
   };
+}
+
+/** The TOTP-secret key; says so in the log when it had to be generated (embedded default). */
+async function secretBoxFor(config: Config, logger: Logger): Promise<SecretBox> {
+  const { box, generated } = await openSecretBox(config);
+  if (generated) logger.info({ event: 'key.generated', kid: box.keyId, use: 'mfa-encryption', dir: config.keysDir }, 'generated the MFA encryption key');
+  return box;
 }

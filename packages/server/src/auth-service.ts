@@ -8,6 +8,7 @@ import { noopAuthMetrics, type AuthMetrics } from './metrics/metrics.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import type { SessionService, SessionWithToken } from './sessions/session-service.ts';
 import type { Session } from './sessions/session-store.ts';
+import type { MfaRequired, MfaService } from './mfa/mfa-service.ts';
 import type { LoginThrottle } from './throttle/login-throttle.ts';
 import type { IssueAccessToken } from './tokens/access-token.ts';
 import { toPublicUser, type PublicUser, type UserService } from './users/user-service.ts';
@@ -51,6 +52,8 @@ export interface AuthServiceDeps {
   metrics?: AuthMetrics;
   /** Per-account back-off on password checks; absent when RATE_LIMIT_ENABLED=false (and in the CLI). */
   throttle?: LoginThrottle;
+  /** Second factor: a correct password on an account with one answers a challenge, not tokens. */
+  mfa?: Pick<MfaService, 'challengeFor'>;
 }
 
 // Denylist entries outlive the last access token they can affect by this much, to cover
@@ -64,13 +67,21 @@ export class AuthService {
     this.metrics = deps.metrics ?? noopAuthMetrics;
   }
 
+  /** The `client_id` of sessions opened by a login. */
+  get clientId(): string {
+    return this.deps.clientId;
+  }
+
   async register(email: string, password: string, ctx: RequestContext): Promise<PublicUser> {
     const user = await this.deps.users.register(email, password);
     this.audit('user.registered', { user_id: user.id }, ctx);
     return toPublicUser(user);
   }
 
-  async login(input: { email: string; password: string; remember: boolean }, ctx: RequestContext): Promise<TokenPair> {
+  async login(
+    input: { email: string; password: string; remember: boolean; token_delivery?: 'body' | 'cookie' },
+    ctx: RequestContext,
+  ): Promise<TokenPair | MfaRequired> {
     let authenticated;
     try {
       // Before any look-up, and keyed by the email whether or not it is registered: a
@@ -88,6 +99,19 @@ export class AuthService {
       // UserService upgraded a hash made with weaker argon2 parameters.
       this.audit('password.rehashed', { user_id: authenticated.user.id }, ctx);
     }
+    // --- second factor (mfa/): the password was right; the login continues at /auth/mfa/verify.
+    const challenge = await this.deps.mfa?.challengeFor({
+      userId: authenticated.user.id,
+      passwordHash: authenticated.passwordHash,
+      remember: input.remember,
+      tokenDelivery: input.token_delivery ?? 'body',
+    });
+    if (challenge) {
+      await this.deps.throttle?.loginSucceeded(input.email, ctx.ip);
+      this.audit('login.mfa_required', { user_id: authenticated.user.id }, ctx);
+      return challenge;
+    }
+    // --- end second factor
     const opened = await this.deps.sessions.create({
       userId: authenticated.user.id,
       verifiedPasswordHash: authenticated.passwordHash,
@@ -237,6 +261,9 @@ export class AuthService {
       userId: opened.session.userId,
       sessionId: opened.session.id,
       clientId: opened.session.clientId,
+      amr: opened.session.amr,
+      authTime: toSeconds(opened.session.authTime.getTime()),
+      roles: opened.session.userRoles,
     });
     return {
       accessToken: access.token,

@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { clientListSchema } from './admin/client-auth.ts';
+import { decodeMfaKey } from './mfa/secret-box.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -80,6 +82,23 @@ const clientCredentials = z
     return clients;
   });
 
+/** A 256-bit key: 64 hex digits, or base64/base64url (`openssl rand -base64 32`). */
+const encryptionKey = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const key = decodeMfaKey(v);
+    if (!key) {
+      ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)' });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+/** Variables that carry secrets: a bad value is named, never echoed. */
+const SECRET_VARIABLES = new Set(['MFA_ENCRYPTION_KEY', 'ADMIN_CLIENTS']);
+
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -124,6 +143,13 @@ export const envSchema = z.object({
   CORS_ORIGINS: commaList,
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
   INTROSPECTION_CLIENTS: clientCredentials,
+
+  // Second factor, authentication levels and the admin API.
+  MFA_ENCRYPTION_KEY: encryptionKey,
+  TOTP_ISSUER: z.string().min(1).max(100).regex(/^[^:]+$/, 'must not contain ":"').default('Tessera'),
+  ACR_PASSWORD: z.string().min(1).max(200).optional(),
+  ACR_MFA: z.string().min(1).max(200).optional(),
+  ADMIN_CLIENTS: clientListSchema,
 
   // SIGTERM drain (README "Deployment"), all bounded by SHUTDOWN_TIMEOUT_MS.
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
@@ -172,6 +198,14 @@ export interface Config {
   corsOrigins: string[];
   cookieName: string;
   introspectionClients: Map<string, string>;
+  /** AES-256-GCM key for TOTP secrets; undefined: the generated file in keysDir. */
+  mfaEncryptionKey: Buffer | undefined;
+  /** The `issuer` an authenticator app shows next to the account. */
+  totpIssuer: string;
+  /** The `acr` claim per authentication level; a level left undefined puts no acr in tokens. */
+  acr: { password: string | undefined; mfa: string | undefined };
+  /** Admin API clients (HTTP Basic); empty: the admin API answers 404. */
+  adminClients: Map<string, string>;
   shutdown: { timeoutMs: number; delayMs: number; lingerMs: number };
   rateLimit: RateLimitConfig;
 }
@@ -206,7 +240,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!result.success) {
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? '?');
-      problems.push(`${name}=${JSON.stringify(cleaned[name] ?? '')}: ${issue.message}`);
+      problems.push(SECRET_VARIABLES.has(name) ? `${name}: ${issue.message}` : `${name}=${JSON.stringify(cleaned[name] ?? '')}: ${issue.message}`);
     }
   }
   // Checked even when other variables are bad, so one run lists every problem.
@@ -244,6 +278,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS,
     cookieName: e.COOKIE_NAME,
     introspectionClients: e.INTROSPECTION_CLIENTS,
+    mfaEncryptionKey: e.MFA_ENCRYPTION_KEY,
+    totpIssuer: e.TOTP_ISSUER,
+    acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },
+    adminClients: e.ADMIN_CLIENTS,
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, delayMs: e.SHUTDOWN_DELAY_MS, lingerMs: e.SHUTDOWN_LINGER_MS },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED,

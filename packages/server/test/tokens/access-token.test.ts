@@ -25,7 +25,10 @@ describe('RS256 access tokens (RFC 9068)', () => {
     const { user, tokens } = await signUp(t.fastify);
     const { header, payload } = decodeJwt(tokens.access_token);
     expect(header).toEqual({ alg: 'RS256', typ: 'at+jwt', kid: t.keys.signingKey().kid });
-    expect(Object.keys(payload).sort()).toEqual(['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    // RFC 9068 §2.2.1: how and when the user authenticated; no roles, no acr unless set.
+    expect(Object.keys(payload).sort()).toEqual(['amr', 'aud', 'auth_time', 'client_id', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    expect(payload.amr).toEqual(['pwd']);
+    expect(payload.auth_time).toBe(payload.iat);
     expect(payload).toMatchObject({ iss: issuer, sub: user.id, aud: 'https://api.example.com', client_id: 'web-app' });
     expect(payload.exp).toBe((payload.iat as number) + 900);
     expect(tokens.expires_in).toBe(900);

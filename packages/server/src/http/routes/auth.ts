@@ -20,8 +20,12 @@ export async function authRoutes(app: FastifyInstance, deps: RouteDeps): Promise
 
   app.post('/auth/login', async (request, reply) => {
     const body = parseWith(loginBody, request.body);
-    const pair = await auth.login(body, requestContext(request));
-    return sendTokens(reply, config, pair, body.token_delivery);
+    const result = await auth.login(body, requestContext(request));
+    if ('mfaRequired' in result) {
+      // A second factor is due: no tokens yet; /auth/mfa/verify completes the login.
+      return noStore(reply).send({ mfa_required: true, mfa_token: result.mfaToken, expires_in: result.expiresIn, methods: result.methods });
+    }
+    return sendTokens(reply, config, result, body.token_delivery);
   });
 
   app.post('/auth/refresh', { onRequest: checkCsrf }, async (request, reply) => {
