@@ -1,3 +1,4 @@
+import { AdminService } from '../admin/admin-service.ts';
 import { AuthService } from '../auth-service.ts';
 import { systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -33,6 +34,8 @@ export async function openAdmin(config: Config) {
     users,
     sessions,
     auth,
+    /** The admin API's own service: the commands do what its routes do, audited as `tessera-cli`. */
+    admin: new AdminService({ db, auth, clock: systemClock }),
     async findUser(emailOrId: string): Promise<User> {
       const user = /^[0-9a-f-]{36}$/i.test(emailOrId)
         ? await userStore.findById(db, emailOrId)

@@ -23,13 +23,16 @@ export const HELP = `Usage: tessera <group> <command> [options]
   users create <email>          create a user; the password is read from stdin
   users disable <email>         disable a user and end all of their sessions
   users enable <email>          enable a disabled user
+  users roles <email> [role...] set the user's roles (none: remove them all)
+  users mfa-reset <email>       remove the user's second factor and recovery codes
+  users show <email>            the user as the admin API shows it
 
   sessions list --user <email>  live sessions of a user
   sessions revoke --user <email> [--session <id>]
                                 end one or every session of a user, on every replica
 
 Options:
-  --json      machine-readable output (list commands)
+  --json      machine-readable output (list and show commands)
   -h, --help  this help
 
 Configuration comes from the same environment variables as the server (see README).`;

@@ -1,17 +1,26 @@
+import { CLI_ACTOR } from '../admin/admin-service.ts';
 import { AuthError } from '../errors.ts';
+import { rolesField } from '../admin/roles.ts';
 import { parseWith, registerBody } from '../http/validation.ts';
-import { userStore } from '../users/user-store.ts';
 import { openAdmin } from './admin.ts';
 import type { Command } from './main.ts';
 import { UsageError } from './main.ts';
 
+const CLI_CONTEXT = { userAgent: 'tessera-cli', ip: null };
+const COMMANDS = ['create', 'disable', 'enable', 'roles', 'mfa-reset', 'show'];
 
-export const usersCommand: Command = async ([sub, email, ...rest], config, io) => {
-  if (!sub || !['create', 'disable', 'enable'].includes(sub)) throw new UsageError(sub ? `unknown users command "${sub}"` : 'users needs a command');
+/** A client mistake (bad email, taken email, unknown role name) as the one line it deserves. */
+const plain = (err: unknown): never => {
+  throw new Error(err instanceof AuthError ? err.detail : String(err));
+};
+
+export const usersCommand: Command = async ([sub, email, ...rest], config, io, flags) => {
+  if (!sub || !COMMANDS.includes(sub)) throw new UsageError(sub ? `unknown users command "${sub}"` : 'users needs a command');
   if (!email) throw new UsageError(`users ${sub} needs an email`);
-  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (sub !== 'roles' && rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   // Read the password before opening anything: a pipe that never closes must not hold the DB.
   const password = sub === 'create' ? (await io.readStdin()).replace(/\r?\n$/, '') : '';
+  const roles = sub === 'roles' ? (() => { try { return parseWith(rolesField, rest); } catch (err) { return plain(err); } })() : [];
   const admin = await openAdmin(config);
   try {
     if (sub === 'create') {
@@ -19,23 +28,39 @@ export const usersCommand: Command = async ([sub, email, ...rest], config, io) =
       try {
         body = parseWith(registerBody, { email, password });
       } catch (err) {
-        throw new Error(err instanceof AuthError ? err.detail : String(err));
+        plain(err);
       }
-      const user = await admin.auth.register(body.email, body.password, { userAgent: 'tessera-cli', ip: null }).catch((err: unknown) => {
-        throw new Error(err instanceof AuthError ? err.detail : String(err));
-      });
+      const user = await admin.admin.create({ ...body!, roles: [] }, CLI_ACTOR, CLI_CONTEXT).catch(plain);
       io.out(`created user ${user.id} <${user.email}>`);
       return;
     }
     const user = await admin.findUser(email);
-    if (sub === 'enable') {
-      await userStore.setDisabled(admin.db, user.id, null);
-      io.out(`enabled ${user.email}`);
-      return;
+    switch (sub) {
+      case 'enable':
+        await admin.admin.enable(user.id, CLI_ACTOR, CLI_CONTEXT);
+        io.out(`enabled ${user.email}`);
+        return;
+      case 'disable': {
+        await admin.admin.disable(user.id, CLI_ACTOR, CLI_CONTEXT);
+        io.out(`disabled ${user.email}; ended every session on every replica`);
+        return;
+      }
+      case 'roles': {
+        const updated = await admin.admin.setRoles(user.id, roles, CLI_ACTOR, CLI_CONTEXT);
+        io.out(`roles of ${user.email}: ${updated.roles.length ? updated.roles.join(' ') : '(none)'}`);
+        return;
+      }
+      case 'mfa-reset':
+        await admin.admin.resetMfa(user.id, CLI_ACTOR, CLI_CONTEXT);
+        io.out(`removed the second factor and recovery codes of ${user.email}`);
+        return;
+      case 'show': {
+        const shown = await admin.admin.get(user.id, CLI_ACTOR, CLI_CONTEXT);
+        if (flags.json) io.out(JSON.stringify(shown));
+        else io.out(`${shown.id} <${shown.email}> created ${shown.created_at}${shown.disabled ? ' DISABLED' : ''}; roles: ${shown.roles.join(' ') || '(none)'}; second factor: ${shown.mfa_enabled ? 'on' : 'off'}`);
+        return;
+      }
     }
-    await userStore.setDisabled(admin.db, user.id, new Date());
-    const count = await admin.auth.endAllSessions(user.id, 'user_disabled', { userAgent: 'tessera-cli', ip: null });
-    io.out(`disabled ${user.email}; ended ${count} session(s) on every replica`);
   } finally {
     await admin.close();
   }

@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AdminActor, AdminService } from '../../admin/admin-service.ts';
+import { rolesField } from '../../admin/roles.ts';
 import type { RequestContext } from '../../auth-service.ts';
 import { AuthError } from '../../errors.ts';
 import { requestContext } from '../context.ts';
@@ -18,14 +19,6 @@ declare module 'fastify' {
 }
 
 export type AuthenticateClient = (authorization: string | undefined, ctx: RequestContext) => Promise<string>;
-
-const role = z
-  .string({ error: 'must be a string' })
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'must be 1-64 letters, digits, "_", ".", ":" or "-", starting with a letter or digit');
-export const rolesField = z
-  .array(role, { error: 'must be an array of strings' })
-  .max(32, 'must hold at most 32 roles')
-  .transform((roles) => [...new Set(roles)]);
 
 const userIdParam = z.strictObject({ id: z.uuid('must be a user id (UUID)') });
 const listQuery = z.strictObject({
