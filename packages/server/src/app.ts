@@ -96,7 +96,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     throttle,
     mfa,
   });
-  const mfaFlows = new MfaFlows({ auth, mfa, users, sessions, issueAccessToken, clock, logger, ...(throttle ? { throttle } : {}) });
+  const mfaFlows = new MfaFlows({ auth, mfa, users, sessions, issueAccessToken, clock, logger, metrics, ...(throttle ? { throttle } : {}) });
   const admin = new AdminService({ db, auth, clock });
   const authenticateAdmin = createClientAuthenticator({
     realm: 'admin',

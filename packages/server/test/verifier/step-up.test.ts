@@ -140,6 +140,6 @@ describe('requireAuth with requirements', () => {
     );
     expect(checkRequirements({ ...claims, amr: ['pwd', 'otp'], auth_time: now - 10 }, requirements, { now })).toBeUndefined();
     // A missing or malformed auth_time never passes a maxAge.
-    expect(checkRequirements({ ...claims, amr: ['otp'], auth_time: 'yesterday' }, requirements, { now })).toMatchObject({ maxAge: 300 });
+    expect(checkRequirements({ ...claims, amr: ['otp'], auth_time: 'yesterday' as unknown as number }, requirements, { now })).toMatchObject({ maxAge: 300 });
   });
 });
