@@ -178,6 +178,9 @@ export function authPreHandlers(verifier: Verifier, realmOrOptions: string | Aut
  * Failures answer `401 application/problem+json` with `code` `invalid_token` (or
  * `token_revoked`), the verifier's reason in `reason`, and `WWW-Authenticate: Bearer
  * error="invalid_token"`; a JWKS or denylist outage answers `503` `service_unavailable`.
+ * A route with requirements (`app.requireAuth({ mfa, maxAge, roles })`) answers a token that
+ * falls short with RFC 9470's `401 insufficient_user_authentication` challenge, or `403
+ * insufficient_scope` for a missing role.
  *
  * @example
  * ```ts
@@ -187,6 +190,7 @@ export function authPreHandlers(verifier: Verifier, realmOrOptions: string | Aut
  * const app = Fastify();
  * await app.register(tesseraAuth, { issuer: 'https://auth.example.com', audience: 'tessera', cache: true });
  * app.get('/api/profile', { preHandler: app.requireAuth }, async (request) => ({ sub: request.auth!.sub }));
+ * app.post('/api/transfers', { preHandler: app.requireAuth({ mfa: true, maxAge: 300 }) }, transfer);
  * ```
  */
 export async function tesseraAuth(app: FastifyInstance, options: TesseraAuthOptions): Promise<void> {
