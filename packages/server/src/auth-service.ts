@@ -244,11 +244,13 @@ export class AuthService {
   }
 
   /** Kills the listed sessions, and every access token of the user issued before now. */
-  async denyUser(userId: string, sessions: Session[]): Promise<void> {
+  async denyUser(userId: string, sessions: Session[], options: { throughThisSecond?: boolean } = {}): Promise<void> {
     const now = this.deps.clock.now();
     // Seconds granularity: iat < before. Tokens issued earlier in this very second
-    // belong to the sessions revoked one by one below.
-    await this.deps.denylist.revoke({ kind: 'user', id: userId, before: toSeconds(now), until: this.untilFrom(now) });
+    // belong to the sessions revoked one by one below — unless no session is revoked
+    // (a role taken away), when this second's tokens must go too.
+    const before = toSeconds(now) + (options.throughThisSecond ? 1 : 0);
+    await this.deps.denylist.revoke({ kind: 'user', id: userId, before, until: this.untilFrom(now) });
     for (const session of sessions) await this.denySession(session);
   }
 

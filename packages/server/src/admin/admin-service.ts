@@ -113,7 +113,10 @@ export class AdminService {
     const before = await this.deps.db.transaction((tx) => adminStore.setRoles(tx, userId, roles));
     if (!before) throw this.notFound();
     const removed = before.filter((r) => !roles.includes(r));
-    if (removed.length > 0) await this.deps.auth.denyUser(userId, []);
+    // Through the end of this second: a refresh that read the old roles just before our
+    // commit issues its token within this second, and no session is revoked to catch it.
+    // A client refreshing again within the same second gets a refused token once more.
+    if (removed.length > 0) await this.deps.auth.denyUser(userId, [], { throughThisSecond: true });
     this.audit('admin.roles_set', userId, actor, ctx, { roles, removed });
     return this.find(userId);
   }
