@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { clientListSchema } from './admin/client-auth.ts';
-import { decodeMfaKey } from './mfa/secret-box.ts';
+import { mfaKeySchema } from './mfa/secret-box.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -82,20 +82,6 @@ const clientCredentials = z
     return clients;
   });
 
-/** A 256-bit key: 64 hex digits, or base64/base64url (`openssl rand -base64 32`). */
-const encryptionKey = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined) return undefined;
-    const key = decodeMfaKey(v);
-    if (!key) {
-      ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)' });
-      return z.NEVER;
-    }
-    return key;
-  });
-
 /** Variables that carry secrets: a bad value is named, never echoed. */
 const SECRET_VARIABLES = new Set(['MFA_ENCRYPTION_KEY', 'ADMIN_CLIENTS']);
 
@@ -145,7 +131,7 @@ export const envSchema = z.object({
   INTROSPECTION_CLIENTS: clientCredentials,
 
   // Second factor, authentication levels and the admin API.
-  MFA_ENCRYPTION_KEY: encryptionKey,
+  MFA_ENCRYPTION_KEY: mfaKeySchema,
   TOTP_ISSUER: z.string().min(1).max(100).regex(/^[^:]+$/, 'must not contain ":"').default('Tessera'),
   ACR_PASSWORD: z.string().min(1).max(200).optional(),
   ACR_MFA: z.string().min(1).max(200).optional(),

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { withDirLock } from '../keys/key-files.ts';
 
 /** The key file of the embedded default, in KEYS_DIR. */
@@ -22,6 +23,20 @@ export function decodeMfaKey(text: string): Buffer | undefined {
   }
   return undefined;
 }
+
+/** MFA_ENCRYPTION_KEY in the config schema: optional, 256 bits. */
+export const mfaKeySchema = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const key = decodeMfaKey(v);
+    if (!key) {
+      ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)' });
+      return z.NEVER;
+    }
+    return key;
+  });
 
 export class SecretBox {
   /** Names the key in every ciphertext, so a wrong key fails with a clear message, not garbage. */
