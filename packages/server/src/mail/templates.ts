@@ -124,13 +124,14 @@ export function renderMail(template: MailTemplate, values: Record<string, string
 
 /** "30 minutes", "24 hours", "2 days": how long a link works, for people. */
 export function humanDuration(seconds: number): string {
-  const units: [number, string][] = [
-    [86_400, 'day'],
-    [3_600, 'hour'],
-    [60, 'minute'],
+  // Days from two on: "24 hours" reads better than "1 day" for a link's lifetime.
+  const units: [number, string, number][] = [
+    [86_400, 'day', 2],
+    [3_600, 'hour', 1],
+    [60, 'minute', 1],
   ];
-  for (const [size, name] of units) {
-    if (seconds >= size && seconds % size === 0) {
+  for (const [size, name, least] of units) {
+    if (seconds >= size * least && seconds % size === 0) {
       const n = seconds / size;
       return `${n} ${name}${n === 1 ? '' : 's'}`;
     }
