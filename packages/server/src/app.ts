@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { createRecovery, type RecoveryDeps } from './account/recovery.ts';
+import { createRecovery } from './account/recovery.ts';
 import { AuthService } from './auth-service.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -42,8 +42,6 @@ export interface AppDeps {
   metrics?: AppMetrics;
   /** Shared rate-limit counters across replicas (REDIS_URL); in-process memory without it. */
   redis?: Redis;
-  /** Tests only: another mail transport, or faster outbox retries. */
-  mail?: Pick<RecoveryDeps, 'mailer' | 'drainer'>;
 }
 
 export interface App {
@@ -79,7 +77,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   });
   const throttle = createLoginThrottle(config, { redis: deps.redis, clock, logger });
   const accessTokens = new AccessTokenVerifier(keys, denylist, clock, { issuer: config.issuer, audience: config.audience });
-  const recovery = createRecovery(config, { db, clock, logger, registry: metrics.registry, ...deps.mail, ...(deps.redis ? { redis: deps.redis } : {}) });
+  const recovery = createRecovery(config, { db, clock, logger, registry: metrics.registry, ...(deps.redis ? { redis: deps.redis } : {}) });
   const auth = new AuthService({
     users,
     sessions,

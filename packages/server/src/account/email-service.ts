@@ -1,13 +1,12 @@
 // The address of an account: verification after registration, and changing it. A change
 // mails a link to the new address and a notice to the old one; nothing changes until the
 // link is used, so the old address can still recover the account until then.
-import type { EmailVerificationHooks, RequestContext } from '../auth-service.ts';
+import type { AuthService, EmailVerificationHooks, RequestContext } from '../auth-service.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
 import { toPublicUser, type PublicUser, type UserService } from '../users/user-service.ts';
 import { EmailTakenError, userStore, type User } from '../users/user-store.ts';
-import type { AuthService } from '../auth-service.ts';
 import type { AccessTokenClaims } from '@tessera/verifier';
 import type { MailQueue } from './mail-queue.ts';
 import { mailTokenStore } from './mail-token-store.ts';

@@ -30,8 +30,9 @@ export interface RecoveryDeps {
   registry?: Registry;
   /** Shared throttle counters (REDIS_URL). */
   redis?: Redis;
-  /** Replaces the transport the config asks for (tests of failure paths). */
+  /** Replaces the transport the config asks for. */
   mailer?: Mailer;
+  /** Outbox timings (poll, lease, back-off); the defaults suit production. */
   drainer?: Partial<DrainerOptions>;
 }
 
