@@ -53,7 +53,7 @@ export interface AuthServiceDeps {
   metrics?: AuthMetrics;
   /** Per-account back-off on password checks; absent when RATE_LIMIT_ENABLED=false (and in the CLI). */
   throttle?: LoginThrottle;
-  /** Email verification (account/account-service.ts); without it, no verification mail is queued. */
+  /** Email verification (account/email-service.ts); without it, no verification mail is queued. */
   emailVerification?: EmailVerificationHooks;
 }
 
