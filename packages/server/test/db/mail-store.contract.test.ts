@@ -20,7 +20,7 @@ describe.each<DbKind>(['pglite', 'postgres'])('mail stores on %s', (kind) => {
   beforeAll(async () => {
     t = await createTestDb(kind);
     db = t.db;
-  });
+  }, 180_000); // PGlite (WASM) boots slowly on a busy machine
   afterAll(() => t.drop());
 
   const addUser = () =>

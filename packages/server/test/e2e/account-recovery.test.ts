@@ -11,7 +11,8 @@ const APP_URL = 'https://app.example.test';
 const RESET = 'Reset your password';
 const VERIFY = 'Confirm your email address';
 
-describe('account recovery on two replicas with a real SMTP server', () => {
+// Processes on a shared 2-core machine: generous time per test, never a duration asserted.
+describe('account recovery on two replicas with a real SMTP server', { timeout: 120_000 }, () => {
   let smtp: TestSmtpServer;
   let cluster: Cluster;
   const a = () => cluster.replicas[0]!;

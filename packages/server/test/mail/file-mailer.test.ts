@@ -105,7 +105,8 @@ describe('the embedded default as a process (PGlite, no SMTP_URL)', () => {
   it('registering writes a verification .eml under MAIL_DIR; read back, its link verifies the address', async () => {
     server = await startProcess({
       env: { DATA_DIR: tempDir('tessera-data-'), KEYS_DIR: tempDir('tessera-keys-'), MAIL_DIR: mailDir, APP_URL: 'http://localhost:8080', LOG_LEVEL: 'info' },
-      timeoutMs: 120_000,
+      // PGlite (WASM) boots in tens of seconds on a busy 2-core machine.
+      timeoutMs: 240_000,
     });
     const email = uniqueEmail('embedded');
     const registered = await fetch(`${server.url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
@@ -126,5 +127,5 @@ describe('the embedded default as a process (PGlite, no SMTP_URL)', () => {
     expect(server.output()).toMatch(/"event":"mail.written".*"kind":"email_verification"/);
     expect(server.output()).toContain(email);
     expect(server.output()).not.toContain(token!);
-  }, 180_000);
+  }, 300_000);
 });
