@@ -1,3 +1,4 @@
+import { createRecovery } from '../account/recovery.ts';
 import { AuthService } from '../auth-service.ts';
 import { systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -18,6 +19,8 @@ export async function openAdmin(config: Config) {
   const denylist = await openDenylist(config, systemClock, logger);
   const users = new UserService(db, new PasswordHasher(config.argon2), systemClock);
   const sessions = new SessionService(db, systemClock, sessionLifetimes(config));
+  // No drainer runs here: mail an operator command queues is sent by the server replicas.
+  const recovery = createRecovery(config, { db, clock: systemClock, logger });
   const auth = new AuthService({
     users,
     sessions,
@@ -27,12 +30,15 @@ export async function openAdmin(config: Config) {
     logger,
     clientId: config.clientId,
     accessTokenTtl: config.accessTokenTtl,
+    emailVerification: recovery.verificationHooks,
   });
+  const { account } = recovery.services({ users, sessions, auth });
   return {
     db,
     users,
     sessions,
     auth,
+    account,
     async findUser(emailOrId: string): Promise<User> {
       const user = /^[0-9a-f-]{36}$/i.test(emailOrId)
         ? await userStore.findById(db, emailOrId)
@@ -41,6 +47,7 @@ export async function openAdmin(config: Config) {
       return user;
     },
     async close() {
+      await recovery.close();
       await denylist.close();
       await db.close();
     },

@@ -23,6 +23,8 @@ export const HELP = `Usage: tessera <group> <command> [options]
   users create <email>          create a user; the password is read from stdin
   users disable <email>         disable a user and end all of their sessions
   users enable <email>          enable a disabled user
+  users set-password <email>    set a new password (read from stdin); ends every session
+  users delete <email>          delete a user, their sessions and tokens, on every replica
 
   sessions list --user <email>  live sessions of a user
   sessions revoke --user <email> [--session <id>]
