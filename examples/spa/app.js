@@ -10,6 +10,11 @@
 //   by every tab, and hands the new token to the other tabs: ten tabs, one refresh. A logout
 //   in one tab signs out all of them.
 //
+// Mailed links (password reset, email verification, email change) land on /reset-password,
+// /verify-email and /confirm-email-change with their secret in the fragment (#token=…):
+// browsers never send a fragment to a server, nor put it in a Referer. The page takes it
+// out of the address bar (and the history) at once, then posts it to the API.
+//
 // serve.ts serves the built package (packages/client/dist) under /vendor/tessera-client/;
 // an app with a bundler would write `import { TesseraClient } from '@tessera/client'`.
 import { TesseraClient, TesseraError } from './vendor/tessera-client/index.js';
@@ -62,6 +67,8 @@ async function loadMe() {
   const me = await res.json();
   $('me-email').textContent = me.email;
   $('me-id').textContent = me.id;
+  $('me-verified').textContent = me.email_verified ? 'yes' : 'no';
+  $('resend-button').hidden = me.email_verified;
   showLoggedIn();
 }
 
@@ -95,6 +102,80 @@ async function register(event) {
   showError(`registered ${body.email}; now log in`);
 }
 
+async function forgot(event) {
+  event.preventDefault();
+  clearError();
+  const email = /** @type {HTMLInputElement} */ ($('forgot-email')).value;
+  const res = await fetch(`${api}/auth/password/forgot`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email }),
+  });
+  if (res.status !== 202) return showError(await problemText('forgot', res));
+  // The same answer whether or not the address has an account: say no more than that.
+  showError(`if ${email} has an account, a reset link is on its way`);
+}
+
+async function resendVerification() {
+  clearError();
+  const res = await auth.fetch(`${api}/auth/email/verify/resend`, { method: 'POST' });
+  if (res.status !== 202) return showError(await problemText('resend', res));
+  showError('a new verification link is on its way');
+}
+
+/** The secret of a mailed link, taken out of the address bar and the history before anything else. */
+function takeLinkToken() {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (location.hash) history.replaceState(null, '', location.pathname);
+  return token;
+}
+
+const LINK_ERRORS = {
+  mail_token_expired: 'This link has expired. Ask for a new one.',
+  mail_token_used: 'This link was already used.',
+  mail_token_voided: 'This link is no longer valid (a newer one was sent, or the account changed). Use the latest mail.',
+  mail_token_invalid: 'This link is not valid.',
+};
+
+async function problemText(what, res) {
+  const body = await res.json().catch(() => ({}));
+  return LINK_ERRORS[body.code] || `${what}: ${res.status} ${body.code || ''}: ${body.detail || ''}`;
+}
+
+async function resetPassword(event, token) {
+  event.preventDefault();
+  clearError();
+  const password = /** @type {HTMLInputElement} */ ($('reset-password'));
+  const remember = /** @type {HTMLInputElement} */ ($('reset-remember')).checked;
+  // Cookie delivery, as for login: the new session's refresh token becomes the HttpOnly cookie.
+  const res = await fetch(`${api}/auth/password/reset`, {
+    method: 'POST',
+    credentials: 'include',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token, new_password: password.value, token_delivery: 'cookie', remember }),
+  });
+  password.value = '';
+  if (!res.ok) return showError(await problemText('reset', res));
+  history.replaceState(null, '', '/');
+  $('reset').hidden = true;
+  // Every other session of the account has ended; this tab takes up the fresh one.
+  if (!(await auth.restore())) showLoggedOut('password changed; log in');
+}
+
+/** Posts a mailed link's token to `path` and shows what happened. */
+async function useLink(path, token, success) {
+  setStatus('link');
+  $('link').hidden = false;
+  if (!token) {
+    $('link').dataset.outcome = 'failed';
+    $('link-message').textContent = LINK_ERRORS.mail_token_invalid;
+    return;
+  }
+  const res = await fetch(`${api}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }) });
+  $('link').dataset.outcome = res.ok ? 'ok' : 'failed';
+  $('link-message').textContent = res.ok ? success(await res.json()) : await problemText(path, res);
+}
+
 // --- view ------------------------------------------------------------------------------------
 
 function setStatus(state) {
@@ -106,6 +187,8 @@ function showLoggedIn() {
   setStatus('logged-in');
   $('logged-in').hidden = false;
   $('logged-out').hidden = true;
+  $('reset').hidden = true;
+  $('link').hidden = true;
 }
 
 function showLoggedOut(message = '') {
@@ -128,9 +211,22 @@ async function start() {
   const report = (err) => showError(describe(err));
   $('login-form').addEventListener('submit', (e) => login(e).catch(report));
   $('register-form').addEventListener('submit', (e) => register(e).catch(report));
+  $('forgot-form').addEventListener('submit', (e) => forgot(e).catch(report));
   $('me-button').addEventListener('click', () => loadMe().catch(report));
+  $('resend-button').addEventListener('click', () => resendVerification().catch(report));
   $('logout-button').addEventListener('click', () => auth.logout().catch(report));
   $('logout-all-button').addEventListener('click', () => auth.logoutAll().catch(report));
+
+  const route = location.pathname.replace(/\/+$/, '');
+  if (['/reset-password', '/verify-email', '/confirm-email-change'].includes(route)) {
+    const token = takeLinkToken();
+    if (route === '/verify-email') return useLink('/auth/email/verify', token, (user) => `Your address ${user.email} is verified.`);
+    if (route === '/confirm-email-change') return useLink('/auth/email/change/confirm', token, (user) => `Your address is now ${user.email}.`);
+    setStatus('reset-password');
+    $('reset').hidden = false;
+    $('reset-form').addEventListener('submit', (e) => resetPassword(e, token).catch(report));
+    return;
+  }
   setStatus('restoring');
   // Another tab's token, or the HttpOnly cookie, brings the session back after a reload.
   if (!(await auth.restore())) showLoggedOut();

@@ -23,6 +23,9 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
+// The routes of the app (where mailed links land: APP_URL/reset-password#token=…): the page itself.
+const APP_ROUTES = new Set(['/reset-password', '/verify-email', '/confirm-email-change']);
+
 // Only what the page is made of: not serve.ts itself, nor anything outside the folder.
 const SERVED_EXTENSIONS = new Set(['.html', '.js', '.css', '.ico']);
 
@@ -88,7 +91,8 @@ async function handle(
     response.writeHead(405, { ...headers, allow: 'GET, HEAD' }).end();
     return;
   }
-  const pathname = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
+  const requested = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
+  const pathname = APP_ROUTES.has(requested) ? '/index.html' : requested;
   if (pathname === '/config.js' && apiUrl !== undefined) {
     const body = `window.TESSERA_CONFIG = ${JSON.stringify({ api: apiUrl })};\n`;
     response.writeHead(200, { ...headers, 'content-type': CONTENT_TYPES['.js'] });

@@ -4,12 +4,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AdminService } from './admin/admin-service.ts';
 import { createClientAuthenticator } from './admin/client-auth.ts';
+import { createRecovery } from './account/recovery.ts';
 import { AuthService } from './auth-service.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/db.ts';
 import { registerProblemHandlers, writeClientError } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limit.ts';
+import { accountRoutes } from './http/routes/account.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { docsRoutes } from './http/routes/docs.ts';
 import { adminRoutes } from './http/routes/admin.ts';
@@ -21,6 +23,7 @@ import { wellKnownRoutes } from './http/routes/well-known.ts';
 import { frameworkErrors, MAX_HEADER_SIZE, registerSecurity } from './http/security.ts';
 import type { RouteDeps } from './http/services.ts';
 import type { KeyStore } from './keys/key-store.ts';
+import type { OutboxDrainer } from './mail/outbox-drainer.ts';
 import type { Logger } from './logger.ts';
 import { instrumentRequests, metricsRoutes } from './metrics/http.ts';
 import { AppMetrics } from './metrics/metrics.ts';
@@ -59,6 +62,8 @@ export interface App {
   routes: readonly AppRoute[];
   /** This app's registry; the entry point serves it on METRICS_PORT when that is set. */
   metrics: AppMetrics;
+  /** The mail outbox drainer: not running until start() (the entry point starts it); stopped on close. */
+  mail: OutboxDrainer;
 }
 
 export interface AppRoute {
@@ -83,6 +88,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const throttle = createLoginThrottle(config, { redis: deps.redis, clock, logger });
   const mfa = new MfaService({ db, clock, box: deps.secretBox ?? (await secretBoxFor(config, logger)), totpIssuer: config.totpIssuer });
   const accessTokens = new AccessTokenVerifier(keys, denylist, clock, { issuer: config.issuer, audience: config.audience });
+  const recovery = createRecovery(config, { db, clock, logger, registry: metrics.registry, ...(deps.redis ? { redis: deps.redis } : {}) });
   const auth = new AuthService({
     users,
     sessions,
@@ -95,9 +101,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     metrics,
     throttle,
     mfa,
+    emailVerification: recovery.verificationHooks,
   });
+  const { account, email } = recovery.services({ users, sessions, auth });
   const mfaFlows = new MfaFlows({ auth, mfa, users, sessions, issueAccessToken, clock, logger, metrics, ...(throttle ? { throttle } : {}) });
-  const admin = new AdminService({ db, auth, clock });
+  const admin = new AdminService({ db, auth, clock, account });
   const authenticateAdmin = createClientAuthenticator({
     realm: 'admin',
     clients: config.adminClients,
@@ -136,6 +144,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   // Before the routes: it attaches per-IP limits to them as they are declared.
   await registerRateLimits(fastify, config, deps.redis);
   fastify.addHook('onClose', async () => throttle?.close());
+  fastify.addHook('onClose', async () => recovery.close());
 
   let draining = false;
   // While draining, every answer closes its keep-alive connection, so the load balancer
@@ -147,6 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const routeDeps: RouteDeps = { config, auth, verifyBearer: accessTokens.verify, keys, db, denylist };
   await fastify.register(authRoutes, routeDeps);
   await fastify.register(sessionRoutes, routeDeps);
+  await fastify.register(accountRoutes, { ...routeDeps, account, email });
   await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
   await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
   await fastify.register(oauthRoutes, { ...routeDeps, oauth });
@@ -160,6 +170,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     auth,
     routes,
     metrics,
+    mail: recovery.drainer,
     startDraining() {
       draining = true;
     },

@@ -21,6 +21,16 @@ export const AUDIT_EVENTS = [
   'password.change_failed',
   'password.rehashed',
   'token.revoked',
+  // Account recovery by email. Mail events are logged by the replica that drains the
+  // outbox, with the ip, user_agent and reqId of the request that caused the mail.
+  'password.reset_requested',
+  'password.reset',
+  'email.verification_sent',
+  'email.verified',
+  'email.change_requested',
+  'email.changed',
+  'account.deleted',
+  'mail.failed',
   // Second factor (TOTP, recovery codes) and step-up.
   'login.mfa_required',
   'mfa.enrollment_started',

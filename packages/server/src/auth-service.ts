@@ -11,7 +11,9 @@ import type { Session } from './sessions/session-store.ts';
 import type { MfaRequired, MfaService } from './mfa/mfa-service.ts';
 import type { LoginThrottle } from './throttle/login-throttle.ts';
 import type { IssueAccessToken } from './tokens/access-token.ts';
+import type { Queryable } from './db/db.ts';
 import { toPublicUser, type PublicUser, type UserService } from './users/user-service.ts';
+import type { User } from './users/user-store.ts';
 import type { AccessTokenClaims } from '@tessera/verifier';
 
 export interface RequestContext {
@@ -54,6 +56,19 @@ export interface AuthServiceDeps {
   throttle?: LoginThrottle;
   /** Second factor: a correct password on an account with one answers a challenge, not tokens. */
   mfa?: Pick<MfaService, 'challengeFor'>;
+  /** Email verification (account/email-service.ts); without it, no verification mail is queued. */
+  emailVerification?: EmailVerificationHooks;
+}
+
+export interface EmailVerificationHooks {
+  /** REQUIRE_VERIFIED_EMAIL: a correct password on an unverified account answers 403 email_not_verified. */
+  required: boolean;
+  /** In the registration transaction: queues the verification mail (so it is never lost). */
+  onRegister(tx: Queryable, user: User, ctx: RequestContext): Promise<void>;
+  /** After the registration committed (wakes the mail drainer). */
+  afterRegister(): void;
+  /** A correct password on an unverified account while verification is required: mail a new link. */
+  onUnverifiedLogin(user: User, ctx: RequestContext): Promise<void>;
 }
 
 // Denylist entries outlive the last access token they can affect by this much, to cover
@@ -73,8 +88,10 @@ export class AuthService {
   }
 
   async register(email: string, password: string, ctx: RequestContext): Promise<PublicUser> {
-    const user = await this.deps.users.register(email, password);
+    const verification = this.deps.emailVerification;
+    const user = await this.deps.users.register(email, password, verification && ((tx, created) => verification.onRegister(tx, created, ctx)));
     this.audit('user.registered', { user_id: user.id }, ctx);
+    verification?.afterRegister();
     return toPublicUser(user);
   }
 
@@ -98,6 +115,15 @@ export class AuthService {
     if (authenticated.passwordHash !== authenticated.user.passwordHash) {
       // UserService upgraded a hash made with weaker argon2 parameters.
       this.audit('password.rehashed', { user_id: authenticated.user.id }, ctx);
+    }
+    const verification = this.deps.emailVerification;
+    if (verification?.required && authenticated.user.emailVerifiedAt === null) {
+      // Only after a correct password, so this answer reveals nothing a login does not.
+      await this.deps.throttle?.loginSucceeded(input.email, ctx.ip);
+      this.metrics.login('failed');
+      this.audit('login.failed', { user_id: authenticated.user.id, reason: 'email_not_verified' }, ctx);
+      await verification.onUnverifiedLogin(authenticated.user, ctx);
+      throw new AuthError('email_not_verified', 'Verify your email address first: a new link has been sent to it');
     }
     // --- second factor (mfa/): the password was right; the login continues at /auth/mfa/verify.
     const challenge = await this.deps.mfa?.challengeFor({
@@ -183,20 +209,13 @@ export class AuthService {
   async changePassword(claims: AccessTokenClaims, current: string, next: string, ctx: RequestContext): Promise<TokenPair> {
     const user = await this.deps.users.findById(claims.sub);
     if (!user || user.disabledAt) throw new AuthError('invalid_token', 'The access token is invalid: unknown user');
-    // A stolen access token must not become an unlimited password-guessing oracle.
     try {
-      await this.deps.throttle?.beforePasswordCheck(user.id);
+      await this.checkPassword(user, current, 'current_password');
     } catch (err) {
-      this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason: 'rate_limited' }, ctx);
+      const reason = err instanceof AuthError && err.code === 'rate_limited' ? 'rate_limited' : 'wrong_current_password';
+      this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason }, ctx);
       throw err;
     }
-    if (!(await this.deps.users.verifyPassword(user, current))) {
-      this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason: 'wrong_current_password' }, ctx);
-      throw new AuthError('invalid_credentials', 'current_password is not correct', {
-        errors: [{ field: 'current_password', message: 'is not correct' }],
-      });
-    }
-    await this.deps.throttle?.passwordCheckSucceeded(user.id);
     const newHash = await this.deps.users.hashPassword(next);
     const currentSession = await this.deps.sessions.findById(claims.sid);
     const revoked = await this.deps.users.replacePassword(user.id, user.passwordHash, newHash);
@@ -212,6 +231,19 @@ export class AuthService {
     });
     if (!opened) throw new AuthError('invalid_credentials', 'The password was changed concurrently; log in again');
     return this.pairFor(opened);
+  }
+
+  /**
+   * The password of a signed-in user, asked again (password change, email change, account
+   * deletion). Throttled per user: a stolen access token must not become an unlimited
+   * password-guessing oracle. Throws rate_limited, or invalid_credentials naming `field`.
+   */
+  async checkPassword(user: User, password: string, field: string): Promise<void> {
+    await this.deps.throttle?.beforePasswordCheck(user.id);
+    if (!(await this.deps.users.verifyPassword(user, password))) {
+      throw new AuthError('invalid_credentials', `${field} is not correct`, { errors: [{ field, message: 'is not correct' }] });
+    }
+    await this.deps.throttle?.passwordCheckSucceeded(user.id);
   }
 
   async listSessions(claims: AccessTokenClaims): Promise<SessionView[]> {

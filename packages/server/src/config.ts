@@ -148,6 +148,22 @@ export const envSchema = z.object({
   RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
   LOGIN_FAILURES_BEFORE_BACKOFF: z.coerce.number().int().min(1).max(1000).default(5),
   LOGIN_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(900),
+
+  // Mail and account recovery (README "Account recovery"). No SMTP_URL: .eml files in MAIL_DIR.
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  MAIL_FROM: z
+    .string()
+    .regex(/^[^\r\n]*[^\s<>@]+@[^\s<>@]+>?$/, 'must be an address, optionally with a name: Name <addr@example.com>')
+    .default('Tessera <no-reply@localhost>'),
+  MAIL_DIR: z.string().min(1).default('./data/mail'),
+  MAIL_TEMPLATES_DIR: z.string().min(1).optional(),
+  // The app that handles the links we mail (reset, verify, confirm); the secret goes in the fragment.
+  APP_URL: url(['http:', 'https:'])
+    .default('http://localhost:8080')
+    .transform((v) => v.replace(/\/+$/, '')),
+  PASSWORD_RESET_TTL: seconds(1800),
+  EMAIL_VERIFICATION_TTL: seconds(24 * 3600),
+  REQUIRE_VERIFIED_EMAIL: boolean(false),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -194,6 +210,28 @@ export interface Config {
   adminClients: Map<string, string>;
   shutdown: { timeoutMs: number; delayMs: number; lingerMs: number };
   rateLimit: RateLimitConfig;
+  mail: MailConfig;
+  recovery: RecoveryConfig;
+}
+
+export interface MailConfig {
+  /** smtp:// or smtps:// (nodemailer); undefined: write .eml files to `dir`. */
+  smtpUrl: string | undefined;
+  from: string;
+  dir: string;
+  /** Operator templates that replace the built-in ones, file by file. */
+  templatesDir: string | undefined;
+  /** Base URL of the app that handles mailed links. */
+  appUrl: string;
+}
+
+export interface RecoveryConfig {
+  /** Seconds a password-reset link works. */
+  passwordResetTtl: number;
+  /** Seconds an email-verification or email-change link works. */
+  emailVerificationTtl: number;
+  /** Refuse password logins (403 email_not_verified) until the address is verified. */
+  requireVerifiedEmail: boolean;
 }
 
 export interface RateLimitConfig {
@@ -226,7 +264,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!result.success) {
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? '?');
-      problems.push(SECRET_VARIABLES.has(name) ? `${name}: ${issue.message}` : `${name}=${JSON.stringify(cleaned[name] ?? '')}: ${issue.message}`);
+      problems.push(SECRET_VARIABLES.has(name) ? `${name}: ${issue.message}` : `${name}=${JSON.stringify(withoutCredentials(cleaned[name] ?? ''))}: ${issue.message}`);
     }
   }
   // Checked even when other variables are bad, so one run lists every problem.
@@ -276,7 +314,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       failuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
       backoffMaxSeconds: e.LOGIN_BACKOFF_MAX_SECONDS,
     },
+    mail: {
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM,
+      dir: path.resolve(e.MAIL_DIR),
+      templatesDir: e.MAIL_TEMPLATES_DIR === undefined ? undefined : path.resolve(e.MAIL_TEMPLATES_DIR),
+      appUrl: e.APP_URL,
+    },
+    recovery: {
+      passwordResetTtl: e.PASSWORD_RESET_TTL,
+      emailVerificationTtl: e.EMAIL_VERIFICATION_TTL,
+      requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
+    },
   };
+}
+
+/** A URL's password (SMTP_URL, DATABASE_URL…) must not reach stderr with a bad value. */
+function withoutCredentials(value: string): string {
+  return value.replace(/\/\/[^/@\s]*@/, '//[redacted]@');
 }
 
 /** The keys folder may be missing (it is created on first start) but must be usable if present. */

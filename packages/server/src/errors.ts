@@ -23,6 +23,13 @@ export const ERROR_STATUS = {
   mfa_already_enabled: 409,
   mfa_not_enabled: 409,
   rate_limited: 429,
+  // Account recovery: the secrets we mail (reset, verification, email change) and verified addresses.
+  email_not_verified: 403,
+  email_already_verified: 409,
+  mail_token_invalid: 400,
+  mail_token_expired: 410,
+  mail_token_used: 410,
+  mail_token_voided: 410,
   internal_error: 500,
   service_unavailable: 503,
 } as const;
@@ -53,6 +60,12 @@ const TITLES: Record<ErrorCode, string> = {
   mfa_already_enabled: 'Second factor already active',
   mfa_not_enabled: 'No second factor',
   rate_limited: 'Too many requests',
+  email_not_verified: 'Email address not verified',
+  email_already_verified: 'Email address already verified',
+  mail_token_invalid: 'Invalid link',
+  mail_token_expired: 'Link expired',
+  mail_token_used: 'Link already used',
+  mail_token_voided: 'Link no longer valid',
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
 };

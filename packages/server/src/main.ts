@@ -29,6 +29,8 @@ async function main(): Promise<void> {
   const runtime = await openRuntime(config, logger);
   const app = await buildApp(config, { ...runtime, logger, metrics: new AppMetrics({ processMetrics: true }) });
   await app.fastify.listen({ port: config.port, host: config.host });
+  // Every replica drains the mail outbox; fastify.close() stops it.
+  app.mail.start();
   const metricsServer =
     config.metricsPort === undefined ? undefined : await startMetricsServer(app.metrics, { port: config.metricsPort, host: config.host });
   logger.info({ event: 'server.started', issuer: config.issuer, db: runtime.db.kind, metrics_port: config.metricsPort ?? config.port }, 'tessera is listening');

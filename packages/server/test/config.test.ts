@@ -50,6 +50,35 @@ describe('config', () => {
     expect(() => loadConfig({ KEYS_DIR: file })).toThrow(/KEYS_DIR.*not a directory/);
   });
 
+  it('reads the mail and account-recovery settings', () => {
+    const defaults = loadConfig({ KEYS_DIR: tempDir() });
+    expect(defaults.mail).toEqual({ smtpUrl: undefined, from: 'Tessera <no-reply@localhost>', dir: path.resolve('./data/mail'), templatesDir: undefined, appUrl: 'http://localhost:8080' });
+    expect(defaults.recovery).toEqual({ passwordResetTtl: 1800, emailVerificationTtl: 86400, requireVerifiedEmail: false });
+    const set = loadConfig({
+      KEYS_DIR: tempDir(),
+      SMTP_URL: 'smtps://mailer:pw@smtp.example.com:465',
+      MAIL_FROM: 'auth@example.com',
+      APP_URL: 'https://app.example.com/',
+      PASSWORD_RESET_TTL: '600',
+      REQUIRE_VERIFIED_EMAIL: 'true',
+    });
+    expect(set.mail).toMatchObject({ smtpUrl: 'smtps://mailer:pw@smtp.example.com:465', from: 'auth@example.com', appUrl: 'https://app.example.com' });
+    expect(set.recovery).toMatchObject({ passwordResetTtl: 600, requireVerifiedEmail: true });
+  });
+
+  it('refuses a bad SMTP_URL, MAIL_FROM or APP_URL without printing the SMTP password', () => {
+    let error: unknown;
+    try {
+      loadConfig({ KEYS_DIR: tempDir(), SMTP_URL: 'http://mailer:hunter2@smtp.example.com', MAIL_FROM: 'not an address', APP_URL: 'ftp://app', PASSWORD_RESET_TTL: '0' });
+    } catch (err) {
+      error = err;
+    }
+    const message = (error as ConfigError).message;
+    for (const name of ['SMTP_URL', 'MAIL_FROM', 'APP_URL', 'PASSWORD_RESET_TTL']) expect(message).toContain(name);
+    expect(message).toContain('http://[redacted]@smtp.example.com');
+    expect(message).not.toContain('hunter2');
+  });
+
   it('strips a trailing slash from ISSUER so it matches the iss claim exactly', () => {
     expect(loadConfig({ ISSUER: 'https://auth.example.com/', KEYS_DIR: tempDir() }).issuer).toBe('https://auth.example.com');
   });

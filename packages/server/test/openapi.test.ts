@@ -7,7 +7,11 @@ import { parse } from 'yaml';
 import { ERROR_STATUS } from '../src/errors.ts';
 import { OPENAPI_PATH } from '../src/http/routes/docs.ts';
 import { createTestApp, type TestApp } from './helpers/app.ts';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
 import { bearer, login, PASSWORD, register, signUp, uniqueEmail } from './helpers/flows.ts';
+import { linkOf } from './helpers/smtp.ts';
 import { codeFor, nextStep } from './helpers/totp.ts';
 
 interface SchemaObject {
@@ -276,6 +280,47 @@ describe('openapi.yaml', () => {
         '/admin/users/{id}',
         'not_found',
       );
+    });
+
+    it('account recovery: forgot 202, verify 200, reset 200 then 410, bad link 400, delete 204, unverified login 403', async () => {
+      const post = (url: string, payload: unknown) => t.fastify.inject({ method: 'POST', url, payload: payload as object });
+      const { user, tokens } = await signUp(t.fastify);
+      const forgot = await post('/auth/password/forgot', { email: user.email });
+      expect(forgot.statusCode).toBe(202);
+      expectDocumented(forgot, 'post', '/auth/password/forgot');
+      await t.app.mail.drainOnce();
+      // The embedded default wrote the mails as .eml files: read the links back.
+      const files = (await fsp.readdir(t.config.mail.dir)).filter((f) => f.endsWith('.eml'));
+      const tokenOf = async (kind: string) => {
+        const file = files.find((f) => f.endsWith(`-${kind}.eml`))!;
+        return linkOf((await simpleParser(await fsp.readFile(path.join(t.config.mail.dir, file)))).text ?? '').token!;
+      };
+      const verified = await post('/auth/email/verify', { token: await tokenOf('email_verification') });
+      expect(verified.statusCode).toBe(200);
+      expectDocumented(verified, 'post', '/auth/email/verify');
+      const resetToken = await tokenOf('password_reset');
+      const reset = await post('/auth/password/reset', { token: resetToken, new_password: 'a new passphrase here' });
+      expect(reset.statusCode).toBe(200);
+      expectDocumented(reset, 'post', '/auth/password/reset');
+      expectDocumentedProblem(await post('/auth/password/reset', { token: resetToken, new_password: 'a new passphrase here' }), 'post', '/auth/password/reset', 'mail_token_used');
+      expectDocumentedProblem(await post('/auth/email/change/confirm', { token: `mt_${'A'.repeat(43)}` }), 'post', '/auth/email/change/confirm', 'mail_token_invalid');
+      const resend = await t.fastify.inject({ method: 'POST', url: '/auth/email/verify/resend', headers: bearer((reset.json() as { access_token: string }).access_token) });
+      expectDocumentedProblem(resend, 'post', '/auth/email/verify/resend', 'email_already_verified');
+      expectDocumentedProblem(
+        await t.fastify.inject({ method: 'DELETE', url: '/auth/account', payload: { password: PASSWORD }, headers: bearer(tokens.access_token) }),
+        'delete',
+        '/auth/account',
+        'token_revoked',
+      );
+
+      const strict = await createTestApp({ db: t.testDb, env: { REQUIRE_VERIFIED_EMAIL: 'true' } });
+      try {
+        const unverified = await register(strict.fastify);
+        const refused = await strict.fastify.inject({ method: 'POST', url: '/auth/login', payload: { email: unverified.email, password: PASSWORD } });
+        expectDocumentedProblem(refused, 'post', '/auth/login', 'email_not_verified');
+      } finally {
+        await strict.close();
+      }
     });
 
     it('discovery metadata 200', async () => {

@@ -1,6 +1,7 @@
 // What an operator can do to accounts, for the admin API and the `tessera users` commands
 // alike: one method per action, each audited with who did it (`admin_client`: the admin
 // client's id, or `tessera-cli`).
+import type { AccountService } from '../account/account-service.ts';
 import type { AuthService, RequestContext } from '../auth-service.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
@@ -60,7 +61,15 @@ export function decodeCursor(text: string): UserCursor {
 }
 
 export class AdminService {
-  constructor(private readonly deps: { db: Db; auth: AuthService; clock: Clock }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      auth: AuthService;
+      clock: Clock;
+      /** Account deletion and operator set-password live with account recovery (account/). */
+      account: Pick<AccountService, 'deleteAccount' | 'setPassword'>;
+    },
+  ) {}
 
   async list(options: { query?: string | undefined; cursor?: string | undefined; limit: number }, actor: AdminActor, ctx: RequestContext): Promise<UserPage> {
     const cursor = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
@@ -89,13 +98,30 @@ export class AdminService {
   }
 
   /** Disables the account and ends every session and access token of it, on every replica. */
-  async disable(userId: string, actor: AdminActor, ctx: RequestContext): Promise<AdminUserView> {
+  async disable(userId: string, actor: AdminActor, ctx: RequestContext): Promise<AdminUserView & { sessionsEnded: number }> {
     if (!(await userStore.setDisabled(this.deps.db, userId, new Date(this.deps.clock.now())))) throw this.notFound();
     // After the flag: a login racing with us either opened its session before (ended here)
     // or finds the account disabled.
     const ended = await this.deps.auth.endAllSessions(userId, `disabled_by:${actor.clientId}`, ctx);
     this.audit('admin.user_disabled', userId, actor, ctx, { sessions_ended: ended });
-    return this.find(userId);
+    return { ...(await this.find(userId)), sessionsEnded: ended };
+  }
+
+  /**
+   * Deletes the user and everything theirs, and denies their access tokens everywhere
+   * (AccountService.deleteAccount, as DELETE /auth/account does). Returns how many sessions ended.
+   */
+  async delete(userId: string, actor: AdminActor, ctx: RequestContext): Promise<number> {
+    const ended = await this.deps.account.deleteAccount(userId, ctx, { by: actor === CLI_ACTOR ? 'operator' : 'admin' });
+    this.audit('admin.user_deleted', userId, actor, ctx, { sessions_ended: ended });
+    return ended;
+  }
+
+  /** Sets a new password and ends every session and access token of the user (AccountService.setPassword). */
+  async setPassword(userId: string, password: string, actor: AdminActor, ctx: RequestContext): Promise<number> {
+    const ended = await this.deps.account.setPassword(userId, password, ctx);
+    this.audit('admin.password_set', userId, actor, ctx, { sessions_ended: ended });
+    return ended;
   }
 
   async enable(userId: string, actor: AdminActor, ctx: RequestContext): Promise<AdminUserView> {

@@ -1,3 +1,4 @@
+import { createRecovery } from '../account/recovery.ts';
 import { AdminService } from '../admin/admin-service.ts';
 import { AuthService } from '../auth-service.ts';
 import { systemClock } from '../clock.ts';
@@ -19,6 +20,8 @@ export async function openAdmin(config: Config) {
   const denylist = await openDenylist(config, systemClock, logger);
   const users = new UserService(db, new PasswordHasher(config.argon2), systemClock);
   const sessions = new SessionService(db, systemClock, sessionLifetimes(config));
+  // No drainer runs here: mail an operator command queues is sent by the server replicas.
+  const recovery = createRecovery(config, { db, clock: systemClock, logger });
   const auth = new AuthService({
     users,
     sessions,
@@ -28,14 +31,17 @@ export async function openAdmin(config: Config) {
     logger,
     clientId: config.clientId,
     accessTokenTtl: config.accessTokenTtl,
+    emailVerification: recovery.verificationHooks,
   });
+  const { account } = recovery.services({ users, sessions, auth });
   return {
     db,
     users,
     sessions,
     auth,
+    account,
     /** The admin API's own service: the commands do what its routes do, audited as `tessera-cli`. */
-    admin: new AdminService({ db, auth, clock: systemClock }),
+    admin: new AdminService({ db, auth, clock: systemClock, account }),
     async findUser(emailOrId: string): Promise<User> {
       const user = /^[0-9a-f-]{36}$/i.test(emailOrId)
         ? await userStore.findById(db, emailOrId)
@@ -44,6 +50,7 @@ export async function openAdmin(config: Config) {
       return user;
     },
     async close() {
+      await recovery.close();
       await denylist.close();
       await db.close();
     },

@@ -23,6 +23,8 @@ export const HELP = `Usage: tessera <group> <command> [options]
   users create <email>          create a user; the password is read from stdin
   users disable <email>         disable a user and end all of their sessions
   users enable <email>          enable a disabled user
+  users set-password <email>    set a new password (read from stdin); ends every session
+  users delete <email>          delete a user, their sessions and tokens, on every replica
   users roles <email> [role...] set the user's roles (none: remove them all)
   users mfa-reset <email>       remove the user's second factor and recovery codes
   users show <email>            the user as the admin API shows it

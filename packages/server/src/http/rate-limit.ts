@@ -21,6 +21,15 @@ export function routeLimits(config: Config): Record<string, RateLimitOptions> {
     'POST /auth/login': credentials,
     'POST /auth/register': credentials,
     'POST /auth/password': credentials,
+    // Account recovery: mail senders (also throttled per address and per account) and the
+    // routes that take a mailed secret or the password again.
+    'POST /auth/password/forgot': credentials,
+    'POST /auth/password/reset': credentials,
+    'POST /auth/email/verify': credentials,
+    'POST /auth/email/verify/resend': credentials,
+    'POST /auth/email/change': credentials,
+    'POST /auth/email/change/confirm': credentials,
+    'DELETE /auth/account': credentials,
     // Second-factor codes: the per-account back-off is the real bound; this one is per address.
     'POST /auth/mfa/verify': credentials,
     'POST /auth/mfa/step-up': credentials,

@@ -60,7 +60,7 @@ export const refreshTokenField = z
   // Ours are base64url; anything outside printable ASCII is junk, named as such.
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII');
 
-const tokenDelivery = z.enum(['body', 'cookie'], { error: 'must be "body" or "cookie"' }).default('body');
+export const tokenDelivery = z.enum(['body', 'cookie'], { error: 'must be "body" or "cookie"' }).default('body');
 
 export const registerBody = z.strictObject({ email: emailField, password: newPasswordField });
 

@@ -3,8 +3,8 @@ import type { Db } from '../db/db.ts';
 import type { Denylist, DenylistEntry } from './denylist.ts';
 
 /**
- * Rebuilds the revocations SQL knows about: sessions revoked, and passwords changed,
- * recently enough that an access token issued before could still be alive. The in-memory
+ * Rebuilds the revocations SQL knows about: sessions revoked, passwords changed and
+ * accounts deleted, recently enough that an access token issued before could still be alive. The in-memory
  * denylist of the embedded default forgets everything on restart, and Redis without
  * persistence can too; without this, a restart would bring revoked access tokens back.
  * (Single access-token revocations from /oauth/revoke live only in the denylist.)
@@ -20,7 +20,13 @@ export async function revocationsFromSql(db: Db, now: number, accessTokenTtl: nu
     'SELECT id, password_changed_at, created_at FROM users WHERE password_changed_at > $1 AND password_changed_at > created_at',
     [horizon],
   );
+  // Deleted accounts (their sessions went with them): every token of theirs is dead.
+  const deleted = await db.query<{ user_id: string; deleted_at: Date }>('SELECT user_id, deleted_at FROM deleted_users WHERE deleted_at > $1', [horizon]);
   return [
+    ...deleted.map((d) => {
+      const at = new Date(d.deleted_at).getTime();
+      return { kind: 'user' as const, id: d.user_id, before: toSeconds(at) + 1, until: at + lifetime };
+    }),
     ...sessions.map((s) => ({ kind: 'session' as const, id: s.id, until: new Date(s.revoked_at).getTime() + lifetime })),
     ...users.map((u) => {
       const changed = new Date(u.password_changed_at).getTime();

@@ -1,6 +1,22 @@
-import type { Db } from '../db/db.ts';
+import { mailTokenStore } from '../account/mail-token-store.ts';
+import type { Db, Queryable } from '../db/db.ts';
 import { sessionStore, type Session } from '../sessions/session-store.ts';
 import { userStore } from './user-store.ts';
+
+/**
+ * The one way a password is replaced (change, reset by email, operator): the new hash,
+ * every session revoked and every outstanding reset link voided. Runs in the caller's
+ * transaction, which must hold the user's row lock. Returns the sessions it revoked, for
+ * the caller to deny their access tokens (AuthService.denyUser).
+ */
+export async function storePasswordAndEndSessions(
+  tx: Queryable,
+  change: { userId: string; newHash: string; now: Date; reason: string },
+): Promise<Session[]> {
+  await userStore.setPassword(tx, change.userId, change.newHash, change.now);
+  await mailTokenStore.voidOutstanding(tx, change.userId, 'password_reset', change.now, 'password_changed');
+  return sessionStore.revokeAllForUser(tx, change.userId, change.now, change.reason);
+}
 
 /**
  * Stores the new hash and revokes every session of the user in one transaction, under the
@@ -15,7 +31,6 @@ export async function replacePasswordAndRevokeSessions(
   return db.transaction(async (tx) => {
     const user = await userStore.lockById(tx, change.userId);
     if (!user || user.passwordHash !== change.verifiedHash) return undefined;
-    await userStore.setPassword(tx, change.userId, change.newHash, change.now);
-    return sessionStore.revokeAllForUser(tx, change.userId, change.now, 'password_changed');
+    return storePasswordAndEndSessions(tx, { userId: change.userId, newHash: change.newHash, now: change.now, reason: 'password_changed' });
   });
 }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import type { Db } from '../db/db.ts';
+import type { Db, Queryable } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
 import type { Session } from '../sessions/session-store.ts';
 import type { PasswordHasher } from './password.ts';
@@ -11,12 +11,14 @@ export interface PublicUser {
   id: string;
   email: string;
   created_at: string;
+  email_verified: boolean;
 }
 
 export const toPublicUser = (u: User): PublicUser => ({
   id: u.id,
   email: u.email,
   created_at: u.createdAt.toISOString(),
+  email_verified: u.emailVerifiedAt !== null,
 });
 
 /** Emails are compared trimmed and lower-cased everywhere (storage, login, throttling). */
@@ -37,14 +39,16 @@ export class UserService {
     private readonly clock: Clock,
   ) {}
 
-  async register(email: string, password: string): Promise<User> {
+  /** `withinTransaction` runs in the transaction that inserts the user (e.g. to queue the verification mail). */
+  async register(email: string, password: string, withinTransaction?: (tx: Queryable, user: User) => Promise<void>): Promise<User> {
     const passwordHash = await this.hasher.hash(password);
+    const fields = { id: crypto.randomUUID(), email: normalizeEmail(email), passwordHash, now: new Date(this.clock.now()) };
     try {
-      return await userStore.insert(this.db, {
-        id: crypto.randomUUID(),
-        email: normalizeEmail(email),
-        passwordHash,
-        now: new Date(this.clock.now()),
+      if (!withinTransaction) return await userStore.insert(this.db, fields);
+      return await this.db.transaction(async (tx) => {
+        const user = await userStore.insert(tx, fields);
+        await withinTransaction(tx, user);
+        return user;
       });
     } catch (err) {
       if (err instanceof EmailTakenError) throw new AuthError('email_taken', 'An account with this email already exists');

@@ -7,6 +7,7 @@ export interface User {
   createdAt: Date;
   passwordChangedAt: Date;
   disabledAt: Date | null;
+  emailVerifiedAt: Date | null;
 }
 
 interface UserRow {
@@ -16,6 +17,7 @@ interface UserRow {
   created_at: Date;
   password_changed_at: Date;
   disabled_at: Date | null;
+  email_verified_at: Date | null;
   [k: string]: unknown;
 }
 
@@ -26,9 +28,10 @@ const toUser = (r: UserRow): User => ({
   createdAt: new Date(r.created_at),
   passwordChangedAt: new Date(r.password_changed_at),
   disabledAt: r.disabled_at ? new Date(r.disabled_at) : null,
+  emailVerifiedAt: r.email_verified_at ? new Date(r.email_verified_at) : null,
 });
 
-const COLUMNS = 'id, email, password_hash, created_at, password_changed_at, disabled_at';
+const COLUMNS = 'id, email, password_hash, created_at, password_changed_at, disabled_at, email_verified_at';
 
 export class EmailTakenError extends Error {
   constructor() {
@@ -80,6 +83,36 @@ export const userStore = {
 
   async setPassword(tx: Queryable, id: string, hash: string, now: Date): Promise<void> {
     await tx.query('UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1', [id, hash, now]);
+  },
+
+  /** Marks the address verified (only while it is still `email`); returns the user as it is now. */
+  async setEmailVerified(tx: Queryable, id: string, email: string, now: Date): Promise<User | undefined> {
+    const rows = await tx.query<UserRow>(
+      `UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1 AND email = $2 RETURNING ${COLUMNS}`,
+      [id, email, now],
+    );
+    return rows[0] && toUser(rows[0]);
+  },
+
+  /** Switches the address, verified by the change itself. Throws EmailTakenError if another account has it. */
+  async changeEmail(tx: Queryable, id: string, email: string, now: Date): Promise<User | undefined> {
+    try {
+      const rows = await tx.query<UserRow>(`UPDATE users SET email = $2, email_verified_at = $3 WHERE id = $1 RETURNING ${COLUMNS}`, [
+        id,
+        email,
+        now,
+      ]);
+      return rows[0] && toUser(rows[0]);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw new EmailTakenError();
+      throw err;
+    }
+  },
+
+  /** Deletes the user; sessions, refresh tokens and mail tokens go with it (cascade). */
+  async delete(tx: Queryable, id: string): Promise<boolean> {
+    const rows = await tx.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
+    return rows.length === 1;
   },
 
   async setDisabled(db: Queryable, id: string, disabledAt: Date | null): Promise<boolean> {

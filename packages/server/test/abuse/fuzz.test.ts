@@ -95,6 +95,8 @@ const validValue: Record<string, fc.Arbitrary<unknown>> = {
   // Not the real password as a rule: one success would revoke the bearer the fuzzer holds.
   current_password: fc.string({ minLength: 1, maxLength: 40 }),
   new_password: fc.string({ minLength: 8, maxLength: 40 }),
+  token: b64seg.map((s) => `mt_${s.padEnd(43, 'A').slice(0, 43)}`),
+  new_email: fc.oneof(fc.emailAddress(), lazy(() => realEmail)),
 };
 
 /** Bodies for a JSON route with these field names: mostly valid values, junk values, junk keys, raw junk. */
@@ -138,6 +140,11 @@ const JSON_ROUTES: [string, string[], boolean][] = [
   ['/auth/refresh', ['refresh_token'], false],
   ['/auth/logout', ['refresh_token'], false],
   ['/auth/password', ['current_password', 'new_password', 'token_delivery'], true],
+  ['/auth/password/forgot', ['email'], false],
+  ['/auth/password/reset', ['token', 'new_password', 'token_delivery', 'remember'], false],
+  ['/auth/email/verify', ['token'], false],
+  ['/auth/email/change', ['new_email', 'password'], true],
+  ['/auth/email/change/confirm', ['token'], false],
   ['/auth/mfa/verify', ['mfa_token', 'code', 'recovery_code'], false],
   ['/auth/mfa/totp/enroll', ['password'], true],
   ['/auth/mfa/totp/confirm', ['code'], true],

@@ -43,6 +43,13 @@ const FIELDS: [string, string, Record<string, unknown>][] = [
   ['/auth/password', 'current_password', { current_password: 'whatever it is', new_password: 'long enough password' }],
   ['/auth/password', 'new_password', { current_password: 'whatever it is', new_password: 'long enough password' }],
   ['/auth/password', 'token_delivery', { current_password: 'whatever it is', new_password: 'long enough password', token_delivery: 'body' }],
+  ['/auth/password/forgot', 'email', { email: 'a@example.com' }],
+  ['/auth/password/reset', 'token', { token: 'mt_x', new_password: 'long enough password' }],
+  ['/auth/password/reset', 'new_password', { token: 'mt_x', new_password: 'long enough password' }],
+  ['/auth/email/verify', 'token', { token: 'mt_x' }],
+  ['/auth/email/change', 'new_email', { new_email: 'b@example.com', password: 'whatever it is' }],
+  ['/auth/email/change', 'password', { new_email: 'b@example.com', password: 'whatever it is' }],
+  ['/auth/email/change/confirm', 'token', { token: 'mt_x' }],
 ];
 
 const CONTROL_AND_BROKEN = ['nul\u0000inside', 'esc\u001b[31m', 'bell\u0007', 'del\u007f', 'next-line\u0085', 'lone \ud800 high', 'lone \udfff low', '\udc00\ud800 reversed'];

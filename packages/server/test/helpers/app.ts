@@ -66,7 +66,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const keysDir = options.keysDir ?? tempDir('tessera-keys-');
   // Rate limiting is off unless a test asks for it: most suites log in far more often per
   // minute from one address (127.0.0.1) than the defaults allow.
-  const config = configFrom({ KEYS_DIR: keysDir, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...options.env }, { argon2: FAST_ARGON2, ...options.config });
+  // Mail the test lets the outbox send without an SMTP_URL goes to a folder of its own, never ./data/mail.
+  const env = { KEYS_DIR: keysDir, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', MAIL_DIR: tempDir('tessera-mail-'), ...options.env };
+  const config = configFrom(env, { argon2: FAST_ARGON2, ...options.config });
   const testDb = typeof options.db === 'object' ? options.db : await createTestDb(options.db ?? 'postgres');
   const { logger, lines } = captureLogger(options.logLevel);
   const keys = await KeyStore.open({ dir: config.keysDir, modulusLength: 2048, clock, logger, retiredKeyGraceSeconds: config.accessTokenTtl + 60 });

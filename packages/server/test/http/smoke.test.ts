@@ -13,6 +13,6 @@ describe('smoke', () => {
     const { user, tokens } = await signUp(t.fastify);
     const res = await me(t.fastify, tokens.access_token);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ id: user.id, email: user.email, created_at: user.created_at });
+    expect(res.json()).toEqual({ id: user.id, email: user.email, created_at: user.created_at, email_verified: false });
   });
 });

@@ -21,7 +21,7 @@ describe('registration and login', () => {
     const res = await post('/auth/register', { email: `  ${email.toUpperCase()} `, password: PASSWORD });
     expect(res.statusCode).toBe(201);
     expect(res.json()).toMatchObject({ email: email.toLowerCase() });
-    expect(Object.keys(res.json() as object).sort()).toEqual(['created_at', 'email', 'id']);
+    expect(Object.keys(res.json() as object).sort()).toEqual(['created_at', 'email', 'email_verified', 'id']);
     expectProblem(await post('/auth/register', { email: email.toLowerCase(), password: PASSWORD }), 409, 'email_taken');
     // Login accepts any casing of the same address.
     await login(t.fastify, ` ${email.toUpperCase()}`);

@@ -28,6 +28,7 @@ const listQuery = z.strictObject({
 });
 const createBody = z.strictObject({ email: emailField, password: newPasswordField, roles: rolesField.default([]) });
 const rolesBody = z.strictObject({ roles: rolesField });
+const passwordBody = z.strictObject({ password: newPasswordField });
 
 export async function adminRoutes(app: FastifyInstance, deps: RouteDeps & { admin: AdminService; authenticateAdmin: AuthenticateClient }): Promise<void> {
   const { admin, config } = deps;
@@ -52,8 +53,20 @@ export async function adminRoutes(app: FastifyInstance, deps: RouteDeps & { admi
     return noStore(reply).send(await admin.get(userId(request), actor(request), requestContext(request)));
   });
 
+  app.delete('/admin/users/:id', async (request, reply) => {
+    const ended = await admin.delete(userId(request), actor(request), requestContext(request));
+    return noStore(reply).send({ sessions_ended: ended });
+  });
+
   app.post('/admin/users/:id/disable', async (request, reply) => {
-    return noStore(reply).send(await admin.disable(userId(request), actor(request), requestContext(request)));
+    const { sessionsEnded: _, ...user } = await admin.disable(userId(request), actor(request), requestContext(request));
+    return noStore(reply).send(user);
+  });
+
+  app.put('/admin/users/:id/password', async (request, reply) => {
+    const body = parseWith(passwordBody, request.body);
+    const ended = await admin.setPassword(userId(request), body.password, actor(request), requestContext(request));
+    return noStore(reply).send({ sessions_ended: ended });
   });
 
   app.post('/admin/users/:id/enable', async (request, reply) => {

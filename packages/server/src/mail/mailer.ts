@@ -1,0 +1,43 @@
+// Where mail goes: an SMTP server (nodemailer) or, with no SMTP_URL, .eml files on disk.
+// Both take a fully rendered message; neither ever logs its body (it carries secrets).
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { FileMailer } from './file-mailer.ts';
+import { SmtpMailer } from './smtp-mailer.ts';
+
+export interface MailMessage {
+  /** Stable per outbox row: the Message-ID (and file name) of every attempt to send it. */
+  messageId: string;
+  /** For log lines and file names only. */
+  kind: string;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface Mailer {
+  readonly transport: 'smtp' | 'file';
+  /** Resolves once the message is accepted (SMTP 250, or the file renamed into place). */
+  send(message: MailMessage): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A failed send. `permanent`: retrying cannot help (SMTP 5xx: the recipient or the message
+ * was refused), so the outbox gives up at once instead of retrying until the mail expires.
+ */
+export class MailSendError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = 'MailSendError';
+  }
+}
+
+export function createMailer(config: Pick<Config, 'mail'>, logger: Logger): Mailer {
+  const { smtpUrl, from, dir } = config.mail;
+  return smtpUrl ? new SmtpMailer(smtpUrl, from, logger) : new FileMailer(dir, from, logger);
+}

@@ -1,0 +1,51 @@
+import nodemailer from 'nodemailer';
+import type { Logger } from '../logger.ts';
+import { MailSendError, type MailMessage, type Mailer } from './mailer.ts';
+
+// Every step of a send is bounded, so one attempt always ends well within the outbox's
+// claim lease (OUTBOX_LEASE_MS): a replica never sends a mail another one still holds.
+const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 };
+
+/** SMTP through nodemailer: one connection per message (mail is rare; nothing to keep warm). */
+export class SmtpMailer implements Mailer {
+  readonly transport = 'smtp' as const;
+  private readonly transporter;
+
+  constructor(
+    url: string,
+    private readonly from: string,
+    private readonly logger: Logger,
+  ) {
+    this.transporter = nodemailer.createTransport({ url, ...TIMEOUTS });
+  }
+
+  async send(message: MailMessage): Promise<void> {
+    try {
+      await this.transporter.sendMail({
+        from: this.from,
+        to: message.to,
+        subject: message.subject,
+        text: message.text,
+        html: message.html,
+        messageId: message.messageId,
+      });
+    } catch (err) {
+      throw toSendError(err);
+    }
+    this.logger.info({ event: 'mail.sent', kind: message.kind, to: message.to, message_id: message.messageId }, 'mail sent');
+  }
+
+  async close(): Promise<void> {
+    this.transporter.close();
+  }
+}
+
+/** 5xx replies are permanent refusals; connection failures, timeouts and 4xx are worth retrying. */
+function toSendError(err: unknown): MailSendError {
+  const e = err as { responseCode?: unknown; code?: unknown; message?: unknown };
+  const status = typeof e.responseCode === 'number' ? e.responseCode : undefined;
+  const code = typeof e.code === 'string' ? e.code : 'EUNKNOWN';
+  // nodemailer's message may quote the server's reply, never our message body.
+  const text = typeof e.message === 'string' ? e.message.slice(0, 300) : String(err);
+  return new MailSendError(`${code}${status ? ` ${status}` : ''}: ${text}`, status !== undefined && status >= 500 && status < 600);
+}
