@@ -21,6 +21,8 @@ const ROUTES: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; payload?
   { method: 'PUT', url: `/admin/users/${SOME_ID}/roles`, payload: { roles: ['admin'] } },
   { method: 'DELETE', url: `/admin/users/${SOME_ID}/mfa` },
   { method: 'DELETE', url: `/admin/users/${SOME_ID}/sessions` },
+  { method: 'PUT', url: `/admin/users/${SOME_ID}/password`, payload: { password: 'a brand new passphrase' } },
+  { method: 'DELETE', url: `/admin/users/${SOME_ID}` },
 ];
 
 describe('admin API', () => {
@@ -142,6 +144,40 @@ describe('admin API', () => {
     expect((await refresh(t.fastify, again.refresh_token)).statusCode).toBe(401);
     expect(t.logs().find((l) => l.event === 'session.revoked_all' && l.user_id === user.id)).toMatchObject({ reason: `ended_by:${ADMIN.id}` });
     expect(t.logs().find((l) => l.event === 'admin.mfa_reset' && l.user_id === user.id)).toMatchObject({ admin_client: ADMIN.id, had_factor: true });
+  });
+});
+
+describe('admin API: set a password, delete a user (account recovery\'s own code)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ env: { ADMIN_CLIENTS: `${ADMIN.id}:${ADMIN.secret}` } });
+  });
+  afterAll(() => t?.close());
+
+  it('a new password ends every session and access token; the old password fails, the new one works', async () => {
+    const { user, tokens } = await signUp(t.fastify);
+    const res = await t.fastify.inject({ method: 'PUT', url: `/admin/users/${user.id}/password`, headers: asAdmin, payload: { password: 'set by the operator' } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ sessions_ended: 1 });
+    expectProblem(await me(t.fastify, tokens.access_token), 401, 'token_revoked');
+    expect((await refresh(t.fastify, tokens.refresh_token)).statusCode).toBe(401);
+    expectProblem(await t.fastify.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: PASSWORD } }), 401, 'invalid_credentials');
+    await login(t.fastify, user.email, 'set by the operator');
+    expectProblem(await t.fastify.inject({ method: 'PUT', url: `/admin/users/${user.id}/password`, headers: asAdmin, payload: { password: 'short' } }), 400, 'validation_failed');
+    expect(t.logs().find((l) => l.event === 'admin.password_set' && l.user_id === user.id)).toMatchObject({ admin_client: ADMIN.id, sessions_ended: 1 });
+  });
+
+  it('deletes a user: tokens refused, the address free again, a second delete is 404', async () => {
+    const { user, tokens } = await signUp(t.fastify);
+    const res = await t.fastify.inject({ method: 'DELETE', url: `/admin/users/${user.id}`, headers: asAdmin });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ sessions_ended: 1 });
+    expectProblem(await me(t.fastify, tokens.access_token), 401, 'token_revoked');
+    expectProblem(await t.fastify.inject({ method: 'GET', url: `/admin/users/${user.id}`, headers: asAdmin }), 404, 'not_found');
+    expectProblem(await t.fastify.inject({ method: 'DELETE', url: `/admin/users/${user.id}`, headers: asAdmin }), 404, 'not_found');
+    await register(t.fastify, user.email);
+    expect(t.logs().find((l) => l.event === 'account.deleted' && l.user_id === user.id)).toMatchObject({ by: 'admin' });
+    expect(t.logs().find((l) => l.event === 'admin.user_deleted' && l.user_id === user.id)).toMatchObject({ admin_client: ADMIN.id });
   });
 });
 
