@@ -104,7 +104,17 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     emailVerification: recovery.verificationHooks,
   });
   const { account, email } = recovery.services({ users, sessions, auth });
-  const mfaFlows = new MfaFlows({ auth, mfa, users, sessions, issueAccessToken, clock, logger, metrics, ...(throttle ? { throttle } : {}) });
+  const mfaFlows = new MfaFlows({
+    auth,
+    mfa,
+    users,
+    sessions,
+    issueAccessToken,
+    clock,
+    metrics,
+    recoveryCodeNotice: recovery.recoveryCodeNotice,
+    ...(throttle ? { throttle } : {}),
+  });
   const admin = new AdminService({ db, auth, clock, account });
   const authenticateAdmin = createClientAuthenticator({
     realm: 'admin',

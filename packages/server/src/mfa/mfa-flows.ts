@@ -2,7 +2,7 @@
 // confirmation, removal, the second step of a login, and step-up. They own the throttling
 // of codes and passwords, the audit events and the tokens answered.
 import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts';
-import type { Logger } from '../logger.ts';
+import type { RecoveryCodeNotice } from '../account/recovery.ts';
 import type { AuthMetrics } from '../metrics/metrics.ts';
 import { toSeconds, type Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
@@ -11,7 +11,7 @@ import type { LoginThrottle } from '../throttle/login-throttle.ts';
 import type { IssueAccessToken } from '../tokens/access-token.ts';
 import type { UserService } from '../users/user-service.ts';
 import type { User } from '../users/user-store.ts';
-import { SECOND_FACTOR_AMR, type MfaService, type SecondFactor, type SecondFactorResult } from './mfa-service.ts';
+import { SECOND_FACTOR_AMR, type MfaService, type OnRecoveryCode, type SecondFactor, type SecondFactorResult } from './mfa-service.ts';
 import type { AccessTokenClaims } from '@tessera/verifier';
 
 export interface MfaFlowsDeps {
@@ -21,12 +21,11 @@ export interface MfaFlowsDeps {
   sessions: SessionService;
   issueAccessToken: IssueAccessToken;
   clock: Clock;
-  logger: Logger;
   /** A login completed here counts in tessera_logins_total like one completed at /auth/login. */
   metrics?: AuthMetrics;
   throttle?: LoginThrottle;
-  /** Tells the user a recovery code was used (a mail, when a mailer is configured). */
-  notifyRecoveryCodeUsed?: (user: User, recoveryCodesLeft: number) => Promise<void>;
+  /** Mails the user a notice when a recovery code is used (account/recovery.ts's outbox). */
+  recoveryCodeNotice?: RecoveryCodeNotice;
 }
 
 /** A step-up answer: a new access token for the same session; its refresh token is unchanged. */
@@ -65,8 +64,8 @@ export class MfaFlows {
   async disable(claims: AccessTokenClaims, password: string, factor: SecondFactor, ctx: RequestContext): Promise<void> {
     const user = await this.currentUser(claims);
     await this.checkPassword(user, password, 'password', claims, ctx);
-    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor));
-    await this.afterRecoveryCode(user, used, claims.sid, ctx);
+    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
+    this.afterRecoveryCode(user, used, claims.sid, ctx);
     if (!(await this.deps.mfa.remove(user.id))) throw new AuthError('mfa_not_enabled', 'No second factor is active');
     this.deps.auth.audit('mfa.disabled', { user_id: user.id, session_id: claims.sid, method: 'totp', by: 'user' }, ctx);
   }
@@ -83,7 +82,7 @@ export class MfaFlows {
     const { challenge, user } = opened;
     const used = await this.throttled(user.id, null, ctx, async () => {
       try {
-        return await this.deps.mfa.redeemChallenge(challenge, factor);
+        return await this.deps.mfa.redeemChallenge(challenge, factor, this.notice(user, ctx).onRecoveryCode);
       } catch (err) {
         if (err instanceof AuthError && err.code === 'invalid_mfa_code') return undefined;
         throw err;
@@ -102,7 +101,7 @@ export class MfaFlows {
       ...ctx,
     });
     if (!session) throw new AuthError('invalid_mfa_token', 'The password changed meanwhile; log in again');
-    await this.afterRecoveryCode(user, used, session.session.id, ctx);
+    this.afterRecoveryCode(user, used, session.session.id, ctx);
     this.deps.metrics?.login('succeeded');
     this.deps.auth.audit('login.succeeded', { user_id: user.id, session_id: session.session.id, amr: session.session.amr, method: used.method }, ctx);
     return { pair: await this.deps.auth.pairFor(session), delivery: challenge.tokenDelivery };
@@ -111,8 +110,8 @@ export class MfaFlows {
   /** A fresh second factor on the caller's session: amr gains `otp`, auth_time becomes now. */
   async stepUp(claims: AccessTokenClaims, factor: SecondFactor, ctx: RequestContext): Promise<StepUpResult> {
     const user = await this.currentUser(claims);
-    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor));
-    await this.afterRecoveryCode(user, used, claims.sid, ctx);
+    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
+    this.afterRecoveryCode(user, used, claims.sid, ctx);
     const session = await this.deps.sessions.raise(claims.sid, user.id, SECOND_FACTOR_AMR);
     if (!session) throw new AuthError('invalid_token', 'The access token is invalid: its session has ended');
     this.deps.auth.audit('mfa.step_up', { user_id: user.id, session_id: session.id, amr: session.amr, method: used.method }, ctx);
@@ -169,12 +168,16 @@ export class MfaFlows {
     return result;
   }
 
-  private async afterRecoveryCode(user: User, used: SecondFactorResult, sessionId: string | null, ctx: RequestContext): Promise<void> {
+  /** The notice to queue with a recovery code's use, when a mailer is wired. */
+  private notice(user: User, ctx: RequestContext): { onRecoveryCode?: OnRecoveryCode } {
+    const notice = this.deps.recoveryCodeNotice;
+    return notice ? { onRecoveryCode: (tx, left) => notice.enqueue(tx, user, left, ctx) } : {};
+  }
+
+  private afterRecoveryCode(user: User, used: SecondFactorResult, sessionId: string | null, ctx: RequestContext): void {
     if (used.method !== 'recovery_code') return;
     this.deps.auth.audit('mfa.recovery_code_used', { user_id: user.id, session_id: sessionId, recovery_codes_left: used.recoveryCodesLeft }, ctx);
-    // The notice must not undo a login that succeeded: a failure is logged, not answered.
-    await this.deps.notifyRecoveryCodeUsed?.(user, used.recoveryCodesLeft).catch((err: unknown) => {
-      this.deps.logger.error({ event: 'mfa.notice_failed', user_id: user.id, err: (err as Error).message }, 'could not send the recovery-code notice');
-    });
+    // The notice was queued with the code's use; wake this replica's drainer.
+    this.deps.recoveryCodeNotice?.nudge();
   }
 }

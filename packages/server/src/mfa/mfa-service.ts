@@ -30,6 +30,9 @@ export type SecondFactor = { code: string; recoveryCode?: undefined } | { recove
 
 export type SecondFactorResult = { method: 'totp' } | { method: 'recovery_code'; recoveryCodesLeft: number };
 
+/** Runs in the transaction that used a recovery code (the notice mail goes to the outbox there). */
+export type OnRecoveryCode = (tx: Queryable, recoveryCodesLeft: number) => Promise<void>;
+
 export interface MfaRequired {
   mfaRequired: true;
   mfaToken: string;
@@ -80,9 +83,17 @@ export class MfaService {
    * Checks and uses a code: a TOTP code once per time step (and never an older step than
    * one already used), a recovery code once. Undefined when wrong, replayed or no factor.
    */
-  async check(userId: string, factor: SecondFactor, db: Queryable = this.deps.db): Promise<SecondFactorResult | undefined> {
+  async check(userId: string, factor: SecondFactor, options: { tx?: Queryable; onRecoveryCode?: OnRecoveryCode } = {}): Promise<SecondFactorResult | undefined> {
+    const db = options.tx ?? this.deps.db;
     if (factor.recoveryCode !== undefined) {
-      const left = await mfaStore.useRecoveryCode(db, userId, hashRecoveryCode(factor.recoveryCode), this.now());
+      const hash = hashRecoveryCode(factor.recoveryCode);
+      const use = async (tx: Queryable) => {
+        const left = await mfaStore.useRecoveryCode(tx, userId, hash, this.now());
+        if (left !== undefined) await options.onRecoveryCode?.(tx, left);
+        return left;
+      };
+      // With a notice to queue and no transaction yet, the code and its notice share one.
+      const left = options.tx || !options.onRecoveryCode ? await use(db) : await this.deps.db.transaction(use);
       return left === undefined ? undefined : { method: 'recovery_code', recoveryCodesLeft: left };
     }
     const totp = await mfaStore.findFactor(db, userId);
@@ -138,11 +149,11 @@ export class MfaService {
    * in the same transaction: the mfa_token and the code are used together or not at all,
    * whichever replica the concurrent attempts reach. A wrong code counts against the token.
    */
-  async redeemChallenge(challenge: MfaChallenge, factor: SecondFactor): Promise<SecondFactorResult> {
+  async redeemChallenge(challenge: MfaChallenge, factor: SecondFactor, onRecoveryCode?: OnRecoveryCode): Promise<SecondFactorResult> {
     const outcome = await this.deps.db.transaction(async (tx) => {
       const locked = await mfaStore.lockChallenge(tx, challenge.tokenHash, this.now());
       if (!locked) return 'gone' as const;
-      const result = await this.check(locked.userId, factor, tx);
+      const result = await this.check(locked.userId, factor, { tx, ...(onRecoveryCode ? { onRecoveryCode } : {}) });
       if (!result) {
         await mfaStore.challengeFailed(tx, locked.tokenHash, MFA_TOKEN_MAX_FAILURES);
         return 'wrong' as const;
