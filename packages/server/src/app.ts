@@ -103,7 +103,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     mfa,
     emailVerification: recovery.verificationHooks,
   });
-  const { account, email } = recovery.services({ users, sessions, auth });
+  const { account, email } = recovery.services({ users, sessions, auth, mfa });
   const mfaFlows = new MfaFlows({
     auth,
     mfa,

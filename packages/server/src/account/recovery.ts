@@ -15,6 +15,7 @@ import { OutboxDrainer, type DrainerOptions } from '../mail/outbox-drainer.ts';
 import type { OutboxMail } from '../mail/outbox-store.ts';
 import { loadTemplates } from '../mail/templates.ts';
 import type { SessionService } from '../sessions/session-service.ts';
+import type { MfaService } from '../mfa/mfa-service.ts';
 import type { UserService } from '../users/user-service.ts';
 import type { User } from '../users/user-store.ts';
 import { accountMailComposer } from './account-mail.ts';
@@ -45,7 +46,10 @@ export interface Recovery {
   /** The second factor's notice: a recovery code was used (queued in the transaction that used it). */
   recoveryCodeNotice: RecoveryCodeNotice;
   /** The services, once AuthService exists. */
-  services(deps: { users: UserService; sessions: SessionService; auth: AuthService }): { account: AccountService; email: EmailService };
+  services(deps: { users: UserService; sessions: SessionService; auth: AuthService; mfa?: Pick<MfaService, 'challengeFor'> }): {
+    account: AccountService;
+    email: EmailService;
+  };
   close(): Promise<void>;
 }
 
@@ -94,12 +98,13 @@ export function createRecovery(config: Config, deps: RecoveryDeps): Recovery {
       nudge: () => mailQueue.nudge(),
     },
     verificationHooks: emailVerificationHooks({ db, mailQueue, requireVerifiedEmail, ...(throttle ? { throttle } : {}) }),
-    services: ({ users, sessions, auth }) => ({
+    services: ({ users, sessions, auth, mfa }) => ({
       account: new AccountService({
         db,
         users,
         sessions,
         auth,
+        ...(mfa ? { mfa } : {}),
         clock,
         mailQueue,
         clientId: config.clientId,

@@ -45,4 +45,24 @@ describe('recovery-code notice mail', () => {
     }
     expect(t.logs().filter((l) => l.event === 'mfa.recovery_code_used' && l.user_id === user.id).map((l) => l.recovery_codes_left)).toEqual([9, 8]);
   });
+
+  it('a password reset on an account with a second factor answers the challenge, not tokens', async () => {
+    const { user, tokens } = await signUp(t.fastify);
+    const { secret } = await enableTotp(t.fastify, tokens.access_token, t.clock.now());
+    expect((await t.fastify.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: user.email } })).statusCode).toBe(202);
+    await t.app.mail.drainOnce();
+    const token = smtp.to(user.email).find((m) => m.subject === 'Reset your password')!.token!;
+    const reset = await t.fastify.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, new_password: 'a reset passphrase', remember: true } });
+    expect(reset.statusCode, reset.body).toBe(200);
+    const body = reset.json<{ mfa_required: boolean; mfa_token: string; access_token?: string }>();
+    expect(body).toMatchObject({ mfa_required: true, methods: ['totp', 'recovery_code'] });
+    expect(body).not.toHaveProperty('access_token');
+    expect(reset.cookies).toHaveLength(0);
+    // The reset itself happened: old tokens are dead, the new password is the one.
+    expect((await t.fastify.inject({ method: 'GET', url: '/auth/me', headers: bearer(tokens.access_token) })).statusCode).toBe(401);
+    t.clock.set(nextStep(t.clock.now()) + 1_000);
+    const verified = await t.fastify.inject({ method: 'POST', url: '/auth/mfa/verify', payload: { mfa_token: body.mfa_token, code: codeFor(secret, t.clock.now()) } });
+    expect(verified.statusCode, verified.body).toBe(200);
+    expect(verified.json()).toHaveProperty('refresh_token');
+  });
 });

@@ -4,7 +4,7 @@ import { authenticate } from '../authenticate.ts';
 import { claimsOf, requestContext } from '../context.ts';
 import { clearRefreshCookie, csrfGuard, readRefreshCookie } from '../refresh-cookie.ts';
 import type { RouteDeps } from '../services.ts';
-import { noStore, sendTokens } from '../token-response.ts';
+import { noStore, sendLoginResult, sendTokens } from '../token-response.ts';
 import { loginBody, logoutBody, parseWith, passwordChangeBody, refreshBody, registerBody } from '../validation.ts';
 
 export async function authRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
@@ -20,12 +20,7 @@ export async function authRoutes(app: FastifyInstance, deps: RouteDeps): Promise
 
   app.post('/auth/login', async (request, reply) => {
     const body = parseWith(loginBody, request.body);
-    const result = await auth.login(body, requestContext(request));
-    if ('mfaRequired' in result) {
-      // A second factor is due: no tokens yet; /auth/mfa/verify completes the login.
-      return noStore(reply).send({ mfa_required: true, mfa_token: result.mfaToken, expires_in: result.expiresIn, methods: result.methods });
-    }
-    return sendTokens(reply, config, result, body.token_delivery);
+    return sendLoginResult(reply, config, await auth.login(body, requestContext(request)), body.token_delivery);
   });
 
   app.post('/auth/refresh', { onRequest: checkCsrf }, async (request, reply) => {
