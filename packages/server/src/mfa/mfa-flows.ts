@@ -132,19 +132,15 @@ export class MfaFlows {
     return user;
   }
 
-  /** The password again, on the same per-account back-off as a password change. */
+  /** The password again (AuthService.checkPassword: the back-off of a password change), audited when it fails. */
   private async checkPassword(user: User, password: string, field: string, claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
     try {
-      await this.deps.throttle?.beforePasswordCheck(user.id);
+      await this.deps.auth.checkPassword(user, password, field);
     } catch (err) {
-      this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: claims.sid, reason: 'rate_limited' }, ctx);
+      const reason = err instanceof AuthError && err.code === 'rate_limited' ? 'rate_limited' : 'wrong_password';
+      if (err instanceof AuthError) this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: claims.sid, reason }, ctx);
       throw err;
     }
-    if (!(await this.deps.users.verifyPassword(user, password))) {
-      this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: claims.sid, reason: 'wrong_password' }, ctx);
-      throw new AuthError('invalid_credentials', `${field} is not correct`, { errors: [{ field, message: 'is not correct' }] });
-    }
-    await this.deps.throttle?.passwordCheckSucceeded(user.id);
   }
 
   /**
