@@ -27,6 +27,21 @@ app.get('/api/profile', { preHandler: app.requireAuth }, async (request) => {
   return { sub, sid, client_id, greeting: `Hello, ${sub}! This came from a service that never called Tessera.` };
 });
 
+// Moving money wants more than a valid token: a second factor, used within the last five
+// minutes. A token that falls short gets 401 with an RFC 9470 step-up challenge
+// (WWW-Authenticate: Bearer error="insufficient_user_authentication", …); the client asks
+// the user for a code (Tessera's POST /auth/mfa/step-up) and retries with the new token.
+app.post('/api/transfers', { preHandler: app.requireAuth({ mfa: true, maxAge: 300 }) }, async (request) => {
+  const { sub, amr, auth_time } = /** @type {import('@tessera/verifier').AccessTokenClaims} */ (request.auth);
+  return { accepted: true, sub, amr, auth_time };
+});
+
+// Only tokens carrying the `admin` role (RFC 9068 roles claim); others get 403 insufficient_scope.
+app.get('/api/admin/overview', { preHandler: app.requireAuth({ roles: ['admin'] }) }, async (request) => {
+  const { sub, roles } = /** @type {import('@tessera/verifier').AccessTokenClaims} */ (request.auth);
+  return { sub, roles };
+});
+
 const port = Number(env.PORT ?? 4000);
 await app.listen({ port, host: env.HOST ?? '0.0.0.0' });
 

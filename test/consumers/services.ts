@@ -64,6 +64,11 @@ app.get('/profile', { preHandler: app.requireAuth }, async (request) => {
   if (!claims) throw new VerifyError('malformed', 'requireAuth ran first');
   return { sub: claims.sub };
 });
+// The factory form type-checks in a consumer's strict project too; amr is typed.
+app.post('/transfer', { preHandler: app.requireAuth({ mfa: true, maxAge: 300, roles: ['payer'] }) }, async (request) => {
+  const amr: string[] | undefined = request.auth?.amr;
+  return { amr };
+});
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
 `;
 

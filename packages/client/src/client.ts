@@ -128,6 +128,21 @@ export class TesseraClient {
     await this.accept((await this.call('/auth/mfa/verify', { body, credentials: true })) as unknown as TokenBody);
   }
 
+  /**
+   * Answers a step-up challenge (a resource service's 401 `insufficient_user_authentication`,
+   * RFC 9470) with a fresh TOTP `code` or a `recoveryCode`. Tessera raises this session
+   * (`amr` gains `otp`, `auth_time` becomes now); the new access token replaces the current
+   * one here and in the other tabs. Retry the refused request afterwards.
+   */
+  async stepUp(input: { code?: string; recoveryCode?: string }): Promise<void> {
+    const token = await this.getAccessToken();
+    if (token === null) throw new TesseraError('invalid_token', 401, 'Not signed in');
+    const body: Record<string, string> = {};
+    if (input.code !== undefined) body.code = input.code;
+    if (input.recoveryCode !== undefined) body.recovery_code = input.recoveryCode;
+    await this.accept((await this.call('/auth/mfa/step-up', { body, bearer: token })) as unknown as TokenBody);
+  }
+
   /** On app start: takes another tab's token, or trades the refresh token for one. True when signed in. */
   async restore(): Promise<boolean> {
     if (this.token && !this.due(this.token)) return true;
@@ -267,10 +282,11 @@ export class TesseraClient {
   /** POSTs JSON to Tessera; resolves with the JSON body, rejects with a TesseraError. */
   private async call(
     path: string,
-    options: { body?: unknown; credentials?: boolean; expect?: number },
+    options: { body?: unknown; credentials?: boolean; expect?: number; bearer?: string },
   ): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { ...CSRF_HEADER };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (options.bearer !== undefined) headers.Authorization = `Bearer ${options.bearer}`;
     let response: Response;
     try {
       response = await this.fetchImpl(`${this.baseUrl}${path}`, {

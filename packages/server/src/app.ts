@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import { AdminService } from './admin/admin-service.ts';
+import { createClientAuthenticator } from './admin/client-auth.ts';
 import { createRecovery } from './account/recovery.ts';
 import { AuthService } from './auth-service.ts';
 import type { Clock } from './clock.ts';
@@ -12,7 +14,9 @@ import { registerRateLimits } from './http/rate-limit.ts';
 import { accountRoutes } from './http/routes/account.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { docsRoutes } from './http/routes/docs.ts';
+import { adminRoutes } from './http/routes/admin.ts';
 import { healthRoutes } from './http/routes/health.ts';
+import { mfaRoutes } from './http/routes/mfa.ts';
 import { oauthRoutes } from './http/routes/oauth.ts';
 import { sessionRoutes } from './http/routes/sessions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
@@ -23,6 +27,9 @@ import type { OutboxDrainer } from './mail/outbox-drainer.ts';
 import type { Logger } from './logger.ts';
 import { instrumentRequests, metricsRoutes } from './metrics/http.ts';
 import { AppMetrics } from './metrics/metrics.ts';
+import { MfaFlows } from './mfa/mfa-flows.ts';
+import { MfaService } from './mfa/mfa-service.ts';
+import { openSecretBox, type SecretBox } from './mfa/secret-box.ts';
 import { OAuthService } from './oauth/oauth-service.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { SessionService, sessionLifetimes } from './sessions/session-service.ts';
@@ -42,6 +49,8 @@ export interface AppDeps {
   metrics?: AppMetrics;
   /** Shared rate-limit counters across replicas (REDIS_URL); in-process memory without it. */
   redis?: Redis;
+  /** Seals TOTP secrets; by default from MFA_ENCRYPTION_KEY or the key file in KEYS_DIR. */
+  secretBox?: SecretBox;
 }
 
 export interface App {
@@ -74,8 +83,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     issuer: config.issuer,
     audience: config.audience,
     ttlSeconds: config.accessTokenTtl,
+    acr: config.acr,
   });
   const throttle = createLoginThrottle(config, { redis: deps.redis, clock, logger });
+  const mfa = new MfaService({ db, clock, box: deps.secretBox ?? (await secretBoxFor(config, logger)), totpIssuer: config.totpIssuer });
   const accessTokens = new AccessTokenVerifier(keys, denylist, clock, { issuer: config.issuer, audience: config.audience });
   const recovery = createRecovery(config, { db, clock, logger, registry: metrics.registry, ...(deps.redis ? { redis: deps.redis } : {}) });
   const auth = new AuthService({
@@ -89,9 +100,28 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     accessTokenTtl: config.accessTokenTtl,
     metrics,
     throttle,
+    mfa,
     emailVerification: recovery.verificationHooks,
   });
-  const { account, email } = recovery.services({ users, sessions, auth });
+  const { account, email } = recovery.services({ users, sessions, auth, mfa });
+  const mfaFlows = new MfaFlows({
+    auth,
+    mfa,
+    users,
+    sessions,
+    issueAccessToken,
+    clock,
+    metrics,
+    recoveryCodeNotice: recovery.recoveryCodeNotice,
+    ...(throttle ? { throttle } : {}),
+  });
+  const admin = new AdminService({ db, auth, clock, account });
+  const authenticateAdmin = createClientAuthenticator({
+    realm: 'admin',
+    clients: config.adminClients,
+    throttle,
+    audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'admin', ...fields }, ctx),
+  });
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
 
   const fastify: FastifyInstance = Fastify({
@@ -137,6 +167,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await fastify.register(authRoutes, routeDeps);
   await fastify.register(sessionRoutes, routeDeps);
   await fastify.register(accountRoutes, { ...routeDeps, account, email });
+  await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
+  await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
   await fastify.register(oauthRoutes, { ...routeDeps, oauth });
   await fastify.register(wellKnownRoutes, routeDeps);
   await fastify.register(healthRoutes, { ...routeDeps, isDraining: () => draining });
@@ -153,4 +185,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       draining = true;
     },
   };
+}
+
+/** The TOTP-secret key; says so in the log when it had to be generated (embedded default). */
+async function secretBoxFor(config: Config, logger: Logger): Promise<SecretBox> {
+  const { box, generated } = await openSecretBox(config);
+  if (generated) logger.info({ event: 'key.generated', kid: box.keyId, use: 'mfa-encryption', dir: config.keysDir }, 'generated the MFA encryption key');
+  return box;
 }

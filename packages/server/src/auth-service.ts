@@ -8,6 +8,7 @@ import { noopAuthMetrics, type AuthMetrics } from './metrics/metrics.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import type { SessionService, SessionWithToken } from './sessions/session-service.ts';
 import type { Session } from './sessions/session-store.ts';
+import type { MfaRequired, MfaService } from './mfa/mfa-service.ts';
 import type { LoginThrottle } from './throttle/login-throttle.ts';
 import type { IssueAccessToken } from './tokens/access-token.ts';
 import type { Queryable } from './db/db.ts';
@@ -53,6 +54,8 @@ export interface AuthServiceDeps {
   metrics?: AuthMetrics;
   /** Per-account back-off on password checks; absent when RATE_LIMIT_ENABLED=false (and in the CLI). */
   throttle?: LoginThrottle;
+  /** Second factor: a correct password on an account with one answers a challenge, not tokens. */
+  mfa?: Pick<MfaService, 'challengeFor'>;
   /** Email verification (account/email-service.ts); without it, no verification mail is queued. */
   emailVerification?: EmailVerificationHooks;
 }
@@ -79,6 +82,11 @@ export class AuthService {
     this.metrics = deps.metrics ?? noopAuthMetrics;
   }
 
+  /** The `client_id` of sessions opened by a login. */
+  get clientId(): string {
+    return this.deps.clientId;
+  }
+
   async register(email: string, password: string, ctx: RequestContext): Promise<PublicUser> {
     const verification = this.deps.emailVerification;
     const user = await this.deps.users.register(email, password, verification && ((tx, created) => verification.onRegister(tx, created, ctx)));
@@ -87,7 +95,10 @@ export class AuthService {
     return toPublicUser(user);
   }
 
-  async login(input: { email: string; password: string; remember: boolean }, ctx: RequestContext): Promise<TokenPair> {
+  async login(
+    input: { email: string; password: string; remember: boolean; token_delivery?: 'body' | 'cookie' },
+    ctx: RequestContext,
+  ): Promise<TokenPair | MfaRequired> {
     let authenticated;
     try {
       // Before any look-up, and keyed by the email whether or not it is registered: a
@@ -114,6 +125,19 @@ export class AuthService {
       await verification.onUnverifiedLogin(authenticated.user, ctx);
       throw new AuthError('email_not_verified', 'Verify your email address first: a new link has been sent to it');
     }
+    // --- second factor (mfa/): the password was right; the login continues at /auth/mfa/verify.
+    const challenge = await this.deps.mfa?.challengeFor({
+      userId: authenticated.user.id,
+      passwordHash: authenticated.passwordHash,
+      remember: input.remember,
+      tokenDelivery: input.token_delivery ?? 'body',
+    });
+    if (challenge) {
+      await this.deps.throttle?.loginSucceeded(input.email, ctx.ip);
+      this.audit('login.mfa_required', { user_id: authenticated.user.id }, ctx);
+      return challenge;
+    }
+    // --- end second factor
     const opened = await this.deps.sessions.create({
       userId: authenticated.user.id,
       verifiedPasswordHash: authenticated.passwordHash,
@@ -252,11 +276,13 @@ export class AuthService {
   }
 
   /** Kills the listed sessions, and every access token of the user issued before now. */
-  async denyUser(userId: string, sessions: Session[]): Promise<void> {
+  async denyUser(userId: string, sessions: Session[], options: { throughThisSecond?: boolean } = {}): Promise<void> {
     const now = this.deps.clock.now();
     // Seconds granularity: iat < before. Tokens issued earlier in this very second
-    // belong to the sessions revoked one by one below.
-    await this.deps.denylist.revoke({ kind: 'user', id: userId, before: toSeconds(now), until: this.untilFrom(now) });
+    // belong to the sessions revoked one by one below — unless no session is revoked
+    // (a role taken away), when this second's tokens must go too.
+    const before = toSeconds(now) + (options.throughThisSecond ? 1 : 0);
+    await this.deps.denylist.revoke({ kind: 'user', id: userId, before, until: this.untilFrom(now) });
     for (const session of sessions) await this.denySession(session);
   }
 
@@ -269,6 +295,9 @@ export class AuthService {
       userId: opened.session.userId,
       sessionId: opened.session.id,
       clientId: opened.session.clientId,
+      amr: opened.session.amr,
+      authTime: toSeconds(opened.session.authTime.getTime()),
+      roles: opened.session.userRoles,
     });
     return {
       accessToken: access.token,

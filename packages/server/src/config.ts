@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { clientListSchema } from './admin/client-auth.ts';
+import { mfaKeySchema } from './mfa/secret-box.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -80,6 +82,9 @@ const clientCredentials = z
     return clients;
   });
 
+/** Variables that carry secrets: a bad value is named, never echoed. */
+const SECRET_VARIABLES = new Set(['MFA_ENCRYPTION_KEY', 'ADMIN_CLIENTS']);
+
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -124,6 +129,13 @@ export const envSchema = z.object({
   CORS_ORIGINS: commaList,
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
   INTROSPECTION_CLIENTS: clientCredentials,
+
+  // Second factor, authentication levels and the admin API.
+  MFA_ENCRYPTION_KEY: mfaKeySchema,
+  TOTP_ISSUER: z.string().min(1).max(100).regex(/^[^:]+$/, 'must not contain ":"').default('Tessera'),
+  ACR_PASSWORD: z.string().min(1).max(200).optional(),
+  ACR_MFA: z.string().min(1).max(200).optional(),
+  ADMIN_CLIENTS: clientListSchema,
 
   // SIGTERM drain (README "Deployment"), all bounded by SHUTDOWN_TIMEOUT_MS.
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
@@ -188,6 +200,14 @@ export interface Config {
   corsOrigins: string[];
   cookieName: string;
   introspectionClients: Map<string, string>;
+  /** AES-256-GCM key for TOTP secrets; undefined: the generated file in keysDir. */
+  mfaEncryptionKey: Buffer | undefined;
+  /** The `issuer` an authenticator app shows next to the account. */
+  totpIssuer: string;
+  /** The `acr` claim per authentication level; a level left undefined puts no acr in tokens. */
+  acr: { password: string | undefined; mfa: string | undefined };
+  /** Admin API clients (HTTP Basic); empty: the admin API answers 404. */
+  adminClients: Map<string, string>;
   shutdown: { timeoutMs: number; delayMs: number; lingerMs: number };
   rateLimit: RateLimitConfig;
   mail: MailConfig;
@@ -244,7 +264,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!result.success) {
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? '?');
-      problems.push(`${name}=${JSON.stringify(withoutCredentials(cleaned[name] ?? ''))}: ${issue.message}`);
+      problems.push(SECRET_VARIABLES.has(name) ? `${name}: ${issue.message}` : `${name}=${JSON.stringify(withoutCredentials(cleaned[name] ?? ''))}: ${issue.message}`);
     }
   }
   // Checked even when other variables are bad, so one run lists every problem.
@@ -282,6 +302,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS,
     cookieName: e.COOKIE_NAME,
     introspectionClients: e.INTROSPECTION_CLIENTS,
+    mfaEncryptionKey: e.MFA_ENCRYPTION_KEY,
+    totpIssuer: e.TOTP_ISSUER,
+    acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },
+    adminClients: e.ADMIN_CLIENTS,
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, delayMs: e.SHUTDOWN_DELAY_MS, lingerMs: e.SHUTDOWN_LINGER_MS },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED,

@@ -10,8 +10,9 @@ import { createTestApp, type TestApp } from './helpers/app.ts';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
-import { bearer, PASSWORD, register, signUp, uniqueEmail } from './helpers/flows.ts';
+import { bearer, login, PASSWORD, register, signUp, uniqueEmail } from './helpers/flows.ts';
 import { linkOf } from './helpers/smtp.ts';
+import { codeFor, nextStep } from './helpers/totp.ts';
 
 interface SchemaObject {
   $ref?: string;
@@ -20,6 +21,7 @@ interface SchemaObject {
   required?: string[];
   enum?: unknown[];
   items?: SchemaObject;
+  oneOf?: SchemaObject[];
 }
 interface ResponseObject {
   $ref?: string;
@@ -102,8 +104,16 @@ function expectDocumented(res: LightMyRequestResponse, method: string, path: str
   return response;
 }
 
-/** Every key of `value` is a declared property; every required property is present. */
+/** Every key of `value` is a declared property; every required property is present (of one `oneOf` alternative). */
 function expectShape(schema: SchemaObject, value: unknown, where: string): void {
+  if (schema.oneOf) {
+    const fits = schema.oneOf.map(deref).filter((alternative) => {
+      const keys = Object.keys(value as object);
+      return keys.every((k) => k in (alternative.properties ?? {})) && (alternative.required ?? []).every((k) => keys.includes(k));
+    });
+    expect(fits.length, `${where}: matches exactly one oneOf alternative`).toBe(1);
+    return;
+  }
   expect(value, where).toBeTypeOf('object');
   const keys = Object.keys(value as object);
   const declared = Object.keys(schema.properties ?? {});
@@ -121,7 +131,7 @@ function expectDocumentedProblem(res: LightMyRequestResponse, method: string, pa
 describe('openapi.yaml', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp();
+    t = await createTestApp({ env: { ADMIN_CLIENTS: 'ops:ops-secret' } });
   });
   afterAll(() => t.close());
 
@@ -228,6 +238,48 @@ describe('openapi.yaml', () => {
       });
       expect(notModified.statusCode).toBe(304);
       expect(spec.paths['/.well-known/jwks.json']?.get?.responses['304']).toBeDefined();
+    });
+
+    it('second factor: enroll, confirm, login challenge, verify, step-up, and their problems', async () => {
+      const { user, tokens } = await signUp(t.fastify);
+      const post = (url: string, payload: unknown, headers: Record<string, string> = bearer(tokens.access_token)) =>
+        t.fastify.inject({ method: 'POST', url, payload: payload as object, headers });
+      const enroll = await post('/auth/mfa/totp/enroll', { password: PASSWORD });
+      expectDocumented(enroll, 'post', '/auth/mfa/totp/enroll');
+      const { secret } = enroll.json<{ secret: string }>();
+      expectDocumentedProblem(await post('/auth/mfa/totp/confirm', { code: codeFor(secret, t.clock.now() - 600_000) }), 'post', '/auth/mfa/totp/confirm', 'invalid_mfa_code');
+      const confirm = await post('/auth/mfa/totp/confirm', { code: codeFor(secret, t.clock.now()) });
+      expectDocumented(confirm, 'post', '/auth/mfa/totp/confirm');
+      expectDocumentedProblem(await post('/auth/mfa/totp/enroll', { password: PASSWORD }), 'post', '/auth/mfa/totp/enroll', 'mfa_already_enabled');
+
+      const challenge = await t.fastify.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: PASSWORD } });
+      expectDocumented(challenge, 'post', '/auth/login');
+      expectDocumentedProblem(await post('/auth/mfa/verify', { mfa_token: 'mfa_unknown', code: '123456' }, {}), 'post', '/auth/mfa/verify', 'invalid_mfa_token');
+      t.clock.set(nextStep(t.clock.now()) + 1_000);
+      const verified = await post('/auth/mfa/verify', { mfa_token: challenge.json<{ mfa_token: string }>().mfa_token, code: codeFor(secret, t.clock.now()) }, {});
+      expectDocumented(verified, 'post', '/auth/mfa/verify');
+      t.clock.set(nextStep(t.clock.now()) + 1_000);
+      const raised = await post('/auth/mfa/step-up', { code: codeFor(secret, t.clock.now()) });
+      expectDocumented(raised, 'post', '/auth/mfa/step-up');
+      const other = await login(t.fastify, (await register(t.fastify)).email);
+      expectDocumentedProblem(await post('/auth/mfa/totp/confirm', { code: '123456' }, bearer(other.access_token)), 'post', '/auth/mfa/totp/confirm', 'mfa_not_enabled');
+    });
+
+    it('admin API: a user, a page, sessions ended, and its 401 and 404', async () => {
+      const admin = { authorization: `Basic ${Buffer.from('ops:ops-secret').toString('base64')}` };
+      const created = await t.fastify.inject({ method: 'POST', url: '/admin/users', headers: admin, payload: { email: uniqueEmail('openapi-admin'), password: PASSWORD, roles: ['x'] } });
+      expectDocumented(created, 'post', '/admin/users');
+      const id = created.json<{ id: string }>().id;
+      expectDocumented(await t.fastify.inject({ method: 'GET', url: '/admin/users?limit=1', headers: admin }), 'get', '/admin/users');
+      expectDocumented(await t.fastify.inject({ method: 'PUT', url: `/admin/users/${id}/roles`, headers: admin, payload: { roles: [] } }), 'put', '/admin/users/{id}/roles');
+      expectDocumented(await t.fastify.inject({ method: 'DELETE', url: `/admin/users/${id}/sessions`, headers: admin }), 'delete', '/admin/users/{id}/sessions');
+      expectDocumentedProblem(await t.fastify.inject({ method: 'GET', url: `/admin/users/${id}` }), 'get', '/admin/users/{id}', 'invalid_client');
+      expectDocumentedProblem(
+        await t.fastify.inject({ method: 'GET', url: '/admin/users/00000000-0000-4000-8000-000000000000', headers: admin }),
+        'get',
+        '/admin/users/{id}',
+        'not_found',
+      );
     });
 
     it('account recovery: forgot 202, verify 200, reset 200 then 410, bad link 400, delete 204, unverified login 403', async () => {

@@ -4,6 +4,7 @@
 // fastify, so the plugin adds no runtime dependency beyond the fastify you already run.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createVerifier, VerifyError, type AccessTokenClaims, type Verifier, type VerifierOptions } from './index.js';
+import { checkRequirements, stepUpChallenge, validateRequirements, type AuthRequirements, type RequirementFailure } from './requirements.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -13,8 +14,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The verifier behind the tessera-auth plugin. */
     verifier: Verifier;
-    /** preHandler: 401 unless the request carries a valid bearer token; sets `request.auth`. */
-    requireAuth: AuthPreHandler;
+    /**
+     * preHandler: 401 unless the request carries a valid bearer token; sets `request.auth`.
+     * Called with requirements it returns a preHandler that also checks them:
+     * `app.requireAuth({ mfa: true, maxAge: 300, roles: ['admin'] })`.
+     */
+    requireAuth: RequireAuth;
     /** preHandler: sets `request.auth` when a valid token is present, passes when none is, 401 on a bad one. */
     optionalAuth: AuthPreHandler;
   }
@@ -22,10 +27,30 @@ declare module 'fastify' {
 
 export type AuthPreHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
 
-export type TesseraAuthOptions = (VerifierOptions | { verifier: Verifier }) & {
+/**
+ * `requireAuth` reads naturally both ways: `{ preHandler: app.requireAuth }` (any valid
+ * token) and `{ preHandler: app.requireAuth({ mfa: true, maxAge: 300 }) }` (a token that
+ * also meets the route's requirements).
+ */
+export interface RequireAuth {
+  /** As a preHandler: a valid bearer token, nothing more. */
+  (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined>;
+  /** With requirements: a preHandler that also checks them (validated now: a TypeError names a bad one). */
+  (requirements?: AuthRequirements): AuthPreHandler;
+}
+
+export interface AuthHandlerOptions {
   /** `realm` of the WWW-Authenticate challenge. Default `tessera`. */
   realm?: string;
-};
+  /** The `acr_values` a step-up challenge names when a route requires a second factor. Default {@link DEFAULT_MFA_ACR}. */
+  mfaAcr?: string;
+  /** Clock for `maxAge`, milliseconds. Default the verifier options' `now`, else `Date.now`. */
+  now?: () => number;
+  /** Seconds of skew allowed on `maxAge`. Default the verifier options' `clockTolerance`, else 5. */
+  clockTolerance?: number;
+}
+
+export type TesseraAuthOptions = (VerifierOptions | { verifier: Verifier }) & Pick<AuthHandlerOptions, 'realm' | 'mfaAcr'>;
 
 const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 const BEARER = /^Bearer +([^\s]+) *$/i;
@@ -49,7 +74,32 @@ const TITLES: Record<string, string> = {
   invalid_token: 'Invalid access token',
   token_revoked: 'Access token revoked',
   service_unavailable: 'Service unavailable',
+  insufficient_user_authentication: 'Insufficient user authentication',
+  insufficient_scope: 'Insufficient scope',
 };
+
+/** A valid token that does not meet the route's requirements: RFC 9470 step-up (401) or a missing role (403). */
+function refuse(reply: FastifyReply, realm: string, failure: RequirementFailure): FastifyReply {
+  let status: number;
+  let reason: string;
+  if (failure.error === 'insufficient_user_authentication') {
+    status = 401;
+    reason = failure.description === 'A second factor is required' ? 'mfa_required' : 'authentication_too_old';
+    reply.header('www-authenticate', stepUpChallenge(failure));
+  } else {
+    status = 403;
+    reason = 'missing_role';
+    reply.header('www-authenticate', `Bearer realm="${realm}", error="insufficient_scope", error_description="${failure.description}"`);
+  }
+  const code = failure.error;
+  return reply
+    .code(status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ type: `urn:tessera:error:${code}`, title: TITLES[code], status, detail: failure.description, code, reason });
+}
+
+const QUOTABLE = /^[\x20-\x7e]*$/;
+const quotable = (value: string) => QUOTABLE.test(value) && !value.includes('"') && !value.includes('\\');
 
 function reject(reply: FastifyReply, realm: string, err: VerifyError | 'missing' | 'malformed_header'): FastifyReply {
   const { status, code, reason, detail } = failure(err);
@@ -66,18 +116,33 @@ function reject(reply: FastifyReply, realm: string, err: VerifyError | 'missing'
     .send({ type: `urn:tessera:error:${code}`, title: TITLES[code], status, detail, code, reason });
 }
 
+/** Both end up inside a quoted-string of a WWW-Authenticate header. */
+function checkHandlerOptions({ realm, mfaAcr }: AuthHandlerOptions): void {
+  if (realm !== undefined && (typeof realm !== 'string' || !quotable(realm))) {
+    throw new TypeError('tesseraAuth: option "realm" must be printable ASCII without quotes or backslashes');
+  }
+  if (mfaAcr !== undefined && (typeof mfaAcr !== 'string' || mfaAcr.length === 0 || !quotable(mfaAcr))) {
+    throw new TypeError('tesseraAuth: option "mfaAcr" must be a non-empty printable ASCII string without quotes or backslashes');
+  }
+}
+
 /**
- * Builds the two preHandlers around a verifier, for apps that wire routes by hand instead of
- * registering {@link tesseraAuth}.
+ * Builds the preHandlers around a verifier, for apps that wire routes by hand instead of
+ * registering {@link tesseraAuth}. `requireAuth` is a preHandler, and a factory of one with
+ * requirements (see {@link RequireAuth}).
  *
  * @example
  * ```ts
  * const { requireAuth } = authPreHandlers(createVerifier({ issuer, audience: 'tessera' }));
  * app.get('/api/me', { preHandler: requireAuth }, async (request) => ({ sub: request.auth!.sub }));
+ * app.post('/api/transfer', { preHandler: requireAuth({ mfa: true, maxAge: 300 }) }, transfer);
  * ```
  */
-export function authPreHandlers(verifier: Verifier, realm = 'tessera'): { requireAuth: AuthPreHandler; optionalAuth: AuthPreHandler } {
-  const check = (required: boolean): AuthPreHandler =>
+export function authPreHandlers(verifier: Verifier, realmOrOptions: string | AuthHandlerOptions = {}): { requireAuth: RequireAuth; optionalAuth: AuthPreHandler } {
+  const options = typeof realmOrOptions === 'string' ? { realm: realmOrOptions } : realmOrOptions;
+  checkHandlerOptions(options);
+  const { realm = 'tessera', mfaAcr, now = Date.now, clockTolerance = 5 } = options;
+  const check = (required: boolean, requirements?: AuthRequirements): AuthPreHandler =>
     async function authenticate(request, reply) {
       const header = request.headers.authorization;
       if (header === undefined || header === '') return required ? reject(reply, realm, 'missing') : undefined;
@@ -89,9 +154,19 @@ export function authPreHandlers(verifier: Verifier, realm = 'tessera'): { requir
         if (err instanceof VerifyError) return reject(reply, realm, err);
         throw err;
       }
+      if (requirements) {
+        const failure = checkRequirements(request.auth, requirements, { now: Math.floor(now() / 1000), clockTolerance, ...(mfaAcr ? { mfaAcr } : {}) });
+        if (failure) return refuse(reply, realm, failure);
+      }
       return undefined;
     };
-  return { requireAuth: check(true), optionalAuth: check(false) };
+  const plain = check(true);
+  // Fastify always calls a hook with (request, reply, done); a factory call never passes a reply.
+  const requireAuth = function requireAuth(this: unknown, first?: unknown, reply?: unknown) {
+    if (reply !== undefined) return plain.call(this, first as FastifyRequest, reply as FastifyReply);
+    return first === undefined ? plain : check(true, validateRequirements(first));
+  } as RequireAuth;
+  return { requireAuth, optionalAuth: check(false) };
 }
 
 /**
@@ -103,6 +178,9 @@ export function authPreHandlers(verifier: Verifier, realm = 'tessera'): { requir
  * Failures answer `401 application/problem+json` with `code` `invalid_token` (or
  * `token_revoked`), the verifier's reason in `reason`, and `WWW-Authenticate: Bearer
  * error="invalid_token"`; a JWKS or denylist outage answers `503` `service_unavailable`.
+ * A route with requirements (`app.requireAuth({ mfa, maxAge, roles })`) answers a token that
+ * falls short with RFC 9470's `401 insufficient_user_authentication` challenge, or `403
+ * insufficient_scope` for a missing role.
  *
  * @example
  * ```ts
@@ -112,13 +190,12 @@ export function authPreHandlers(verifier: Verifier, realm = 'tessera'): { requir
  * const app = Fastify();
  * await app.register(tesseraAuth, { issuer: 'https://auth.example.com', audience: 'tessera', cache: true });
  * app.get('/api/profile', { preHandler: app.requireAuth }, async (request) => ({ sub: request.auth!.sub }));
+ * app.post('/api/transfers', { preHandler: app.requireAuth({ mfa: true, maxAge: 300 }) }, transfer);
  * ```
  */
 export async function tesseraAuth(app: FastifyInstance, options: TesseraAuthOptions): Promise<void> {
-  const { realm = 'tessera', ...rest } = options;
-  if (!/^[\x20-\x7e]*$/.test(realm) || realm.includes('"') || realm.includes('\\')) {
-    throw new TypeError('tesseraAuth: option "realm" must be printable ASCII without quotes or backslashes');
-  }
+  const { realm = 'tessera', mfaAcr, ...rest } = options;
+  checkHandlerOptions({ realm, ...(mfaAcr !== undefined ? { mfaAcr } : {}) });
   let verifier: Verifier;
   if ('verifier' in rest) {
     verifier = rest.verifier;
@@ -126,7 +203,9 @@ export async function tesseraAuth(app: FastifyInstance, options: TesseraAuthOpti
     verifier = createVerifier(rest);
     app.addHook('onClose', async () => verifier.close());
   }
-  const handlers = authPreHandlers(verifier, realm);
+  // maxAge is judged by the same clock and skew as the token itself.
+  const clock = 'verifier' in rest ? {} : { ...(rest.now ? { now: rest.now } : {}), ...(rest.clockTolerance !== undefined ? { clockTolerance: rest.clockTolerance } : {}) };
+  const handlers = authPreHandlers(verifier, { realm, ...(mfaAcr !== undefined ? { mfaAcr } : {}), ...clock });
   app.decorate('verifier', verifier);
   app.decorate('requireAuth', handlers.requireAuth);
   app.decorate('optionalAuth', handlers.optionalAuth);

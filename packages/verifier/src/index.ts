@@ -11,6 +11,15 @@ export { DenylistMirror } from './denylist-mirror.js';
 export type { DenylistEntry, RevocationSubject } from './denylist-mirror.js';
 export { VerifyError, type VerifyErrorCode } from './errors.js';
 export type { AccessTokenClaims } from './jwt.js';
+export {
+  checkRequirements,
+  DEFAULT_MFA_ACR,
+  SECOND_FACTOR_METHODS,
+  stepUpChallenge,
+  validateRequirements,
+  type AuthRequirements,
+  type RequirementFailure,
+} from './requirements.js';
 /**
  * The building blocks of `verify()`, for a caller that holds its keys itself (Tessera's own
  * server does): parse and bound a compact JWS, check an RS256 signature with a

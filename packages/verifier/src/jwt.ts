@@ -16,6 +16,14 @@ export interface AccessTokenClaims {
   client_id: string;
   sid: string;
   nbf?: number;
+  /** When the user last actively authenticated (seconds; RFC 9068 §2.2.1). */
+  auth_time?: number;
+  /** How: RFC 8176 values, `["pwd"]` or `["pwd", "otp"]` after a second factor. */
+  amr?: string[];
+  /** The authentication level, when Tessera is configured with one (ACR_PASSWORD, ACR_MFA). */
+  acr?: string;
+  /** The user's roles (RFC 9068 §2.2.3.1); absent when none. */
+  roles?: string[];
   [claim: string]: unknown;
 }
 

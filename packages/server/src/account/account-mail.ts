@@ -82,6 +82,11 @@ export function accountMailComposer(deps: AccountMailDeps): ComposeMail {
         const user = mail.userId === null ? undefined : await userStore.findById(deps.db, mail.userId);
         return user ? { message: message(mail, { new_email: mail.data.new_email ?? '' }) } : undefined;
       }
+      case 'mfa_recovery_code_used': {
+        // Sent while the account exists, to its address when the code was used.
+        const user = mail.userId === null ? undefined : await userStore.findById(deps.db, mail.userId);
+        return user ? { message: message(mail, { recovery_codes_left: mail.data.recovery_codes_left ?? '' }) } : undefined;
+      }
     }
   };
 }

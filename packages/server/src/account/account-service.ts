@@ -7,6 +7,7 @@ import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts'
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
+import type { MfaRequired, MfaService } from '../mfa/mfa-service.ts';
 import type { SessionService } from '../sessions/session-service.ts';
 import type { Session } from '../sessions/session-store.ts';
 import { sessionStore } from '../sessions/session-store.ts';
@@ -34,6 +35,8 @@ export interface AccountServiceDeps {
   accessTokenTtl: number;
   /** Absent when RATE_LIMIT_ENABLED=false (and in the CLI). */
   throttle?: RecoveryThrottle;
+  /** Second factor: after a reset, an account with one gets a challenge instead of tokens. */
+  mfa?: Pick<MfaService, 'challengeFor'>;
 }
 
 /** Tombstones outlive the last access token of a deleted account by this much (clock skew). */
@@ -63,7 +66,10 @@ export class AccountService {
    * every session, voids the other reset links; then denies every access token of the user
    * on every replica and opens a fresh session for the caller.
    */
-  async resetPassword(input: { token: string; newPassword: string; remember: boolean }, ctx: RequestContext): Promise<TokenPair> {
+  async resetPassword(
+    input: { token: string; newPassword: string; remember: boolean; tokenDelivery?: 'body' | 'cookie' },
+    ctx: RequestContext,
+  ): Promise<TokenPair | MfaRequired> {
     if (!looksLikeMailToken(input.token)) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
     const newHash = await this.deps.users.hashPassword(input.newPassword);
     const now = new Date(this.deps.clock.now());
@@ -80,6 +86,14 @@ export class AccountService {
     });
     await this.deps.auth.denyUser(user.id, revoked);
     this.deps.auth.audit('password.reset', { user_id: user.id, sessions_revoked: revoked.length }, ctx);
+    // The mailed link proves the address, not the second factor: the new session waits for it.
+    const challenge = await this.deps.mfa?.challengeFor({
+      userId: user.id,
+      passwordHash: newHash,
+      remember: input.remember,
+      tokenDelivery: input.tokenDelivery ?? 'body',
+    });
+    if (challenge) return challenge;
     const opened = await this.deps.sessions.create({
       userId: user.id,
       verifiedPasswordHash: newHash,

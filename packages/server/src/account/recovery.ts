@@ -4,10 +4,10 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { auditRecord, type AuditEvent, type AuditFields } from '../audit.ts';
-import type { AuthService, EmailVerificationHooks } from '../auth-service.ts';
+import type { AuthService, EmailVerificationHooks, RequestContext } from '../auth-service.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { Db } from '../db/db.ts';
+import type { Db, Queryable } from '../db/db.ts';
 import type { Logger } from '../logger.ts';
 import { mailMetrics } from '../mail/mail-metrics.ts';
 import { createMailer, type Mailer } from '../mail/mailer.ts';
@@ -15,7 +15,9 @@ import { OutboxDrainer, type DrainerOptions } from '../mail/outbox-drainer.ts';
 import type { OutboxMail } from '../mail/outbox-store.ts';
 import { loadTemplates } from '../mail/templates.ts';
 import type { SessionService } from '../sessions/session-service.ts';
+import type { MfaService } from '../mfa/mfa-service.ts';
 import type { UserService } from '../users/user-service.ts';
+import type { User } from '../users/user-store.ts';
 import { accountMailComposer } from './account-mail.ts';
 import { AccountService } from './account-service.ts';
 import { EmailService, emailVerificationHooks } from './email-service.ts';
@@ -41,9 +43,21 @@ export interface Recovery {
   drainer: OutboxDrainer;
   /** For AuthService: queue a verification mail on registration, REQUIRE_VERIFIED_EMAIL. */
   verificationHooks: EmailVerificationHooks;
+  /** The second factor's notice: a recovery code was used (queued in the transaction that used it). */
+  recoveryCodeNotice: RecoveryCodeNotice;
   /** The services, once AuthService exists. */
-  services(deps: { users: UserService; sessions: SessionService; auth: AuthService }): { account: AccountService; email: EmailService };
+  services(deps: { users: UserService; sessions: SessionService; auth: AuthService; mfa?: Pick<MfaService, 'challengeFor'> }): {
+    account: AccountService;
+    email: EmailService;
+  };
   close(): Promise<void>;
+}
+
+export interface RecoveryCodeNotice {
+  /** In the transaction that marks the code used, so the notice is never lost nor sent for a code that was not used. */
+  enqueue(tx: Queryable, user: User, recoveryCodesLeft: number, ctx: RequestContext): Promise<void>;
+  /** After that transaction committed. */
+  nudge(): void;
 }
 
 export function createRecovery(config: Config, deps: RecoveryDeps): Recovery {
@@ -78,13 +92,19 @@ export function createRecovery(config: Config, deps: RecoveryDeps): Recovery {
   const requireVerifiedEmail = config.recovery.requireVerifiedEmail;
   return {
     drainer,
+    recoveryCodeNotice: {
+      enqueue: (tx, user, left, ctx) =>
+        mailQueue.enqueue(tx, { kind: 'mfa_recovery_code_used', userId: user.id, recipient: user.email, data: { recovery_codes_left: String(left) } }, ctx),
+      nudge: () => mailQueue.nudge(),
+    },
     verificationHooks: emailVerificationHooks({ db, mailQueue, requireVerifiedEmail, ...(throttle ? { throttle } : {}) }),
-    services: ({ users, sessions, auth }) => ({
+    services: ({ users, sessions, auth, mfa }) => ({
       account: new AccountService({
         db,
         users,
         sessions,
         auth,
+        ...(mfa ? { mfa } : {}),
         clock,
         mailQueue,
         clientId: config.clientId,

@@ -1,4 +1,5 @@
 import { createRecovery } from '../account/recovery.ts';
+import { AdminService } from '../admin/admin-service.ts';
 import { AuthService } from '../auth-service.ts';
 import { systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -39,6 +40,8 @@ export async function openAdmin(config: Config) {
     sessions,
     auth,
     account,
+    /** The admin API's own service: the commands do what its routes do, audited as `tessera-cli`. */
+    admin: new AdminService({ db, auth, clock: systemClock, account }),
     async findUser(emailOrId: string): Promise<User> {
       const user = /^[0-9a-f-]{36}$/i.test(emailOrId)
         ? await userStore.findById(db, emailOrId)

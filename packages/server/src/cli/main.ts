@@ -25,13 +25,16 @@ export const HELP = `Usage: tessera <group> <command> [options]
   users enable <email>          enable a disabled user
   users set-password <email>    set a new password (read from stdin); ends every session
   users delete <email>          delete a user, their sessions and tokens, on every replica
+  users roles <email> [role...] set the user's roles (none: remove them all)
+  users mfa-reset <email>       remove the user's second factor and recovery codes
+  users show <email>            the user as the admin API shows it
 
   sessions list --user <email>  live sessions of a user
   sessions revoke --user <email> [--session <id>]
                                 end one or every session of a user, on every replica
 
 Options:
-  --json      machine-readable output (list commands)
+  --json      machine-readable output (list and show commands)
   -h, --help  this help
 
 Configuration comes from the same environment variables as the server (see README).`;

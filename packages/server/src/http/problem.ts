@@ -81,6 +81,8 @@ export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply
     const description = error.code === 'token_revoked' ? 'The access token has been revoked' : 'The access token is invalid';
     reply.header('www-authenticate', `Bearer realm="tessera", error="invalid_token", error_description="${description}"`);
   }
+  // RFC 7235 §3.1: a 401 names the scheme to use; problem+json routes that take client credentials use Basic.
+  if (error.code === 'invalid_client') reply.header('www-authenticate', 'Basic realm="tessera"');
   if ((error.code === 'rate_limited' || error.code === 'service_unavailable') && error.extra.retry_after !== undefined) {
     reply.header('retry-after', String(error.extra.retry_after));
   }

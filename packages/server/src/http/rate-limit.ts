@@ -30,6 +30,12 @@ export function routeLimits(config: Config): Record<string, RateLimitOptions> {
     'POST /auth/email/change': credentials,
     'POST /auth/email/change/confirm': credentials,
     'DELETE /auth/account': credentials,
+    // Second-factor codes: the per-account back-off is the real bound; this one is per address.
+    'POST /auth/mfa/verify': credentials,
+    'POST /auth/mfa/step-up': credentials,
+    'POST /auth/mfa/totp/enroll': credentials,
+    'POST /auth/mfa/totp/confirm': credentials,
+    'DELETE /auth/mfa/totp': credentials,
     'POST /auth/refresh': refresh,
     'POST /oauth/token': refresh,
   };

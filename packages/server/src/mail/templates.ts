@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export const MAIL_KINDS = ['password_reset', 'email_verification', 'email_change', 'email_change_notice'] as const;
+export const MAIL_KINDS = ['password_reset', 'email_verification', 'email_change', 'email_change_notice', 'mfa_recovery_code_used'] as const;
 export type MailKind = (typeof MAIL_KINDS)[number];
 
 /** Kinds whose mail carries a secret link. */
@@ -26,6 +26,7 @@ const VARIABLES: Record<MailKind, readonly string[]> = {
   email_verification: ['app_url', 'email', 'link', 'expires_in'],
   email_change: ['app_url', 'email', 'old_email', 'link', 'expires_in'],
   email_change_notice: ['app_url', 'email', 'new_email'],
+  mfa_recovery_code_used: ['app_url', 'email', 'recovery_codes_left'],
 };
 
 const html = (title: string, body: string) =>
@@ -62,6 +63,14 @@ const DEFAULTS: MailTemplates = {
     html: html(
       'Your email address is being changed',
       `<p>Someone asked to change the address of your account from {{email}} to {{new_email}}.</p>\n<p>Nothing changes until the new address is confirmed. If it was not you, change your password now; until the change is confirmed you can also reset it from this address.</p>`,
+    ),
+  },
+  mfa_recovery_code_used: {
+    subject: 'A recovery code was used for your account',
+    text: `One of the recovery codes of the account {{email}} was just used instead of the authenticator app. {{recovery_codes_left}} unused codes are left.\n\nIf it was you, consider setting up the authenticator again to get new codes. If it was not you, someone has your password and a recovery code: change your password now and remove the second factor to set up a new one.\n`,
+    html: html(
+      'A recovery code was used for your account',
+      `<p>One of the recovery codes of the account {{email}} was just used instead of the authenticator app. {{recovery_codes_left}} unused codes are left.</p>\n<p>If it was you, consider setting up the authenticator again to get new codes. If it was not you, someone has your password and a recovery code: change your password now and remove the second factor to set up a new one.</p>`,
     ),
   },
 };

@@ -56,6 +56,11 @@ export class OAuthService {
       jti: claims.jti,
       sid: claims.sid,
       client_id: claims.client_id,
+      // RFC 9470 §6.2: how and when the user authenticated, for resource servers that introspect.
+      ...(claims.auth_time !== undefined ? { auth_time: claims.auth_time } : {}),
+      ...(claims.acr !== undefined ? { acr: claims.acr } : {}),
+      ...(claims.amr !== undefined ? { amr: claims.amr } : {}),
+      ...(claims.roles !== undefined ? { roles: claims.roles } : {}),
     };
   }
 

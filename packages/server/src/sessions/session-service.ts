@@ -51,6 +51,8 @@ export interface NewSessionRequest {
   remember: boolean;
   userAgent: string | null;
   ip: string | null;
+  /** RFC 8176 methods the user just authenticated with. Default `['pwd']`. */
+  amr?: string[];
 }
 
 export type RefreshOutcome =
@@ -90,6 +92,8 @@ export class SessionService {
           absoluteExpiresAt,
           userAgent: request.userAgent,
           ip: request.ip,
+          amr: request.amr ?? ['pwd'],
+          authTime: new Date(now),
         },
         request.verifiedPasswordHash,
       );
@@ -221,6 +225,18 @@ export class SessionService {
   async revoke(sessionId: string, reason: string): Promise<Session | undefined> {
     const revoked = await sessionStore.revoke(this.db, sessionId, new Date(this.clock.now()), reason);
     return revoked ?? (await sessionStore.findById(this.db, sessionId));
+  }
+
+  /**
+   * A fresh second factor on a live session (step-up): adds `method` to its amr and sets
+   * auth_time to now, for this and every later access token of the session. Undefined when
+   * the session is not the user's or no longer live.
+   */
+  async raise(sessionId: string, userId: string, method: string): Promise<Session | undefined> {
+    const session = await sessionStore.findById(this.db, sessionId);
+    if (!session || session.userId !== userId || !this.isLive(session)) return undefined;
+    const amr = [...new Set([...session.amr, method])];
+    return sessionStore.raise(this.db, { id: sessionId, userId, amr, now: new Date(this.clock.now()) });
   }
 
   async revokeAllForUser(userId: string, reason: string): Promise<Session[]> {

@@ -13,6 +13,12 @@ export interface Session {
   ip: string | null;
   revokedAt: Date | null;
   revokedReason: string | null;
+  /** RFC 8176 methods the user authenticated with in this session (`pwd`, `otp`). */
+  amr: string[];
+  /** When the user last actively authenticated in this session (login, second factor, step-up). */
+  authTime: Date;
+  /** The user's roles as they are now (read with the session, for the access token). */
+  userRoles: string[];
 }
 
 export interface RefreshTokenRecord {
@@ -42,6 +48,9 @@ const toSession = (r: Row): Session => ({
   ip: (r.ip as string | null) ?? null,
   revokedAt: nullableDate(r.revoked_at),
   revokedReason: (r.revoked_reason as string | null) ?? null,
+  amr: (r.amr as string[] | null) ?? ['pwd'],
+  authTime: date(r.auth_time ?? r.created_at),
+  userRoles: (r.user_roles as string[] | null) ?? [],
 });
 
 const toToken = (r: Row): RefreshTokenRecord => ({
@@ -53,8 +62,11 @@ const toToken = (r: Row): RefreshTokenRecord => ({
   successorSealed: (r.successor_sealed as string | null) ?? null,
 });
 
+// The user's roles ride along (a primary-key look-up in the same statement), so issuing the
+// next access token after a refresh costs no extra round trip.
 const SESSION_COLUMNS =
-  's.id, s.user_id, s.client_id, s.remember, s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip, s.revoked_at, s.revoked_reason';
+  's.id, s.user_id, s.client_id, s.remember, s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip, s.revoked_at, s.revoked_reason, ' +
+  's.amr, s.auth_time, (SELECT u.roles FROM users u WHERE u.id = s.user_id) AS user_roles';
 
 export interface NewSession {
   id: string;
@@ -66,6 +78,10 @@ export interface NewSession {
   absoluteExpiresAt: Date;
   userAgent: string | null;
   ip: string | null;
+  /** Default `['pwd']`. */
+  amr?: string[];
+  /** Default `now`. */
+  authTime?: Date;
 }
 
 /** SQL for sessions and refresh_tokens; every function takes the connection or transaction. */
@@ -77,12 +93,13 @@ export const sessionStore = {
    */
   async insertForVerifiedUser(tx: Queryable, s: NewSession, verifiedHash: string): Promise<Session | undefined> {
     const rows = await tx.query(
-      `INSERT INTO sessions (id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip)
-       SELECT $1, u.id, $3, $4, $5, $5, $6, $7, $8, $9 FROM users u
+      `INSERT INTO sessions (id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, amr, auth_time)
+       SELECT $1, u.id, $3, $4, $5, $5, $6, $7, $8, $9, $11, $12 FROM users u
        WHERE u.id = $2 AND u.password_hash = $10 AND u.disabled_at IS NULL
        FOR SHARE
-       RETURNING id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, revoked_at, revoked_reason`,
-      [s.id, s.userId, s.clientId, s.remember, s.now, s.idleExpiresAt, s.absoluteExpiresAt, s.userAgent, s.ip, verifiedHash],
+       RETURNING id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, revoked_at, revoked_reason,
+         amr, auth_time, (SELECT u.roles FROM users u WHERE u.id = sessions.user_id) AS user_roles`,
+      [s.id, s.userId, s.clientId, s.remember, s.now, s.idleExpiresAt, s.absoluteExpiresAt, s.userAgent, s.ip, verifiedHash, s.amr ?? ['pwd'], s.authTime ?? s.now],
     );
     return rows[0] && toSession(rows[0]);
   },
@@ -162,6 +179,17 @@ export const sessionStore = {
       [id, now, idleExpiresAt],
     );
     return toSession(rows[0]!);
+  },
+
+  /** Step-up: the new amr and auth_time, only while the session is live. */
+  async raise(db: Queryable, r: { id: string; userId: string; amr: string[]; now: Date }): Promise<Session | undefined> {
+    const rows = await db.query(
+      `UPDATE sessions s SET amr = $3, auth_time = $4
+       WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.idle_expires_at > $4 AND s.absolute_expires_at > $4
+       RETURNING ${SESSION_COLUMNS}`,
+      [r.id, r.userId, r.amr, r.now],
+    );
+    return rows[0] && toSession(rows[0]);
   },
 
   /** Marks a live session revoked; returns it, or undefined if it was already revoked. */

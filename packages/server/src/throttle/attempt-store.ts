@@ -33,6 +33,12 @@ export interface AttemptStore {
   attempt(attempts: readonly Attempt[], now: number): Promise<AttemptResult>;
   /** Forgets the keys (after a success). */
   reset(keys: readonly string[]): Promise<void>;
+  /**
+   * Milliseconds until the last back-off window among `keys` ends (0: none), without
+   * counting anything: for limits on failures only, where successes must never add up
+   * (an admin tool sending requests in parallel).
+   */
+  blockedMs(keys: readonly string[], now: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -98,6 +104,12 @@ export class MemoryAttemptStore implements AttemptStore {
 
   async reset(keys: readonly string[]): Promise<void> {
     for (const key of keys) this.records.delete(key);
+  }
+
+  async blockedMs(keys: readonly string[], now: number): Promise<number> {
+    let wait = 0;
+    for (const key of keys) wait = Math.max(wait, (this.records.get(key)?.blockedUntil ?? 0) - now);
+    return wait;
   }
 
   async close(): Promise<void> {

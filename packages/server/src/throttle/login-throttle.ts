@@ -66,6 +66,45 @@ export class LoginThrottle {
     await this.reset([this.passwordAttempt(userId).key]);
   }
 
+  /**
+   * Before checking a second-factor code (login, step-up, confirm, removal). Its own
+   * counter per account: a correct password resets the login counters, so wrong codes
+   * must not be counted there, or each fresh password check would wipe them.
+   */
+  async beforeSecondFactor(userId: string): Promise<void> {
+    await this.attempt([this.secondFactorAttempt(userId)], 'Too many wrong codes for this account; retry later');
+  }
+
+  async secondFactorSucceeded(userId: string): Promise<void> {
+    await this.reset([this.secondFactorAttempt(userId).key]);
+  }
+
+  /**
+   * Client credentials (admin API): only failures count, per client address, and while a
+   * back-off window is open every request from there is refused, right secret or not, so
+   * guessing gains nothing from it. Throws `rate_limited`.
+   */
+  async beforeClientAuth(realm: string, ip: string | null): Promise<void> {
+    let wait = 0;
+    try {
+      wait = await this.store.blockedMs([this.clientAttempt(realm, ip).key], this.clock.now());
+    } catch (err) {
+      this.warnStoreFailure(err);
+    }
+    if (wait > 0) {
+      const retryAfter = Math.max(1, Math.ceil(wait / 1000));
+      throw new AuthError('rate_limited', `Too many failed client authentications from this address; retry in ${retryAfter} s`, { retry_after: retryAfter });
+    }
+  }
+
+  async clientAuthFailed(realm: string, ip: string | null): Promise<void> {
+    try {
+      await this.store.attempt([this.clientAttempt(realm, ip)], this.clock.now());
+    } catch (err) {
+      this.warnStoreFailure(err);
+    }
+  }
+
   async close(): Promise<void> {
     await this.store.close();
   }
@@ -80,6 +119,14 @@ export class LoginThrottle {
 
   private passwordAttempt(userId: string): Attempt {
     return { key: `password:{${digest(userId)}}`, policy: this.pairPolicy };
+  }
+
+  private secondFactorAttempt(userId: string): Attempt {
+    return { key: `mfa:{${digest(userId)}}`, policy: this.pairPolicy };
+  }
+
+  private clientAttempt(realm: string, ip: string | null): Attempt {
+    return { key: `client:${realm}:{${digest(ip ?? 'unknown')}}`, policy: this.pairPolicy };
   }
 
   private async attempt(attempts: Attempt[], detail: string): Promise<void> {

@@ -64,5 +64,14 @@ export class RedisAttemptStore implements AttemptStore {
     if (keys.length > 0) await this.redis.del(...keys.map((k) => this.prefix + k));
   }
 
+  async blockedMs(keys: readonly string[], now: number): Promise<number> {
+    let wait = 0;
+    for (const key of keys) {
+      const blocked = Number((await this.redis.hget(this.prefix + key, 'b')) ?? 0);
+      wait = Math.max(wait, blocked - now);
+    }
+    return wait;
+  }
+
   async close(): Promise<void> {}
 }

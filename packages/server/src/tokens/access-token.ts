@@ -6,6 +6,8 @@ export interface AccessTokenSettings {
   issuer: string;
   audience: string;
   ttlSeconds: number;
+  /** The `acr` claim for each level, when configured (ACR_PASSWORD, ACR_MFA). */
+  acr?: { password?: string | undefined; mfa?: string | undefined };
 }
 
 export interface IssuedAccessToken {
@@ -20,7 +22,15 @@ export interface AccessTokenSubject {
   userId: string;
   sessionId: string;
   clientId: string;
+  /** RFC 9068 §2.2.1 / RFC 8176: how and when the user authenticated (from the session). */
+  amr?: string[];
+  authTime?: number;
+  /** RFC 9068 §2.2.3.1; left out when empty. */
+  roles?: string[];
 }
+
+/** amr values that are a second factor in Tessera's own tokens. */
+const SECOND_FACTORS = new Set(['otp']);
 
 const encodeSegment = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -44,6 +54,7 @@ export function createAccessTokenIssuer(keys: KeyStore, clock: Clock, settings: 
       jti,
       client_id: subject.clientId,
       sid: subject.sessionId,
+      ...authenticationClaims(subject, settings.acr),
     });
     const signingInput = `${header}.${payload}`;
     const signature = await new Promise<Buffer>((resolve, reject) =>
@@ -51,6 +62,17 @@ export function createAccessTokenIssuer(keys: KeyStore, clock: Clock, settings: 
     );
     return { token: `${signingInput}.${signature.toString('base64url')}`, jti, iat, exp, expiresIn: settings.ttlSeconds };
   };
+}
+
+/** auth_time, amr, acr and roles: each only when there is something to say. */
+function authenticationClaims(subject: AccessTokenSubject, acr: AccessTokenSettings['acr']): Record<string, unknown> {
+  const claims: Record<string, unknown> = {};
+  if (subject.authTime !== undefined) claims.auth_time = subject.authTime;
+  if (subject.amr && subject.amr.length > 0) claims.amr = subject.amr;
+  const level = subject.amr?.some((m) => SECOND_FACTORS.has(m)) ? acr?.mfa : acr?.password;
+  if (level) claims.acr = level;
+  if (subject.roles && subject.roles.length > 0) claims.roles = subject.roles;
+  return claims;
 }
 
 export type IssueAccessToken = ReturnType<typeof createAccessTokenIssuer>;

@@ -13,6 +13,8 @@ import { accessHeader, b64url } from '../helpers/forge.ts';
 const RUNS = 200;
 
 let t: TestApp;
+const ADMIN = 'ops:fuzz-admin-secret';
+const asAdmin = { authorization: `Basic ${Buffer.from(ADMIN).toString('base64')}` };
 /** Read-only fuzzing (bearer routes) uses this user's tokens; nothing it sends can end the session. */
 let tokens: Tokens;
 let realEmail: string;
@@ -22,7 +24,7 @@ let spare: Tokens;
 let changer: Tokens;
 
 beforeAll(async () => {
-  t = await createTestApp({ db: 'pglite', env: { INTROSPECTION_CLIENTS: 'rs:secret', CORS_ORIGINS: 'https://app.example.com' } });
+  t = await createTestApp({ db: 'pglite', env: { INTROSPECTION_CLIENTS: 'rs:secret', CORS_ORIGINS: 'https://app.example.com', ADMIN_CLIENTS: ADMIN } });
   const signedUp = await signUp(t.fastify);
   tokens = signedUp.tokens;
   realEmail = signedUp.user.email;
@@ -143,6 +145,10 @@ const JSON_ROUTES: [string, string[], boolean][] = [
   ['/auth/email/verify', ['token'], false],
   ['/auth/email/change', ['new_email', 'password'], true],
   ['/auth/email/change/confirm', ['token'], false],
+  ['/auth/mfa/verify', ['mfa_token', 'code', 'recovery_code'], false],
+  ['/auth/mfa/totp/enroll', ['password'], true],
+  ['/auth/mfa/totp/confirm', ['code'], true],
+  ['/auth/mfa/step-up', ['code', 'recovery_code'], true],
 ];
 
 describe('fuzz', () => {
@@ -174,6 +180,31 @@ describe('fuzz', () => {
   it('POST /auth/logout-all: Authorization headers (never the real token: it would end the session)', async () => {
     await fc.assert(
       fc.asyncProperty(authorization, async (value) => send({ method: 'POST', url: '/auth/logout-all', headers: { authorization: value } })),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('/admin/users: Authorization headers, query strings, bodies and path parameters', async () => {
+    await fc.assert(
+      fc.asyncProperty(authorization, async (value) => send({ method: 'GET', url: '/admin/users', headers: { authorization: value } })),
+      { numRuns: RUNS },
+    );
+    const query = fc.dictionary(fc.constantFrom('query', 'limit', 'cursor', 'other'), fc.string({ maxLength: 40 }), { maxKeys: 3 });
+    await fc.assert(
+      fc.asyncProperty(query, async (q) => send({ method: 'GET', url: `/admin/users?${new URLSearchParams(q)}`, headers: asAdmin })),
+      { numRuns: RUNS },
+    );
+    await fc.assert(
+      fc.asyncProperty(jsonBody(['email', 'password', 'roles']), async ({ payload, contentType }) =>
+        send({ method: 'POST', url: '/admin/users', payload, headers: { ...asAdmin, ...(contentType ? { 'content-type': contentType } : {}) } }),
+      ),
+      { numRuns: RUNS },
+    );
+    const id = fc.oneof(fc.uuid(), pathSegment);
+    await fc.assert(
+      fc.asyncProperty(id, jsonBody(['roles']), async (value, { payload, contentType }) =>
+        send({ method: 'PUT', url: `/admin/users/${value || 'x'}/roles`, payload, headers: { ...asAdmin, ...(contentType ? { 'content-type': contentType } : {}) } }),
+      ),
       { numRuns: RUNS },
     );
   });

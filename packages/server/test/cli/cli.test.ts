@@ -87,6 +87,25 @@ describe('tessera CLI', () => {
     expect(missing.err.join('\n')).toContain('no user');
   });
 
+  it('sets roles, shows a user as the admin API does, and resets the second factor (the admin service underneath)', async () => {
+    expect(await runCli(['users', 'create', 'roles@example.com'], io('a strong password\n').io, env)).toBe(0);
+    const roles = io();
+    expect(await runCli(['users', 'roles', 'roles@example.com', 'admin', 'billing', 'admin'], roles.io, env)).toBe(0);
+    expect(roles.out[0]).toBe('roles of roles@example.com: admin billing');
+    const bad = io();
+    expect(await runCli(['users', 'roles', 'roles@example.com', 'has space'], bad.io, env)).toBe(1);
+    expect(bad.err.join('\n')).toContain('must be 1-64 letters');
+    const show = io();
+    expect(await runCli(['users', 'show', 'roles@example.com', '--json'], show.io, env)).toBe(0);
+    expect(JSON.parse(show.out[0]!)).toMatchObject({ email: 'roles@example.com', roles: ['admin', 'billing'], mfa_enabled: false, disabled: false });
+    const none = io();
+    expect(await runCli(['users', 'roles', 'roles@example.com'], none.io, env)).toBe(0);
+    expect(none.out[0]).toBe('roles of roles@example.com: (none)');
+    const reset = io();
+    expect(await runCli(['users', 'mfa-reset', 'roles@example.com'], reset.io, env)).toBe(0);
+    expect(reset.out[0]).toContain('removed the second factor');
+  });
+
   it('runs as a real command', () => {
     const result = spawnSync(process.execPath, [SERVER_CLI, '--help'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
     expect(result.status).toBe(0);

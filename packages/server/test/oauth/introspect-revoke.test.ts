@@ -46,6 +46,8 @@ describe('OAuth introspection and revocation', () => {
     expect(typeof result.exp).toBe('number');
     expect(typeof result.jti).toBe('string');
     expect(result.sid).toBeDefined();
+    // RFC 9470 §6.2: how and when the user authenticated.
+    expect(result).toMatchObject({ amr: ['pwd'], auth_time: result.iat });
   });
 
   it('introspects a live refresh token, and a rotated one as inactive', async () => {

@@ -52,6 +52,15 @@ function attemptStoreContract(name: string, factory: () => Promise<Harness>): vo
       expect(windows).toEqual([3, 4, 5, 6, 7, 8, 9].map((n) => windowFor(n, policy)));
     });
 
+    it('blockedMs reads the window without counting anything', async () => {
+      expect(await h.store.blockedMs(['a', 'b'], T0)).toBe(0);
+      for (let i = 0; i < 10; i++) expect(await h.store.blockedMs(['a'], T0)).toBe(0);
+      // Ten reads counted nothing: the threshold-th attempt still opens the first window.
+      for (let i = 0; i < 3; i++) await hit('a', T0);
+      expect(await h.store.blockedMs(['b', 'a'], T0 + 250)).toBe(750);
+      expect(await h.store.blockedMs(['a'], T0 + 1_000)).toBe(0);
+    });
+
     it('a refused attempt changes nothing: hammering never lengthens the wait', async () => {
       for (let i = 0; i < 3; i++) await hit('a', T0);
       for (let i = 0; i < 50; i++) expect((await hit('a', T0 + i * 10)).allowed).toBe(false);

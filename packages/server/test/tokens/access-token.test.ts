@@ -5,7 +5,8 @@ import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { freePort } from '../helpers/process.ts';
-import { decodeJwt, signUp } from '../helpers/flows.ts';
+import { bearer, decodeJwt, PASSWORD, signUp, type Tokens } from '../helpers/flows.ts';
+import { codeFor, enableTotp, nextStep } from '../helpers/totp.ts';
 
 describe('RS256 access tokens (RFC 9068)', () => {
   let t: TestApp;
@@ -14,7 +15,9 @@ describe('RS256 access tokens (RFC 9068)', () => {
   beforeAll(async () => {
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
-    t = await createTestApp({ env: { ISSUER: issuer, AUDIENCE: 'https://api.example.com', CLIENT_ID: 'web-app' } });
+    t = await createTestApp({
+      env: { ISSUER: issuer, AUDIENCE: 'https://api.example.com', CLIENT_ID: 'web-app', ACR_MFA: 'urn:example:loa:2', ADMIN_CLIENTS: 'ops:ops-secret' },
+    });
     // The test app's clock is manual; keep it on real time so other libraries agree on exp.
     t.clock.set(Date.now());
     await t.fastify.listen({ port, host: '127.0.0.1' });
@@ -25,7 +28,10 @@ describe('RS256 access tokens (RFC 9068)', () => {
     const { user, tokens } = await signUp(t.fastify);
     const { header, payload } = decodeJwt(tokens.access_token);
     expect(header).toEqual({ alg: 'RS256', typ: 'at+jwt', kid: t.keys.signingKey().kid });
-    expect(Object.keys(payload).sort()).toEqual(['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    // RFC 9068 §2.2.1: how and when the user authenticated; no roles, no acr unless set.
+    expect(Object.keys(payload).sort()).toEqual(['amr', 'aud', 'auth_time', 'client_id', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+    expect(payload.amr).toEqual(['pwd']);
+    expect(payload.auth_time).toBe(payload.iat);
     expect(payload).toMatchObject({ iss: issuer, sub: user.id, aud: 'https://api.example.com', client_id: 'web-app' });
     expect(payload.exp).toBe((payload.iat as number) + 900);
     expect(tokens.expires_in).toBe(900);
@@ -58,5 +64,45 @@ describe('RS256 access tokens (RFC 9068)', () => {
     const claims = await oauth.validateJwtAccessToken(as, request, 'https://api.example.com', { [oauth.allowInsecureRequests]: true });
     expect(claims.sub).toBe(user.id);
     expect(claims.client_id).toBe('web-app');
+  });
+
+  /** A token with everything: amr after a second factor, auth_time, acr and roles. */
+  async function fullToken(): Promise<{ userId: string; token: string }> {
+    const { user, tokens } = await signUp(t.fastify);
+    const basic = { authorization: `Basic ${Buffer.from('ops:ops-secret').toString('base64')}` };
+    expect((await t.fastify.inject({ method: 'PUT', url: `/admin/users/${user.id}/roles`, headers: basic, payload: { roles: ['admin', 'billing'] } })).statusCode).toBe(200);
+    const { secret } = await enableTotp(t.fastify, tokens.access_token, t.clock.now());
+    t.clock.set(nextStep(Date.now()) + 1_000);
+    const raised = await t.fastify.inject({ method: 'POST', url: '/auth/mfa/step-up', headers: bearer(tokens.access_token), payload: { code: codeFor(secret, t.clock.now()) } });
+    expect(raised.statusCode, raised.body).toBe(200);
+    t.clock.set(Date.now());
+    return { userId: user.id, token: raised.json<Tokens>().access_token };
+  }
+
+  it('carries amr, auth_time, acr and roles (RFC 9068 §2.2.1, §2.2.3.1), and they verify with jsonwebtoken + jwks-rsa and oauth4webapi', async () => {
+    const { userId, token } = await fullToken();
+    const { payload } = decodeJwt(token);
+    expect(payload).toMatchObject({ sub: userId, amr: ['pwd', 'otp'], acr: 'urn:example:loa:2', roles: ['admin', 'billing'] });
+    expect(typeof payload.auth_time).toBe('number');
+
+    const client = jwksRsa({ jwksUri: `${issuer}/.well-known/jwks.json` });
+    const key = await client.getSigningKey(decodeJwt(token).header.kid as string);
+    const claims = jwt.verify(token, key.getPublicKey(), { algorithms: ['RS256'], issuer, audience: 'https://api.example.com', maxAge: '5m' }) as jwt.JwtPayload;
+    expect(claims).toMatchObject({ sub: userId, amr: ['pwd', 'otp'], roles: ['admin', 'billing'] });
+
+    const issuerUrl = new URL(issuer);
+    const discovery = await oauth.discoveryRequest(issuerUrl, { algorithm: 'oauth2', [oauth.allowInsecureRequests]: true });
+    const as = await oauth.processDiscoveryResponse(issuerUrl, discovery);
+    const request = new Request(`${issuer}/resource`, { headers: { authorization: `Bearer ${token}` } });
+    const validated = await oauth.validateJwtAccessToken(as, request, 'https://api.example.com', { [oauth.allowInsecureRequests]: true });
+    expect(validated).toMatchObject({ sub: userId, acr: 'urn:example:loa:2', amr: ['pwd', 'otp'], roles: ['admin', 'billing'] });
+  });
+
+  it('a password-only login says so: amr ["pwd"], no acr when only ACR_MFA is set', async () => {
+    const { tokens } = await signUp(t.fastify, { password: PASSWORD });
+    const { payload } = decodeJwt(tokens.access_token);
+    expect(payload.amr).toEqual(['pwd']);
+    expect(payload).not.toHaveProperty('acr');
+    expect(payload).not.toHaveProperty('roles');
   });
 });

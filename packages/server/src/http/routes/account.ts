@@ -8,7 +8,7 @@ import { authenticate } from '../authenticate.ts';
 import { claimsOf, requestContext } from '../context.ts';
 import { clearRefreshCookie } from '../refresh-cookie.ts';
 import type { RouteDeps } from '../services.ts';
-import { noStore, sendTokens } from '../token-response.ts';
+import { noStore, sendLoginResult } from '../token-response.ts';
 import { parseWith } from '../validation.ts';
 
 /** The one answer of `forgot` and of every mail request: it says nothing about the account. */
@@ -26,8 +26,9 @@ export async function accountRoutes(app: FastifyInstance, deps: RouteDeps & { ac
 
   app.post('/auth/password/reset', async (request, reply) => {
     const body = parseWith(resetPasswordBody, request.body);
-    const pair = await account.resetPassword({ token: body.token, newPassword: body.new_password, remember: body.remember }, requestContext(request));
-    return sendTokens(reply, config, pair, body.token_delivery);
+    const input = { token: body.token, newPassword: body.new_password, remember: body.remember, tokenDelivery: body.token_delivery };
+    // An account with a second factor gets its challenge, not tokens: a mailbox is not a second factor.
+    return sendLoginResult(reply, config, await account.resetPassword(input, requestContext(request)), body.token_delivery);
   });
 
   app.post('/auth/email/verify', async (request, reply) => {

@@ -4,7 +4,7 @@ import { authenticate } from '../authenticate.ts';
 import { claimsOf, requestContext } from '../context.ts';
 import { clearRefreshCookie, csrfGuard, readRefreshCookie } from '../refresh-cookie.ts';
 import type { RouteDeps } from '../services.ts';
-import { noStore, sendTokens } from '../token-response.ts';
+import { noStore, sendLoginResult, sendTokens } from '../token-response.ts';
 import { loginBody, logoutBody, parseWith, passwordChangeBody, refreshBody, registerBody } from '../validation.ts';
 
 export async function authRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
@@ -20,8 +20,7 @@ export async function authRoutes(app: FastifyInstance, deps: RouteDeps): Promise
 
   app.post('/auth/login', async (request, reply) => {
     const body = parseWith(loginBody, request.body);
-    const pair = await auth.login(body, requestContext(request));
-    return sendTokens(reply, config, pair, body.token_delivery);
+    return sendLoginResult(reply, config, await auth.login(body, requestContext(request)), body.token_delivery);
   });
 
   app.post('/auth/refresh', { onRequest: checkCsrf }, async (request, reply) => {

@@ -1,0 +1,179 @@
+// The second-factor use cases the routes call, one method per endpoint: enrolment,
+// confirmation, removal, the second step of a login, and step-up. They own the throttling
+// of codes and passwords, the audit events and the tokens answered.
+import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts';
+import type { RecoveryCodeNotice } from '../account/recovery.ts';
+import type { AuthMetrics } from '../metrics/metrics.ts';
+import { toSeconds, type Clock } from '../clock.ts';
+import { AuthError } from '../errors.ts';
+import type { SessionService } from '../sessions/session-service.ts';
+import type { LoginThrottle } from '../throttle/login-throttle.ts';
+import type { IssueAccessToken } from '../tokens/access-token.ts';
+import type { UserService } from '../users/user-service.ts';
+import type { User } from '../users/user-store.ts';
+import { SECOND_FACTOR_AMR, type MfaService, type OnRecoveryCode, type SecondFactor, type SecondFactorResult } from './mfa-service.ts';
+import type { AccessTokenClaims } from '@tessera/verifier';
+
+export interface MfaFlowsDeps {
+  auth: AuthService;
+  mfa: MfaService;
+  users: UserService;
+  sessions: SessionService;
+  issueAccessToken: IssueAccessToken;
+  clock: Clock;
+  /** A login completed here counts in tessera_logins_total like one completed at /auth/login. */
+  metrics?: AuthMetrics;
+  throttle?: LoginThrottle;
+  /** Mails the user a notice when a recovery code is used (account/recovery.ts's outbox). */
+  recoveryCodeNotice?: RecoveryCodeNotice;
+}
+
+/** A step-up answer: a new access token for the same session; its refresh token is unchanged. */
+export interface StepUpResult {
+  accessToken: string;
+  expiresIn: number;
+  refreshExpiresIn: number;
+}
+
+export class MfaFlows {
+  constructor(private readonly deps: MfaFlowsDeps) {}
+
+  async enroll(claims: AccessTokenClaims, password: string, ctx: RequestContext) {
+    const user = await this.currentUser(claims);
+    await this.checkPassword(user, password, 'password', claims, ctx);
+    const enrollment = await this.deps.mfa.startEnrollment(user);
+    this.deps.auth.audit('mfa.enrollment_started', { user_id: user.id, session_id: claims.sid, method: 'totp' }, ctx);
+    return enrollment;
+  }
+
+  async confirm(claims: AccessTokenClaims, code: string, ctx: RequestContext): Promise<string[]> {
+    const user = await this.currentUser(claims);
+    const codes = await this.throttled(user.id, claims.sid, ctx, async () => {
+      try {
+        return await this.deps.mfa.confirm(user.id, code);
+      } catch (err) {
+        // A wrong code counts toward the back-off like any other; "nothing to confirm" does not.
+        if (err instanceof AuthError && err.code === 'invalid_mfa_code') return undefined;
+        throw err;
+      }
+    });
+    this.deps.auth.audit('mfa.enabled', { user_id: user.id, session_id: claims.sid, method: 'totp', recovery_codes: codes.length }, ctx);
+    return codes;
+  }
+
+  async disable(claims: AccessTokenClaims, password: string, factor: SecondFactor, ctx: RequestContext): Promise<void> {
+    const user = await this.currentUser(claims);
+    await this.checkPassword(user, password, 'password', claims, ctx);
+    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
+    this.afterRecoveryCode(user, used, claims.sid, ctx);
+    if (!(await this.deps.mfa.remove(user.id))) throw new AuthError('mfa_not_enabled', 'No second factor is active');
+    this.deps.auth.audit('mfa.disabled', { user_id: user.id, session_id: claims.sid, method: 'totp', by: 'user' }, ctx);
+  }
+
+  /** The second step of a login: the mfa_token and a code → a token pair for a new session. */
+  async verifyLogin(mfaToken: string, factor: SecondFactor, ctx: RequestContext): Promise<{ pair: TokenPair; delivery: 'body' | 'cookie' }> {
+    let opened;
+    try {
+      opened = await this.deps.mfa.openChallenge(mfaToken);
+    } catch (err) {
+      this.deps.auth.audit('mfa.failed', { user_id: null, reason: 'invalid_mfa_token', step: 'login' }, ctx);
+      throw err;
+    }
+    const { challenge, user } = opened;
+    const used = await this.throttled(user.id, null, ctx, async () => {
+      try {
+        return await this.deps.mfa.redeemChallenge(challenge, factor, this.notice(user, ctx).onRecoveryCode);
+      } catch (err) {
+        if (err instanceof AuthError && err.code === 'invalid_mfa_code') return undefined;
+        throw err;
+      }
+    }).catch((err: unknown) => {
+      if (err instanceof AuthError) this.deps.metrics?.login(err.code === 'rate_limited' ? 'throttled' : 'failed');
+      throw err;
+    });
+    const session = await this.deps.sessions.create({
+      userId: user.id,
+      // Re-checked under the user's row lock: a password change since the challenge wins.
+      verifiedPasswordHash: user.passwordHash,
+      clientId: this.deps.auth.clientId,
+      remember: challenge.remember,
+      amr: ['pwd', SECOND_FACTOR_AMR],
+      ...ctx,
+    });
+    if (!session) throw new AuthError('invalid_mfa_token', 'The password changed meanwhile; log in again');
+    this.afterRecoveryCode(user, used, session.session.id, ctx);
+    this.deps.metrics?.login('succeeded');
+    this.deps.auth.audit('login.succeeded', { user_id: user.id, session_id: session.session.id, amr: session.session.amr, method: used.method }, ctx);
+    return { pair: await this.deps.auth.pairFor(session), delivery: challenge.tokenDelivery };
+  }
+
+  /** A fresh second factor on the caller's session: amr gains `otp`, auth_time becomes now. */
+  async stepUp(claims: AccessTokenClaims, factor: SecondFactor, ctx: RequestContext): Promise<StepUpResult> {
+    const user = await this.currentUser(claims);
+    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
+    this.afterRecoveryCode(user, used, claims.sid, ctx);
+    const session = await this.deps.sessions.raise(claims.sid, user.id, SECOND_FACTOR_AMR);
+    if (!session) throw new AuthError('invalid_token', 'The access token is invalid: its session has ended');
+    this.deps.auth.audit('mfa.step_up', { user_id: user.id, session_id: session.id, amr: session.amr, method: used.method }, ctx);
+    const access = await this.deps.issueAccessToken({
+      userId: user.id,
+      sessionId: session.id,
+      clientId: session.clientId,
+      amr: session.amr,
+      authTime: toSeconds(session.authTime.getTime()),
+      roles: session.userRoles,
+    });
+    return { accessToken: access.token, expiresIn: access.expiresIn, refreshExpiresIn: this.deps.sessions.expiresIn(session, this.deps.clock.now()) };
+  }
+
+  private async currentUser(claims: AccessTokenClaims): Promise<User> {
+    const user = await this.deps.users.findById(claims.sub);
+    if (!user || user.disabledAt) throw new AuthError('invalid_token', 'The access token is invalid: unknown user');
+    return user;
+  }
+
+  /** The password again (AuthService.checkPassword: the back-off of a password change), audited when it fails. */
+  private async checkPassword(user: User, password: string, field: string, claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
+    try {
+      await this.deps.auth.checkPassword(user, password, field);
+    } catch (err) {
+      const reason = err instanceof AuthError && err.code === 'rate_limited' ? 'rate_limited' : 'wrong_password';
+      if (err instanceof AuthError) this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: claims.sid, reason }, ctx);
+      throw err;
+    }
+  }
+
+  /**
+   * Runs a code check on the account's second-factor back-off: counted before (so parallel
+   * guesses cannot slip past the threshold), cleared by a success. `check` answers
+   * undefined for a wrong or replayed code.
+   */
+  private async throttled<T>(userId: string, sessionId: string | null, ctx: RequestContext, check: () => Promise<T | undefined>): Promise<T> {
+    try {
+      await this.deps.throttle?.beforeSecondFactor(userId);
+    } catch (err) {
+      this.deps.auth.audit('mfa.failed', { user_id: userId, session_id: sessionId, reason: 'rate_limited' }, ctx);
+      throw err;
+    }
+    const result = await check();
+    if (result === undefined) {
+      this.deps.auth.audit('mfa.failed', { user_id: userId, session_id: sessionId, reason: 'invalid_mfa_code' }, ctx);
+      throw new AuthError('invalid_mfa_code', 'The code is not correct, or was already used');
+    }
+    await this.deps.throttle?.secondFactorSucceeded(userId);
+    return result;
+  }
+
+  /** The notice to queue with a recovery code's use, when a mailer is wired. */
+  private notice(user: User, ctx: RequestContext): { onRecoveryCode?: OnRecoveryCode } {
+    const notice = this.deps.recoveryCodeNotice;
+    return notice ? { onRecoveryCode: (tx, left) => notice.enqueue(tx, user, left, ctx) } : {};
+  }
+
+  private afterRecoveryCode(user: User, used: SecondFactorResult, sessionId: string | null, ctx: RequestContext): void {
+    if (used.method !== 'recovery_code') return;
+    this.deps.auth.audit('mfa.recovery_code_used', { user_id: user.id, session_id: sessionId, recovery_codes_left: used.recoveryCodesLeft }, ctx);
+    // The notice was queued with the code's use; wake this replica's drainer.
+    this.deps.recoveryCodeNotice?.nudge();
+  }
+}
