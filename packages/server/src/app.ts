@@ -12,6 +12,7 @@ import type { Db } from './db/db.ts';
 import { registerProblemHandlers, writeClientError } from './http/problem.ts';
 import { registerRateLimits } from './http/rate-limit.ts';
 import { accountRoutes } from './http/routes/account.ts';
+import { TesseraLogController } from './http/request-log.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { docsRoutes } from './http/routes/docs.ts';
 import { adminRoutes } from './http/routes/admin.ts';
@@ -78,7 +79,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   metrics.observe({ denylist: deps.denylist, keys, clock });
   const denylist = metrics.countRevocations(deps.denylist);
   const users = new UserService(db, new PasswordHasher(config.argon2), clock);
-  const sessions = new SessionService(db, clock, sessionLifetimes(config));
+  const sessions = new SessionService(db, clock, sessionLifetimes(config), {
+    refreshesPerMinute: config.rateLimit.enabled ? config.rateLimit.refreshSessionPerMinute : undefined,
+  });
   const issueAccessToken = createAccessTokenIssuer(keys, clock, {
     issuer: config.issuer,
     audience: config.audience,
@@ -87,7 +90,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   });
   const throttle = createLoginThrottle(config, { redis: deps.redis, clock, logger });
   const mfa = new MfaService({ db, clock, box: deps.secretBox ?? (await secretBoxFor(config, logger)), totpIssuer: config.totpIssuer });
-  const accessTokens = new AccessTokenVerifier(keys, denylist, clock, { issuer: config.issuer, audience: config.audience });
+  const accessTokens = new AccessTokenVerifier(keys, denylist, clock, {
+    issuer: config.issuer,
+    audience: config.audience,
+    accessTokenTtl: config.accessTokenTtl,
+  });
   const recovery = createRecovery(config, { db, clock, logger, registry: metrics.registry, ...(deps.redis ? { redis: deps.redis } : {}) });
   const auth = new AuthService({
     users,
@@ -126,6 +133,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
 
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
+    // Health probes at debug; requests described without their query string (logger.ts).
+    logController: new TesseraLogController(),
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     // Bound what a client can make us hold: headers, URL, time to send them.

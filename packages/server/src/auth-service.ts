@@ -14,7 +14,7 @@ import type { IssueAccessToken } from './tokens/access-token.ts';
 import type { Queryable } from './db/db.ts';
 import { toPublicUser, type PublicUser, type UserService } from './users/user-service.ts';
 import type { User } from './users/user-store.ts';
-import type { AccessTokenClaims } from '@tessera/verifier';
+import { MAX_CLOCK_SKEW_SECONDS, type AccessTokenClaims } from '@tessera/verifier';
 
 export interface RequestContext {
   userAgent: string | null;
@@ -71,9 +71,9 @@ export interface EmailVerificationHooks {
   onUnverifiedLogin(user: User, ctx: RequestContext): Promise<void>;
 }
 
-// Denylist entries outlive the last access token they can affect by this much, to cover
-// the clock skew verifiers tolerate.
-const SKEW_MS = 60_000;
+// Denylist entries outlive the last access token they can affect by the clock skew every
+// verifier is bounded by.
+const SKEW_MS = MAX_CLOCK_SKEW_SECONDS * 1000;
 
 export class AuthService {
   private readonly metrics: AuthMetrics;
@@ -161,23 +161,51 @@ export class AuthService {
     const outcome = await this.deps.sessions.refresh(refreshToken);
     this.metrics.refresh(outcome.kind);
     if (outcome.kind === 'reused') {
-      // Logged before the denylist write: if that write fails, a replay finds the session
-      // already revoked in SQL and never reaches this branch again, so the event would be lost.
-      this.deps.logger.warn(
-        auditRecord('session.reuse_detected', { user_id: outcome.session.userId, session_id: outcome.session.id }, ctx),
-        'a rotated refresh token was presented after the grace window; session revoked',
-      );
-      await this.denySession(outcome.session);
+      await this.reuseDetected(outcome.session, ctx);
       throw new AuthError('refresh_token_reused', 'The refresh token was already used; the session has been revoked');
     }
     this.audit('session.refreshed', { user_id: outcome.session.userId, session_id: outcome.session.id, grace: outcome.kind === 'grace' }, ctx);
     return this.pairFor(outcome);
   }
 
-  /** Logout with a refresh token: unknown or dead tokens are fine (logout is idempotent). */
+  /**
+   * Logout with a refresh token: unknown or dead tokens are fine (logout is idempotent). A
+   * token rotated before the grace window is reuse, exactly as at refresh: the session dies
+   * as `refresh_token_reused` and the caller is told so.
+   */
   async logoutWithRefreshToken(refreshToken: string, ctx: RequestContext): Promise<void> {
-    const session = await this.deps.sessions.findByRefreshToken(refreshToken);
-    if (session) await this.endSession(session.id, 'logout', ctx);
+    if ((await this.endSessionByRefreshToken(refreshToken, 'logout', ctx)) === 'reused') {
+      throw new AuthError('refresh_token_reused', 'The refresh token was already used; the session has been revoked');
+    }
+  }
+
+  /**
+   * Ends the session of a refresh token (logout, /oauth/revoke). Publishes and audits only
+   * when it changed something: an already dead session, presented again and again, costs a
+   * look-up and nothing else.
+   */
+  async endSessionByRefreshToken(refreshToken: string, reason: string, ctx: RequestContext): Promise<'ended' | 'reused' | 'unchanged'> {
+    const outcome = await this.deps.sessions.endByRefreshToken(refreshToken, reason);
+    if (!outcome || outcome.kind === 'unchanged') return 'unchanged';
+    if (outcome.kind === 'reused') {
+      this.metrics.refresh('reused');
+      await this.reuseDetected(outcome.session, ctx);
+      return 'reused';
+    }
+    await this.denySession(outcome.session);
+    this.audit('session.revoked', { user_id: outcome.session.userId, session_id: outcome.session.id, reason }, ctx);
+    return 'ended';
+  }
+
+  /** A rotated token came back after the grace window; its session is already revoked in SQL. */
+  private async reuseDetected(session: Session, ctx: RequestContext): Promise<void> {
+    // Logged before the denylist write: if that write fails, a replay finds the session
+    // already revoked in SQL and never reaches this branch again, so the event would be lost.
+    this.deps.logger.warn(
+      auditRecord('session.reuse_detected', { user_id: session.userId, session_id: session.id }, ctx),
+      'a rotated refresh token was presented after the grace window; session revoked',
+    );
+    await this.denySession(session);
   }
 
   async logoutWithAccessToken(claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
@@ -260,7 +288,10 @@ export class AuthService {
     await this.endSession(session.id, 'deleted', ctx);
   }
 
-  /** Revokes a session everywhere: SQL first (no more refreshes), then the denylist (its access tokens). */
+  /**
+   * Revokes a session everywhere: SQL first (no more refreshes), then the denylist (its
+   * access tokens). An already revoked session changes nothing: no publication, no audit line.
+   */
   async endSession(sessionId: string, reason: string, ctx: RequestContext): Promise<void> {
     const session = await this.deps.sessions.revoke(sessionId, reason);
     if (!session) return;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { clientListSchema } from './admin/client-auth.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
+import { derivedIssuer, isSecretVariable, origins } from './config-fields.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -14,16 +15,6 @@ const boolean = (fallback: boolean) =>
     .enum(['true', 'false', '1', '0', 'yes', 'no'])
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const commaList = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
-  );
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -82,17 +73,15 @@ const clientCredentials = z
     return clients;
   });
 
-/** Variables that carry secrets: a bad value is named, never echoed. */
-const SECRET_VARIABLES = new Set(['MFA_ENCRYPTION_KEY', 'ADMIN_CLIENTS']);
-
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   // Unset: /metrics is served on PORT. Set: on this port only (same HOST), e.g. kept off the public network.
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  // Unset: derived from HOST and PORT (derivedIssuer), so discovery never points elsewhere.
   ISSUER: url(['http:', 'https:'])
-    .default('http://localhost:3000')
-    .transform((v) => v.replace(/\/+$/, '')),
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
   AUDIENCE: z.string().min(1).default('tessera'),
   CLIENT_ID: z.string().min(1).default('tessera'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -121,12 +110,18 @@ export const envSchema = z.object({
   REFRESH_SHORT_TTL: seconds(24 * 3600),
   REFRESH_GRACE_PERIOD: z.coerce.number().int().min(0).default(10),
 
+  // Data lifecycle (README "Data retention"): dead sessions and rotated-token hashes are
+  // kept this long (reuse detection, audit), then purged by every replica's timer.
+  SESSION_RETENTION: z.coerce.number().int().min(3600).default(30 * 24 * 3600),
+  // Seconds between purge runs on each replica (one runs at a time); 0 turns the timer off.
+  SESSION_PURGE_INTERVAL: z.coerce.number().int().min(0).max(24 * 3600).default(60),
+
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
 
   BODY_LIMIT: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
-  CORS_ORIGINS: commaList,
+  CORS_ORIGINS: origins,
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
   INTROSPECTION_CLIENTS: clientCredentials,
 
@@ -146,6 +141,7 @@ export const envSchema = z.object({
   RATE_LIMIT_ENABLED: boolean(true),
   RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
+  RATE_LIMIT_REFRESH_SESSION_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
   LOGIN_FAILURES_BEFORE_BACKOFF: z.coerce.number().int().min(1).max(1000).default(5),
   LOGIN_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(900),
 
@@ -175,6 +171,8 @@ export interface Config {
   /** Where /metrics listens on its own; undefined: on the main port. */
   metricsPort: number | undefined;
   issuer: string;
+  /** True when ISSUER was not set and `issuer` was derived from HOST and PORT. */
+  issuerDerived: boolean;
   audience: string;
   clientId: string;
   logLevel: Parsed['LOG_LEVEL'];
@@ -195,6 +193,10 @@ export interface Config {
   refreshAbsoluteTtl: number;
   refreshShortTtl: number;
   refreshGracePeriod: number;
+  /** SESSION_RETENTION, seconds. */
+  sessionRetention: number;
+  /** SESSION_PURGE_INTERVAL, seconds; 0: no timer. */
+  sessionPurgeInterval: number;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   bodyLimit: number;
   corsOrigins: string[];
@@ -238,8 +240,10 @@ export interface RateLimitConfig {
   enabled: boolean;
   /** Requests per minute per client IP on login, register and password change (each route counted apart). */
   ipPerMinute: number;
-  /** Requests per minute per client IP on /auth/refresh and /oauth/token. */
+  /** Failed refreshes per minute per client IP on /auth/refresh and /oauth/token (successes are not counted). */
   refreshIpPerMinute: number;
+  /** Refreshes (rotations) per minute per session: a client stuck in a loop. */
+  refreshSessionPerMinute: number;
   /** Consecutive failures for one (account, IP) pair before back-off starts; 4× this for the account from anywhere. */
   failuresBeforeBackoff: number;
   /** The longest back-off window, seconds: an attacker can delay the real user by at most this much. */
@@ -264,7 +268,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!result.success) {
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? '?');
-      problems.push(SECRET_VARIABLES.has(name) ? `${name}: ${issue.message}` : `${name}=${JSON.stringify(withoutCredentials(cleaned[name] ?? ''))}: ${issue.message}`);
+      problems.push(isSecretVariable(name) ? `${name}: ${issue.message}` : `${name}=${JSON.stringify(withoutCredentials(cleaned[name] ?? ''))}: ${issue.message}`);
     }
   }
   // Checked even when other variables are bad, so one run lists every problem.
@@ -277,7 +281,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     host: e.HOST,
     metricsPort: e.METRICS_PORT,
-    issuer: e.ISSUER,
+    issuer: e.ISSUER ?? derivedIssuer(e.HOST, e.PORT),
+    issuerDerived: e.ISSUER === undefined,
     audience: e.AUDIENCE,
     clientId: e.CLIENT_ID,
     logLevel: e.LOG_LEVEL,
@@ -297,6 +302,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshAbsoluteTtl: e.REFRESH_ABSOLUTE_TTL,
     refreshShortTtl: e.REFRESH_SHORT_TTL,
     refreshGracePeriod: e.REFRESH_GRACE_PERIOD,
+    sessionRetention: e.SESSION_RETENTION,
+    sessionPurgeInterval: e.SESSION_PURGE_INTERVAL,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     bodyLimit: e.BODY_LIMIT,
     corsOrigins: e.CORS_ORIGINS,
@@ -311,6 +318,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: e.RATE_LIMIT_ENABLED,
       ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
       refreshIpPerMinute: e.RATE_LIMIT_REFRESH_IP_PER_MINUTE,
+      refreshSessionPerMinute: e.RATE_LIMIT_REFRESH_SESSION_PER_MINUTE,
       failuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
       backoffMaxSeconds: e.LOGIN_BACKOFF_MAX_SECONDS,
     },

@@ -34,6 +34,13 @@ async function main(): Promise<void> {
   const metricsServer =
     config.metricsPort === undefined ? undefined : await startMetricsServer(app.metrics, { port: config.metricsPort, host: config.host });
   logger.info({ event: 'server.started', issuer: config.issuer, db: runtime.db.kind, metrics_port: config.metricsPort ?? config.port }, 'tessera is listening');
+  if (config.issuerDerived) {
+    // Tokens carry it as `iss` and discovery sends verifiers to it: say where it came from.
+    logger.warn(
+      { event: 'config.issuer_derived', issuer: config.issuer },
+      `ISSUER is not set; using ${config.issuer} (from HOST and PORT). Set ISSUER to the public URL clients and services use.`,
+    );
+  }
 
   let stopping = false;
   const shutdown = (signal: string) => {

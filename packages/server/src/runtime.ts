@@ -9,11 +9,13 @@ import { migrate } from './db/migrate.ts';
 import { createPgliteDb } from './db/pglite.ts';
 import { createPostgresDb } from './db/postgres.ts';
 import { KeyStore } from './keys/key-store.ts';
+import { retiredKeyGraceSeconds } from './keys/rotation.ts';
 import type { Logger } from './logger.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { MemoryDenylist } from './revocation/memory-denylist.ts';
 import { RedisDenylist } from './revocation/redis-denylist.ts';
 import { seedDenylistFromSql } from './revocation/seed-from-sql.ts';
+import { SessionPurger } from './sessions/purge.ts';
 import { closeRateLimitRedis, openRateLimitRedis } from './throttle/redis-client.ts';
 
 export async function openDb(config: Config): Promise<Db> {
@@ -28,7 +30,7 @@ export async function openKeyStore(config: Config, clock: Clock, logger: Logger)
     modulusLength: config.keySize,
     clock,
     logger,
-    retiredKeyGraceSeconds: config.accessTokenTtl + 60,
+    retiredKeyGraceSeconds: retiredKeyGraceSeconds(config.accessTokenTtl),
   });
 }
 
@@ -84,6 +86,12 @@ export async function openRuntime(config: Config, logger: Logger, clock: Clock =
     const denylist = await openDenylist(config, clock, logger);
     await seedRevocations(db, denylist, clock, config, logger);
     const redis = config.redisUrl && config.rateLimit.enabled ? openRateLimitRedis(config.redisUrl) : undefined;
+    const purger = new SessionPurger(db, clock, logger, {
+      retentionSeconds: config.sessionRetention,
+      graceSeconds: config.refreshGracePeriod,
+      intervalSeconds: config.sessionPurgeInterval,
+    });
+    purger.start();
     return {
       db,
       keys,
@@ -91,6 +99,7 @@ export async function openRuntime(config: Config, logger: Logger, clock: Clock =
       clock,
       ...(redis ? { redis } : {}),
       async close() {
+        await purger.close();
         keys.close();
         if (redis) await closeRateLimitRedis(redis);
         await denylist.close();

@@ -75,8 +75,50 @@ describe('config', () => {
     }
     const message = (error as ConfigError).message;
     for (const name of ['SMTP_URL', 'MAIL_FROM', 'APP_URL', 'PASSWORD_RESET_TTL']) expect(message).toContain(name);
-    expect(message).toContain('http://[redacted]@smtp.example.com');
     expect(message).not.toContain('hunter2');
+  });
+
+  it('derives ISSUER from PORT (and HOST) when it is not set, so discovery points at this server', () => {
+    const keys = tempDir();
+    expect(loadConfig({ PORT: '47000', KEYS_DIR: keys })).toMatchObject({ issuer: 'http://localhost:47000', issuerDerived: true });
+    expect(loadConfig({ PORT: '47000', HOST: '127.0.0.1', KEYS_DIR: keys }).issuer).toBe('http://localhost:47000');
+    expect(loadConfig({ PORT: '8080', HOST: '10.1.2.3', KEYS_DIR: keys }).issuer).toBe('http://10.1.2.3:8080');
+    expect(loadConfig({ PORT: '80', HOST: '::', KEYS_DIR: keys }).issuer).toBe('http://localhost');
+    expect(loadConfig({ PORT: '47000', ISSUER: 'https://auth.example.com', KEYS_DIR: keys })).toMatchObject({ issuer: 'https://auth.example.com', issuerDerived: false });
+  });
+
+  it('normalises CORS_ORIGINS to the form browsers send, and refuses what is not an origin', () => {
+    const keys = tempDir();
+    expect(loadConfig({ CORS_ORIGINS: 'http://localhost:47030/, HTTPS://App.Example.com:443, https://app.example.com', KEYS_DIR: keys }).corsOrigins).toEqual([
+      'http://localhost:47030',
+      'https://app.example.com',
+    ]);
+    for (const bad of ['app.example.com', 'https://app.example.com/spa', 'https://app.example.com/?x=1', '*', 'null', 'ftp://files.example.com', 'https://user:pw@app.example.com']) {
+      expect(() => loadConfig({ CORS_ORIGINS: `https://ok.example.com,${bad}`, KEYS_DIR: keys }), bad).toThrow(/CORS_ORIGINS.*is not an origin/);
+    }
+  });
+
+  it('never echoes the value of a variable that can hold a secret, only its name and the problem', () => {
+    const secrets = {
+      DATABASE_URL: 'mysql://admin:hunter2-db@db.internal/tessera',
+      REDIS_URL: 'http://:hunter2-redis@cache.internal:6379',
+      INTROSPECTION_CLIENTS: 'resource-api-hunter2-client',
+    };
+    let error: unknown;
+    try {
+      loadConfig({ ...secrets, PORT: 'abc', KEYS_DIR: tempDir() });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const [name, value] of Object.entries(secrets)) {
+      expect(message).toContain(name);
+      expect(message).not.toContain(value);
+      expect(message).not.toContain('hunter2');
+    }
+    // Variables that hold no secret still show what was given.
+    expect(message).toContain('PORT="abc"');
   });
 
   it('strips a trailing slash from ISSUER so it matches the iss claim exactly', () => {

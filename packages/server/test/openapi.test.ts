@@ -324,7 +324,7 @@ describe('openapi.yaml', () => {
     });
 
     it('discovery metadata 200', async () => {
-      for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+      for (const path of ['/.well-known/oauth-authorization-server']) {
         const res = await t.fastify.inject({ method: 'GET', url: path });
         expect(res.statusCode).toBe(200);
         expectDocumented(res, 'get', path);

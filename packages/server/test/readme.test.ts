@@ -3,7 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { envSchema, loadConfig } from '../src/config.ts';
+import { OPENAPI_PATH } from '../src/http/routes/docs.ts';
 import { tempDir } from './helpers/app.ts';
 import { REPO_ROOT as ROOT } from './helpers/process.ts';
 
@@ -31,6 +33,18 @@ describe('README', () => {
     expect(row('REFRESH_GRACE_PERIOD')).toContain(`\`${config.refreshGracePeriod}\``);
     expect(row('ARGON2_MEMORY_KIB')).toContain(`\`${config.argon2.memoryCost}\``);
     expect(row('BODY_LIMIT')).toContain(`\`${config.bodyLimit}\``);
+  });
+
+  it('tells mobile apps about remember, as openapi.yaml does (without it a session ends after 24 h)', () => {
+    const mobile = readme.slice(readme.indexOf('### Mobile and server clients'), readme.indexOf('### Rotation, concurrency'));
+    expect(mobile).toContain('"remember": true');
+    expect(mobile).toContain('REFRESH_SHORT_TTL');
+    expect(mobile).toContain('REFRESH_IDLE_TTL');
+    const spec = parse(fs.readFileSync(OPENAPI_PATH, 'utf8')) as {
+      components: { schemas: { LoginRequest: { properties: { remember: { description: string } } } } };
+    };
+    const remember = spec.components.schemas.LoginRequest.properties.remember.description;
+    for (const text of ['REFRESH_SHORT_TTL', 'REFRESH_IDLE_TTL', 'REFRESH_ABSOLUTE_TTL', 'Mobile apps']) expect(remember).toContain(text);
   });
 
   it('shows the two commands, and they exist', () => {

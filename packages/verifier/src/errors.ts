@@ -7,6 +7,7 @@
  * - `unknown_kid`: no published key has this `kid`
  * - `invalid_signature`: signature does not verify
  * - `missing_claim`, `invalid_issuer`, `invalid_audience`, `expired`, `not_yet_valid`
+ * - `lifetime_too_long`: `exp - iat` exceeds the verifier's `maxTokenLifetime`
  * - `revoked`: the session, token or user was revoked (denylist)
  * - `jwks_unavailable`: the key set could not be fetched
  * - `revocation_unavailable`: revocation is configured but the denylist could not be loaded
@@ -24,6 +25,7 @@ export type VerifyErrorCode =
   | 'invalid_audience'
   | 'expired'
   | 'not_yet_valid'
+  | 'lifetime_too_long'
   | 'revoked'
   | 'jwks_unavailable'
   | 'revocation_unavailable';

@@ -3,6 +3,7 @@
 // (problem+json with a stable `code`, RFC 6750 `WWW-Authenticate`). Imports only types from
 // fastify, so the plugin adds no runtime dependency beyond the fastify you already run.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { describeCause } from './causes.js';
 import { createVerifier, VerifyError, type AccessTokenClaims, type Verifier, type VerifierOptions } from './index.js';
 import { checkRequirements, stepUpChallenge, validateRequirements, type AuthRequirements, type RequirementFailure } from './requirements.js';
 
@@ -103,6 +104,11 @@ const quotable = (value: string) => QUOTABLE.test(value) && !value.includes('"')
 
 function reject(reply: FastifyReply, realm: string, err: VerifyError | 'missing' | 'malformed_header'): FastifyReply {
   const { status, code, reason, detail } = failure(err);
+  if (status >= 500 && err instanceof VerifyError) {
+    // The client did nothing wrong: whoever runs the service needs the cause (ECONNREFUSED
+    // to the JWKS, Redis unreachable...), which the answer itself must not carry.
+    reply.log.error({ reason, cause: describeCause(err.cause) }, `access token could not be checked (${reason})`);
+  }
   if (status === 401) {
     // RFC 6750 §3.1: no error code when the request carried no credentials at all.
     const error = err === 'missing' ? '' : `, error="invalid_token", error_description="${code === 'token_revoked' ? 'The access token has been revoked' : 'The access token is invalid'}"`;

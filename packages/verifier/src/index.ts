@@ -4,7 +4,8 @@
 import { DenylistMirror } from './denylist-mirror.js';
 import { VerifyError } from './errors.js';
 import { JwksCache } from './jwks.js';
-import { checkClaims, DEFAULT_MAX_TOKEN_LENGTH, parseAccessToken, verifySignature, type AccessTokenClaims } from './jwt.js';
+import { checkClaims, parseAccessToken, verifySignature, type AccessTokenClaims } from './jwt.js';
+import { validateOptions, type VerifierOptions } from './options.js';
 import { VerifyCache } from './verify-cache.js';
 
 export { DenylistMirror } from './denylist-mirror.js';
@@ -20,6 +21,8 @@ export {
   type AuthRequirements,
   type RequirementFailure,
 } from './requirements.js';
+export type { RevocationOptions, VerifierOptions } from './options.js';
+export { DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './limits.js';
 /**
  * The building blocks of `verify()`, for a caller that holds its keys itself (Tessera's own
  * server does): parse and bound a compact JWS, check an RS256 signature with a
@@ -27,51 +30,14 @@ export {
  */
 export { checkClaims, parseAccessToken, verifySignature, type ClaimCheckOptions, type JwtHeader, type ParsedJwt } from './jwt.js';
 
-/** Revocation from Tessera's Redis denylist (needs `ioredis`), or from a mirror you keep up to date. */
-export type RevocationOptions =
-  | {
-      /** `redis://` or `rediss://` URL of the Redis that Tessera writes its denylist to. */
-      redisUrl: string;
-      /** Tessera's `REDIS_KEY_PREFIX`. Default `tessera:`. */
-      keyPrefix?: string;
-      /** How long verify() waits for the first denylist load before failing. Default 5000. */
-      readyTimeoutMs?: number;
-    }
-  | { mirror: DenylistMirror };
-
-export interface VerifierOptions {
-  /** Expected `iss`, exactly as Tessera's `ISSUER` (e.g. `https://auth.example.com`). */
-  issuer: string;
-  /** Expected `aud` (Tessera's `AUDIENCE`); a token must name at least one of them. */
-  audience: string | string[];
-  /** Where the public keys are published. Default `${issuer}/.well-known/jwks.json`. */
-  jwksUri?: string;
-  /** Allowed clock skew for `exp`, `iat` and `nbf`, in seconds. Default 5. */
-  clockTolerance?: number;
-  /** Longer tokens are refused before any parsing. Default 8192. */
-  maxTokenLength?: number;
-  /** Remember verified tokens (bounded, never past `exp`, revocation still checked). `true` means `{ maxEntries: 1000 }`. */
-  cache?: boolean | { maxEntries?: number };
-  /** Honour revocations (logout, password change). Off by default. */
-  revocation?: RevocationOptions;
-  /** Minimum time between JWKS fetches caused by an unknown `kid`. Default 30000. */
-  jwksCooldownMs?: number;
-  /** Longest time a fetched JWKS is used before a background refresh; a shorter Cache-Control max-age wins. Default 600000. */
-  jwksMaxAgeMs?: number;
-  /** Timeout of one JWKS request. Default 5000. */
-  jwksTimeoutMs?: number;
-  /** Replaces the global fetch for JWKS requests (tests, proxies). */
-  fetch?: typeof globalThis.fetch;
-  /** Clock in milliseconds since the epoch. Default `Date.now`. */
-  now?: () => number;
-  /** Told about failures that verify() does not throw: background JWKS refreshes, revocation sync. */
-  onError?: (error: Error) => void;
-}
-
 export interface Verifier {
   /** Resolves with the token's claims (frozen), or rejects with a {@link VerifyError}. */
   verify(token: string): Promise<AccessTokenClaims>;
-  /** Fetches the JWKS now, e.g. at start-up or after a key-compromise alert. Rejects with `jwks_unavailable`. */
+  /**
+   * Fetches the JWKS now, e.g. at start-up or after a key-compromise alert: cached
+   * verifications of tokens whose key is no longer published are dropped with it. Rejects
+   * with `jwks_unavailable`.
+   */
   refreshKeys(): Promise<void>;
   /** Stops the Redis subscription and empties the verify cache. */
   close(): Promise<void>;
@@ -81,12 +47,6 @@ interface RedisSync {
   ready: Promise<void>;
   close(): Promise<void>;
 }
-
-const DEFAULT_CACHE_ENTRIES = 1000;
-const OPTION_NAMES = new Set([
-  'issuer', 'audience', 'jwksUri', 'clockTolerance', 'maxTokenLength', 'cache', 'revocation',
-  'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs', 'fetch', 'now', 'onError',
-]);
 
 /**
  * Validates `options` once (throwing a `TypeError` that names the bad option) and returns a
@@ -117,6 +77,7 @@ const OPTION_NAMES = new Set([
 export function createVerifier(options: VerifierOptions): Verifier {
   const o = validateOptions(options);
   const now = o.now;
+  const cache = o.cacheEntries > 0 ? new VerifyCache(o.cacheEntries) : undefined;
   const jwks = new JwksCache({
     uri: o.jwksUri,
     fetch: o.fetch,
@@ -125,9 +86,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxAgeMs: o.jwksMaxAgeMs,
     timeoutMs: o.jwksTimeoutMs,
     onError: o.onError,
+    // A key that left the set takes its cached verifications with it.
+    onKeys: (keys) => cache?.retainKeys(keys),
   });
-  const cache = o.cacheEntries > 0 ? new VerifyCache(o.cacheEntries) : undefined;
-  const claimOptions = { issuer: o.issuer, audience: o.audience, now: 0, clockTolerance: o.clockTolerance };
+  const currentKey = (kid: string) => jwks.cached(kid);
+  const claimOptions = {
+    issuer: o.issuer,
+    audience: o.audience,
+    now: 0,
+    clockTolerance: o.clockTolerance,
+    maxLifetime: o.maxTokenLifetime,
+  };
   const revocation = o.revocation;
   const redisMirror = revocation && 'redisUrl' in revocation ? new DenylistMirror() : undefined;
   const mirror = revocation && 'mirror' in revocation ? revocation.mirror : redisMirror;
@@ -139,8 +108,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   let sync: Promise<RedisSync> | undefined;
   let waitForDenylist: (() => Promise<void>) | undefined;
   if (revocation && 'redisUrl' in revocation && redisMirror) {
-    let deadline = now() + (revocation.readyTimeoutMs ?? 5_000);
+    const readyTimeoutMs = revocation.readyTimeoutMs ?? 5_000;
+    let deadline = now() + readyTimeoutMs;
     let loaded = false;
+    // Why the denylist is not there, for whoever logs the 503 (the Fastify plugin does).
+    let failure: Error = new Error(`Redis did not complete the first denylist load within ${readyTimeoutMs} ms`);
     sync = import('./redis-sync.js').then(({ syncDenylistFromRedis }) =>
       syncDenylistFromRedis({
         redis: revocation.redisUrl,
@@ -162,7 +134,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       (err: unknown) => {
         // ioredis missing, or closed before the first load: no point in waiting any longer.
         deadline = 0;
-        if (!closed) o.onError(err instanceof Error ? err : new Error(String(err)));
+        failure = err instanceof Error ? err : new Error(String(err));
+        if (!closed) o.onError(failure);
       },
     );
     waitForDenylist = async () => {
@@ -172,7 +145,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
         const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)));
         await Promise.race([ready.catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
       }
-      if (!loaded) throw new VerifyError('revocation_unavailable', 'the revocation denylist is not loaded');
+      if (!loaded) {
+        throw Object.assign(new VerifyError('revocation_unavailable', 'the revocation denylist is not loaded'), { cause: failure });
+      }
     };
   }
 
@@ -181,7 +156,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (waitForDenylist) await waitForDenylist();
     const nowMs = now();
     const nowSeconds = Math.floor(nowMs / 1000);
-    let claims = cache && typeof token === 'string' && token.length <= o.maxTokenLength ? cache.get(token, nowSeconds) : undefined;
+    let claims =
+      cache && typeof token === 'string' && token.length <= o.maxTokenLength ? cache.get(token, nowSeconds, currentKey) : undefined;
     if (claims === undefined) {
       const parsed = parseAccessToken(token, o.maxTokenLength);
       const key = jwks.cached(parsed.kid) ?? (await jwks.resolve(parsed.kid));
@@ -189,7 +165,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       claimOptions.now = nowSeconds;
       // Frozen: with the cache on, every caller of the same token shares this object.
       claims = Object.freeze(checkClaims(parsed.payload, claimOptions));
-      cache?.set(token, claims, nowSeconds);
+      cache?.set(token, { claims, kid: parsed.kid, key }, nowSeconds);
     }
     if (mirror?.isRevoked(claims, nowMs)) throw new VerifyError('revoked', 'the token has been revoked');
     return claims;
@@ -204,101 +180,5 @@ export function createVerifier(options: VerifierOptions): Verifier {
       waitForDenylist = undefined;
       if (sync) await (await sync.catch(() => undefined))?.close();
     },
-  };
-}
-
-interface ValidOptions {
-  issuer: string;
-  audience: string | string[];
-  jwksUri: string;
-  clockTolerance: number;
-  maxTokenLength: number;
-  cacheEntries: number;
-  revocation: RevocationOptions | undefined;
-  jwksCooldownMs: number;
-  jwksMaxAgeMs: number;
-  jwksTimeoutMs: number;
-  fetch: typeof globalThis.fetch;
-  now: () => number;
-  onError: (error: Error) => void;
-}
-
-function bad(name: string, expected: string): never {
-  throw new TypeError(`createVerifier: option "${name}" must be ${expected}`);
-}
-
-function nonNegative(value: unknown, name: string, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    bad(name, integer ? 'a non-negative integer' : 'a non-negative finite number');
-  }
-  return value;
-}
-
-function httpUrl(value: string, name: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return bad(name, 'an absolute http(s) URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') bad(name, 'an absolute http(s) URL');
-  return value;
-}
-
-function validateOptions(options: VerifierOptions): ValidOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('createVerifier: options must be an object');
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new TypeError(`createVerifier: unknown option "${name}"`);
-  }
-  const { issuer, audience, cache, revocation } = options;
-  if (typeof issuer !== 'string' || issuer.length === 0) bad('issuer', 'a non-empty string');
-  const audienceOk = typeof audience === 'string'
-    ? audience.length > 0
-    : Array.isArray(audience) && audience.length > 0 && audience.every((a) => typeof a === 'string' && a.length > 0);
-  if (!audienceOk) bad('audience', 'a non-empty string or a non-empty array of them');
-  if (options.jwksUri !== undefined && typeof options.jwksUri !== 'string') bad('jwksUri', 'a string');
-  const jwksUri = options.jwksUri === undefined
-    ? httpUrl(`${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`, 'issuer')
-    : httpUrl(options.jwksUri, 'jwksUri');
-
-  let cacheEntries = 0;
-  if (cache === true) cacheEntries = DEFAULT_CACHE_ENTRIES;
-  else if (typeof cache === 'object' && cache !== null) {
-    cacheEntries = nonNegative(cache.maxEntries, 'cache.maxEntries', DEFAULT_CACHE_ENTRIES, true);
-    if (cacheEntries < 1) bad('cache.maxEntries', 'at least 1');
-  } else if (cache !== undefined && cache !== false) bad('cache', 'a boolean or { maxEntries }');
-
-  if (revocation !== undefined) {
-    if (typeof revocation !== 'object' || revocation === null) bad('revocation', '{ redisUrl } or { mirror }');
-    if ('mirror' in revocation) {
-      if (!(revocation.mirror instanceof DenylistMirror)) bad('revocation.mirror', 'a DenylistMirror');
-    } else if ('redisUrl' in revocation) {
-      if (typeof revocation.redisUrl !== 'string' || !/^rediss?:\/\/./.test(revocation.redisUrl)) {
-        bad('revocation.redisUrl', 'a redis:// or rediss:// URL');
-      }
-      if (revocation.keyPrefix !== undefined && typeof revocation.keyPrefix !== 'string') bad('revocation.keyPrefix', 'a string');
-      nonNegative(revocation.readyTimeoutMs, 'revocation.readyTimeoutMs', 0);
-    } else bad('revocation', '{ redisUrl } or { mirror }');
-  }
-  for (const name of ['fetch', 'now', 'onError'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'function') bad(name, 'a function');
-  }
-  const maxTokenLength = nonNegative(options.maxTokenLength, 'maxTokenLength', DEFAULT_MAX_TOKEN_LENGTH, true);
-  if (maxTokenLength < 1) bad('maxTokenLength', 'at least 1');
-  return {
-    issuer,
-    audience: Array.isArray(audience) ? [...audience] : audience,
-    jwksUri,
-    clockTolerance: nonNegative(options.clockTolerance, 'clockTolerance', 5),
-    maxTokenLength,
-    cacheEntries,
-    revocation,
-    jwksCooldownMs: nonNegative(options.jwksCooldownMs, 'jwksCooldownMs', 30_000),
-    jwksMaxAgeMs: nonNegative(options.jwksMaxAgeMs, 'jwksMaxAgeMs', 600_000),
-    jwksTimeoutMs: nonNegative(options.jwksTimeoutMs, 'jwksTimeoutMs', 5_000),
-    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
-    now: options.now ?? Date.now,
-    onError: options.onError ?? (() => undefined),
   };
 }

@@ -16,6 +16,8 @@ export interface JwksCacheOptions {
   maxAgeMs: number;
   timeoutMs: number;
   onError: (error: Error) => void;
+  /** Told about every new key set, after it replaced the old one (the verify cache drops entries of keys that left). */
+  onKeys?: (keys: ReadonlyMap<string, crypto.KeyObject>) => void;
 }
 
 /** Responses bigger than this are refused: a key set is a few KB. */
@@ -29,6 +31,7 @@ export class JwksCache {
   private freshUntil = 0;
   private lastAttempt = -Infinity;
   private lastFailure = -Infinity;
+  private lastError: Error | undefined;
   private inflight: Promise<void> | undefined;
   /** Network fetches started so far (for tests and metrics). */
   fetchCount = 0;
@@ -51,7 +54,7 @@ export class JwksCache {
       await this.inflight;
     } else if (!this.loaded || now - this.lastAttempt >= this.options.cooldownMs) {
       if (now - this.lastFailure < Math.min(FAILURE_BACKOFF_MS, this.options.cooldownMs)) {
-        throw new VerifyError('jwks_unavailable', 'the key set could not be fetched');
+        throw Object.assign(new VerifyError('jwks_unavailable', 'the key set could not be fetched'), { cause: this.lastError });
       }
       await this.refresh();
     }
@@ -90,23 +93,67 @@ export class JwksCache {
         headers: { accept: 'application/jwk-set+json, application/json' },
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
-      if (!res.ok) throw new Error(`JWKS request to ${uri} answered ${res.status}`);
-      const text = await res.text();
-      if (text.length > MAX_JWKS_BYTES) throw new Error(`JWKS at ${uri} is larger than ${MAX_JWKS_BYTES} bytes`);
-      keys = importJwks(JSON.parse(text) as unknown, uri);
+      if (!res.ok) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new Error(`JWKS request to ${uri} answered ${res.status}`);
+      }
+      const text = await readCapped(res, MAX_JWKS_BYTES, uri);
+      keys = keepUnchanged(importJwks(JSON.parse(text) as unknown, uri), this.keys);
       maxAge = parseMaxAge(res.headers.get('cache-control'));
     } catch (err) {
       this.lastFailure = now();
       const cause = err instanceof Error ? err : new Error(String(err));
+      this.lastError = cause;
       this.options.onError(cause);
       throw Object.assign(new VerifyError('jwks_unavailable', 'the key set could not be fetched'), { cause });
     }
     this.keys = keys;
     this.loaded = true;
+    this.options.onKeys?.(keys);
     // Honour a shorter max-age from the issuer, but never refresh more often than the cooldown.
     const freshFor = Math.max(cooldownMs, Math.min(maxAgeMs, maxAge ?? maxAgeMs));
     this.freshUntil = now() + freshFor;
   }
+}
+
+/**
+ * The body as text, refused as soon as it is known to exceed `max` bytes: on a declared
+ * Content-Length before reading anything, else while counting the bytes as they arrive. A
+ * huge or endless answer never sits in memory (a key set is a few KB).
+ */
+async function readCapped(res: Response, max: number, uri: string): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? '');
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new Error(`JWKS at ${uri} is larger than ${max} bytes (Content-Length: ${declared})`);
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new Error(`JWKS at ${uri} is larger than ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Keeps the key objects of keys that did not change, so that "verified by this key object"
+ * (the verify cache's binding) survives a refresh that brought the same keys.
+ */
+function keepUnchanged(fresh: Map<string, crypto.KeyObject>, old: ReadonlyMap<string, crypto.KeyObject>): Map<string, crypto.KeyObject> {
+  for (const [kid, key] of fresh) {
+    const known = old.get(kid);
+    if (known !== undefined && known.equals(key)) fresh.set(kid, known);
+  }
+  return fresh;
 }
 
 function parseMaxAge(header: string | null): number | undefined {

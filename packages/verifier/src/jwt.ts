@@ -141,6 +141,8 @@ export interface ClaimCheckOptions {
   now: number;
   /** Allowed clock skew in seconds. */
   clockTolerance: number;
+  /** Longest accepted `exp - iat`, seconds; unset: no bound. */
+  maxLifetime?: number;
 }
 
 export function checkClaims(payload: Record<string, unknown>, options: ClaimCheckOptions): AccessTokenClaims {
@@ -161,6 +163,9 @@ export function checkClaims(payload: Record<string, unknown>, options: ClaimChec
   if ((payload.iat as number) > now + skew) throw new VerifyError('not_yet_valid', 'token was issued in the future');
   if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > now + skew)) {
     throw new VerifyError('not_yet_valid', 'token is not valid yet');
+  }
+  if (options.maxLifetime !== undefined && (payload.exp as number) - (payload.iat as number) > options.maxLifetime) {
+    throw new VerifyError('lifetime_too_long', `token lives longer than ${options.maxLifetime} s (exp - iat)`);
   }
   return payload as AccessTokenClaims;
 }

@@ -12,6 +12,10 @@ export interface TestIssuer {
   sign(claims?: Record<string, unknown>, header?: Record<string, unknown>): string;
   /** Signs with a key that is not published (a forgery under the published kid). */
   forge(claims?: Record<string, unknown>): string;
+  /** Publishes one more key; its `sign` makes tokens under that key's kid. */
+  addKey(): { kid: string; sign(claims?: Record<string, unknown>): string };
+  /** Stops publishing a key (as after a compromise). */
+  withdraw(kid: string): void;
   /** JWKS requests served so far. */
   jwksRequests(): number;
   close(): Promise<void>;
@@ -24,17 +28,23 @@ function signWith(key: crypto.KeyObject, header: Record<string, unknown>, claims
   return `${input}.${crypto.sign('RSA-SHA256', Buffer.from(input), key).toString('base64url')}`;
 }
 
+function publishable(publicKey: crypto.KeyObject) {
+  const jwk = publicKey.export({ format: 'jwk' });
+  const kid = crypto.createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n })).digest('base64url');
+  return { kid, jwk: { ...jwk, kid, alg: 'RS256', use: 'sig' } };
+}
+
 export async function startTestIssuer(): Promise<TestIssuer> {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const attacker = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const jwk = publicKey.export({ format: 'jwk' });
-  const kid = crypto.createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n })).digest('base64url');
+  const { kid, jwk } = publishable(publicKey);
+  const published = new Map<string, object>([[kid, jwk]]);
   let requests = 0;
   const server = http.createServer((req, res) => {
     if (req.url !== '/.well-known/jwks.json') return res.writeHead(404).end();
     requests++;
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ keys: [{ ...jwk, kid, alg: 'RS256', use: 'sig' }] }));
+    res.end(JSON.stringify({ keys: [...published.values()] }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -52,6 +62,14 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     kid,
     sign: (claims = {}, extra = {}) => signWith(privateKey, { ...header, ...extra }, claimsFor(claims)),
     forge: (claims = {}) => signWith(attacker, header, claimsFor(claims)),
+    addKey() {
+      const extra = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const added = publishable(extra.publicKey);
+      published.set(added.kid, added.jwk);
+      const extraHeader = { ...header, kid: added.kid };
+      return { kid: added.kid, sign: (claims = {}) => signWith(extra.privateKey, extraHeader, claimsFor(claims)) };
+    },
+    withdraw: (withdrawn) => void published.delete(withdrawn),
     jwksRequests: () => requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -1,13 +1,11 @@
 import { systemClock } from '../clock.ts';
 import { readKeyFiles } from '../keys/key-files.ts';
 import { KeyStore } from '../keys/key-store.ts';
-import { keyStates, pruneExpiredKeys, rotateKeys, RotationPendingError } from '../keys/rotation.ts';
+import { keyStates, pruneExpiredKeys, retiredKeyGraceSeconds as grace, rotateKeys, RotationPendingError } from '../keys/rotation.ts';
 import { createLogger } from '../logger.ts';
 import type { Command } from './main.ts';
 import { UsageError } from './main.ts';
 
-// A retired key stays published for the longest lifetime of a token it signed, plus skew.
-const grace = (accessTokenTtl: number) => accessTokenTtl + 60;
 
 export const keysCommand: Command = async ([sub, ...rest], config, io, flags) => {
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
@@ -47,7 +45,7 @@ export const keysCommand: Command = async ([sub, ...rest], config, io, flags) =>
       return;
     }
     case 'list': {
-      const keys = await readKeyFiles(config.keysDir);
+      const keys = await readKeyFiles(config.keysDir, (s) => io.err(`warning: ignoring ${s.file} in ${config.keysDir}: ${s.reason}`));
       const states = keyStates(keys.map((k) => k.meta), now, grace(config.accessTokenTtl));
       if (flags.json) {
         io.out(JSON.stringify(states.map((s) => ({ ...s.meta, state: s.state, unpublish_at: s.unpublishAt ?? null }))));

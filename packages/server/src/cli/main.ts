@@ -32,6 +32,8 @@ export const HELP = `Usage: tessera <group> <command> [options]
   sessions list --user <email>  live sessions of a user
   sessions revoke --user <email> [--session <id>]
                                 end one or every session of a user, on every replica
+  sessions prune                delete dead sessions and rotated-token hashes older than
+                                SESSION_RETENTION now (every replica also does it on a timer)
 
 Options:
   --json      machine-readable output (list and show commands)

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db, Queryable, Row } from './db.ts';
+import { ADVISORY_LOCK_SQL, type Db, type Queryable, type Row } from './db.ts';
 
 // int8 (COUNT, BIGINT) as a JS number: our counters are far below 2^53.
 pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
@@ -48,6 +48,25 @@ export function createPostgresDb(options: PostgresOptions): Db {
         throw err;
       } finally {
         client.release();
+      }
+    },
+    async withAdvisoryLock(classId, work, options = {}) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        const [row] = (await client.query<{ locked: boolean }>(options.wait ? ADVISORY_LOCK_SQL.lock : ADVISORY_LOCK_SQL.tryLock, [classId])).rows;
+        if (!row?.locked) return { acquired: false };
+        try {
+          return { acquired: true, value: await work() };
+        } finally {
+          // A connection that cannot unlock is thrown away: closing it releases the lock.
+          await client.query(ADVISORY_LOCK_SQL.unlock, [classId]).catch(() => (broken = true));
+        }
+      } catch (err) {
+        broken = true;
+        throw err;
+      } finally {
+        client.release(broken);
       }
     },
     async ping() {

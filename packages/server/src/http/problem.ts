@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, PROBLEM_CONTENT_TYPE, problemFor } from '../errors.ts';
+import { infraCause } from './infra-error.ts';
 
 /** Maps anything thrown in a route (ours or Fastify's) to an AuthError, never leaking internals. */
 export function toAuthError(err: unknown): AuthError | undefined {
@@ -89,9 +90,21 @@ export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply
   return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(problemFor(error));
 }
 
+/**
+ * An infrastructure failure answered as a 5xx (PostgreSQL unreachable → 503): the client
+ * did nothing wrong and sees no detail; the log says why, without secrets.
+ */
+export function logInfraFailure(request: FastifyRequest, mapped: AuthError, err: unknown): void {
+  request.log.error(
+    { event: 'infrastructure.unavailable', code: mapped.code, route: request.routeOptions.url, cause: infraCause(err) },
+    `answered ${mapped.status} ${mapped.code}: a service Tessera depends on failed`,
+  );
+}
+
 export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = toAuthError(err);
+    if (mapped && mapped.status >= 500 && !(err instanceof AuthError)) logInfraFailure(request, mapped, err);
     if (mapped) return sendProblem(reply, mapped);
     // Log the failure, never the request body: it may hold a password or a token.
     request.log.error({ err, route: request.routeOptions.url }, 'unhandled error');

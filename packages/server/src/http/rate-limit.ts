@@ -1,13 +1,15 @@
 // Per-client-IP request limits on the routes an attacker would hammer: password guessing
-// (login, password change), registration (the one answer that tells an email exists) and
-// refresh-token guessing. @fastify/rate-limit counts in Redis when there is one, so every
-// replica enforces one shared budget; in memory otherwise. The client IP is `request.ip`,
-// which honours X-Forwarded-For only when TRUST_PROXY says so.
+// (login, password change) and registration (the one answer that tells an email exists).
+// @fastify/rate-limit counts in Redis when there is one, so every replica enforces one
+// shared budget; in memory otherwise. The client IP is `request.ip`, which honours
+// X-Forwarded-For only when TRUST_PROXY says so. Refresh is limited differently: failures
+// per IP and rotations per session (refresh-failures.ts).
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import { AuthError } from '../errors.ts';
+import { registerRefreshFailureLimit } from './refresh-failures.ts';
 
 /** Which limit applies to which route: the policy in one place. */
 export function routeLimits(config: Config): Record<string, RateLimitOptions> {
@@ -15,8 +17,6 @@ export function routeLimits(config: Config): Record<string, RateLimitOptions> {
   // part; Redis expires its own keys.
   const perMinute = (max: number) => ({ max, timeWindow: 60_000, cache: 10_000 });
   const credentials = perMinute(config.rateLimit.ipPerMinute);
-  // Refresh is called by every open tab every few minutes, often many users behind one NAT.
-  const refresh = perMinute(config.rateLimit.refreshIpPerMinute);
   return {
     'POST /auth/login': credentials,
     'POST /auth/register': credentials,
@@ -36,14 +36,13 @@ export function routeLimits(config: Config): Record<string, RateLimitOptions> {
     'POST /auth/mfa/totp/enroll': credentials,
     'POST /auth/mfa/totp/confirm': credentials,
     'DELETE /auth/mfa/totp': credentials,
-    'POST /auth/refresh': refresh,
-    'POST /oauth/token': refresh,
   };
 }
 
 /** Must run before the routes are registered: it attaches the limits as they are declared. */
 export async function registerRateLimits(app: FastifyInstance, config: Config, redis: Redis | undefined): Promise<void> {
   if (!config.rateLimit.enabled) return;
+  registerRefreshFailureLimit(app, config, redis);
   const limits = routeLimits(config);
   // Runs before @fastify/rate-limit's own onRoute hook (registered just below), which reads
   // `config.rateLimit` to attach a limiter with a counter of its own per route.

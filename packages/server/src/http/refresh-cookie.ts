@@ -44,14 +44,17 @@ function isJson(request: FastifyRequest): boolean {
 /**
  * onRequest guard for routes a cookie can authenticate (refresh, logout). It runs before
  * the body is read, so a cross-site HTML form is refused here with 403 whatever it sends.
- * A request counts as cookie-authenticated when it carries the cookie or carries no JSON
- * body (and so no token of its own).
+ *
+ * Only a request that cannot use the cookie may skip it: one that carries no cookie and
+ * either a JSON body (its own refresh token) or an Authorization header (a bearer logout).
+ * A request that carries the cookie is checked whatever else it carries: a browser attaches
+ * cached Basic or Negotiate credentials to cross-site requests as readily as the cookie.
  */
 export function csrfGuard(config: Pick<Config, 'issuer' | 'cookieName' | 'corsOrigins'>) {
   const selfOrigin = new URL(config.issuer).origin;
   return async function checkCsrf(request: FastifyRequest): Promise<void> {
-    const cookieMode = readRefreshCookie(request, config) !== undefined || !isJson(request);
-    if (!cookieMode || request.headers.authorization !== undefined) return;
+    const hasCookie = readRefreshCookie(request, config) !== undefined;
+    if (!hasCookie && (isJson(request) || request.headers.authorization !== undefined)) return;
     if (!request.headers[CSRF_HEADER]) {
       throw new AuthError('csrf_rejected', `Cookie-authenticated requests must carry the ${CSRF_HEADER} header`);
     }

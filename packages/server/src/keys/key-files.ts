@@ -34,19 +34,60 @@ export interface PublicJwk {
 const META_SUFFIX = '.json';
 const PRIVATE_SUFFIX = '.private.pem';
 
-export async function readKeyFiles(dir: string): Promise<KeyFile[]> {
+/** A `*.json` in keys/ that is not a usable key file, and why. */
+export interface SkippedKeyFile {
+  file: string;
+  reason: string;
+  /** A `<kid>.private.pem` sits next to it: a damaged key, not a stray file. */
+  looksLikeKey: boolean;
+}
+
+/**
+ * Every usable key in `dir`. A `*.json` that is not a valid key file (a stray file, bad
+ * JSON, a missing or foreign private key, a kid that is not the key's thumbprint) is
+ * skipped and reported to `onSkip`, never fatal: one bad file must not stop the good keys
+ * from loading (or a rotation from reaching this replica).
+ */
+export async function readKeyFiles(dir: string, onSkip: (skipped: SkippedKeyFile) => void = () => {}): Promise<KeyFile[]> {
   const names = await fs.readdir(dir);
   const keys: KeyFile[] = [];
-  for (const name of names.filter((n) => n.endsWith(META_SUFFIX) && !n.startsWith('.'))) {
-    const meta = JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as KeyMetadata;
-    const pem = await fs.readFile(path.join(dir, `${meta.kid}${PRIVATE_SUFFIX}`), 'utf8');
-    const privateKey = crypto.createPrivateKey(pem);
-    const publicKey = crypto.createPublicKey(privateKey);
-    const kid = await thumbprint(publicKey);
-    if (kid !== meta.kid) throw new Error(`key file ${name}: kid does not match the key's RFC 7638 thumbprint`);
-    keys.push({ meta, privateKey, publicKey });
+  for (const name of names.filter((n) => n.endsWith(META_SUFFIX) && !n.startsWith('.')).sort()) {
+    const base = name.slice(0, -META_SUFFIX.length);
+    try {
+      keys.push(await readKeyFile(dir, name));
+    } catch (err) {
+      const looksLikeKey = names.includes(`${base}${PRIVATE_SUFFIX}`);
+      onSkip({ file: name, reason: (err as Error).message, looksLikeKey });
+    }
   }
   return keys;
+}
+
+async function readKeyFile(dir: string, name: string): Promise<KeyFile> {
+  let meta: KeyMetadata;
+  try {
+    meta = JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as KeyMetadata;
+  } catch {
+    throw new Error('not valid JSON');
+  }
+  if (typeof meta !== 'object' || meta === null || typeof meta.kid !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(meta.kid)) {
+    throw new Error('no valid "kid"');
+  }
+  if (meta.alg !== 'RS256') throw new Error('"alg" is not RS256');
+  if (Number.isNaN(Date.parse(meta.activates_at)) || (meta.retired_at !== undefined && Number.isNaN(Date.parse(meta.retired_at)))) {
+    throw new Error('"activates_at" or "retired_at" is not a date');
+  }
+  let pem: string;
+  try {
+    pem = await fs.readFile(path.join(dir, `${meta.kid}${PRIVATE_SUFFIX}`), 'utf8');
+  } catch {
+    throw new Error(`no ${meta.kid}${PRIVATE_SUFFIX} next to it`);
+  }
+  const privateKey = crypto.createPrivateKey(pem);
+  const publicKey = crypto.createPublicKey(privateKey);
+  const kid = await thumbprint(publicKey);
+  if (kid !== meta.kid) throw new Error(`kid does not match the key's RFC 7638 thumbprint`);
+  return { meta, privateKey, publicKey };
 }
 
 export async function thumbprint(publicKey: crypto.KeyObject): Promise<string> {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { generateKeyFile, publicJwk, readKeyFiles, withDirLock, type KeyFile, type PublicJwk } from './key-files.ts';
+import { generateKeyFile, publicJwk, readKeyFiles, withDirLock, type KeyFile, type PublicJwk, type SkippedKeyFile } from './key-files.ts';
 import { keyStates, type KeyStatus } from './rotation.ts';
 
 export interface KeyStoreOptions {
@@ -29,8 +29,13 @@ export class KeyStore {
   private keys: KeyFile[] = [];
   private byKid = new Map<string, KeyFile>();
   private jwksCache: { body: Jwks; etag: string; json: string; kids: string } | undefined;
-  private lastReload = 0;
+  /** When the folder was last read, successfully or not: the cooldown counts from attempts. */
+  private lastReloadAttempt = -Infinity;
   private reloading: Promise<void> | undefined;
+  /** Files skipped by the last read (a damaged key stops the first key from being generated over it). */
+  private skipped: SkippedKeyFile[] = [];
+  /** "file: reason" already warned about: a stray file is reported once, not on every re-read. */
+  private readonly warned = new Set<string>();
   private reloadTimer: NodeJS.Timeout | undefined;
   private lastSigningKid: string | undefined;
 
@@ -47,6 +52,11 @@ export class KeyStore {
         // Another replica may have generated one while we waited for the lock.
         await store.reload();
         if (store.keys.length > 0) return;
+        // A key file that is there but unusable is a problem to fix, not a reason for a new key.
+        const damaged = store.skipped.filter((s) => s.looksLikeKey);
+        if (damaged.length > 0) {
+          throw new Error(`no usable signing key in ${options.dir}: ${damaged.map((d) => `${d.file}: ${d.reason}`).join('; ')}`);
+        }
         const key = await generateKeyFile(options.dir, {
           modulusLength: options.modulusLength,
           now: options.clock.now(),
@@ -78,11 +88,14 @@ export class KeyStore {
   async reload(): Promise<void> {
     this.reloading ??= (async () => {
       try {
-        const keys = await readKeyFiles(this.options.dir);
+        this.lastReloadAttempt = this.options.clock.now();
+        const skipped: SkippedKeyFile[] = [];
+        const keys = await readKeyFiles(this.options.dir, (s) => skipped.push(s));
         this.keys = keys;
         this.byKid = new Map(keys.map((k) => [k.meta.kid, k]));
         this.jwksCache = undefined;
-        this.lastReload = this.options.clock.now();
+        this.skipped = skipped;
+        for (const s of skipped) this.warnOnce(s);
       } finally {
         this.reloading = undefined;
       }
@@ -118,14 +131,33 @@ export class KeyStore {
     return key && this.isPublished(key) ? key.publicKey : undefined;
   }
 
-  /** Like publicKey, but re-reads the folder (rate-limited) before giving up. */
+  /**
+   * Like publicKey, but re-reads the folder (at most once per cooldown, counted from the
+   * last attempt whether it worked or not) before giving up. Never throws: a folder that
+   * cannot be read leaves the keys known so far, and an unknown kid stays unknown (401).
+   */
   async publicKeyOrReload(kid: string): Promise<crypto.KeyObject | undefined> {
     const known = this.publicKey(kid);
     if (known) return known;
     const cooldown = this.options.reloadCooldownMs ?? 5_000;
-    if (this.options.clock.now() - this.lastReload < cooldown) return undefined;
-    await this.reload();
+    if (this.options.clock.now() - this.lastReloadAttempt < cooldown) return undefined;
+    try {
+      await this.reload();
+    } catch (err) {
+      this.options.logger.error({ event: 'key.reload_failed', err }, 'could not re-read the keys folder');
+      return undefined;
+    }
     return this.publicKey(kid);
+  }
+
+  private warnOnce(skipped: SkippedKeyFile): void {
+    const id = `${skipped.file}: ${skipped.reason}`;
+    if (this.warned.has(id)) return;
+    this.warned.add(id);
+    this.options.logger.warn(
+      { event: 'key.file_skipped', file: skipped.file, reason: skipped.reason, dir: this.options.dir },
+      'ignoring a file in the keys folder that is not a usable key file',
+    );
   }
 
   jwks(): { body: Jwks; etag: string; json: string } {

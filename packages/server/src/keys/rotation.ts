@@ -7,6 +7,12 @@
 //      token it signed has expired (retired_at + access-token TTL + skew).
 import type { KeyFile, KeyMetadata } from './key-files.ts';
 import { deleteKeyFiles, generateKeyFile, readKeyFiles, withDirLock, writeMetadata } from './key-files.ts';
+import { MAX_CLOCK_SKEW_SECONDS } from '@tessera/verifier';
+
+/** How long a retired key stays published: the longest lifetime of a token it signed, plus the skew. */
+export function retiredKeyGraceSeconds(accessTokenTtl: number): number {
+  return accessTokenTtl + MAX_CLOCK_SKEW_SECONDS;
+}
 
 export type KeyState =
   /** Published, not signing yet: verifiers are picking it up. */

@@ -5,6 +5,7 @@ import type { Denylist } from '../revocation/denylist.ts';
 import type { SessionService } from '../sessions/session-service.ts';
 import { looksLikeRefreshToken } from '../sessions/refresh-token.ts';
 import type { AccessTokenVerifier } from '../tokens/bearer.ts';
+import { MAX_CLOCK_SKEW_SECONDS } from '@tessera/verifier';
 
 export type TokenTypeHint = 'access_token' | 'refresh_token' | undefined;
 
@@ -29,14 +30,14 @@ export class OAuthService {
   async revoke(token: string, _hint: TokenTypeHint, clientId: string, ctx: RequestContext): Promise<void> {
     // Our two token kinds cannot be mistaken for each other, so the hint is not needed.
     if (looksLikeRefreshToken(token)) {
-      const session = await this.deps.sessions.findByRefreshToken(token);
-      // Revoking a refresh token ends its session and with it the session's access tokens.
-      if (session) await this.deps.auth.endSession(session.id, `revoked_by:${clientId}`, ctx);
+      // Revoking a refresh token ends its session and with it the session's access tokens
+      // (a token rotated before the grace window counts as reuse, as at refresh).
+      await this.deps.auth.endSessionByRefreshToken(token, `revoked_by:${clientId}`, ctx);
       return;
     }
     const claims = await this.deps.accessTokens.inspect(token).catch(() => undefined);
     if (!claims) return;
-    await this.deps.denylist.revoke({ kind: 'token', id: claims.jti, until: (claims.exp + 60) * 1000 });
+    await this.deps.denylist.revoke({ kind: 'token', id: claims.jti, until: (claims.exp + MAX_CLOCK_SKEW_SECONDS) * 1000 });
     this.deps.auth.audit('token.revoked', { user_id: claims.sub, session_id: claims.sid, jti: claims.jti, by: clientId }, ctx);
   }
 

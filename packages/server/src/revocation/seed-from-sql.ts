@@ -1,6 +1,7 @@
 import { toSeconds } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import type { Denylist, DenylistEntry } from './denylist.ts';
+import { MAX_CLOCK_SKEW_SECONDS } from '@tessera/verifier';
 
 /**
  * Rebuilds the revocations SQL knows about: sessions revoked, passwords changed and
@@ -37,7 +38,7 @@ export async function revocationsFromSql(db: Db, now: number, accessTokenTtl: nu
 
 /** Applies the SQL-derived revocations to a denylist; returns how many. */
 export async function seedDenylistFromSql(db: Db, denylist: Denylist, now: number, accessTokenTtl: number): Promise<number> {
-  const entries = await revocationsFromSql(db, now, accessTokenTtl, 60_000);
+  const entries = await revocationsFromSql(db, now, accessTokenTtl, MAX_CLOCK_SKEW_SECONDS * 1000);
   // In parallel: with Redis down each write waits out its timeout before queueing for retry.
   const results = await Promise.allSettled(entries.map((entry) => denylist.revoke(entry)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -9,7 +9,7 @@ import {
   openSuccessor,
   sealSuccessor,
 } from './refresh-token.ts';
-import { sessionStore, type Session } from './session-store.ts';
+import { sessionStore, type RefreshBudget, type Session } from './session-store.ts';
 
 export interface SessionLifetimes {
   /** Unused this long (seconds) → dead. */
@@ -62,6 +62,22 @@ export type RefreshOutcome =
   /** A rotated token came back after the grace window: the session was revoked. */
   | { kind: 'reused'; session: Session };
 
+/** What ending a session by one of its refresh tokens did (logout, RFC 7009 revocation). */
+export type EndOutcome =
+  /** The session was live (or merely expired) and is now revoked. */
+  | { kind: 'revoked'; session: Session }
+  /** The token had been rotated before the grace window: reuse, the session is revoked as such. */
+  | { kind: 'reused'; session: Session }
+  /** Already revoked: nothing changed, nothing to publish or audit. */
+  | { kind: 'unchanged'; session: Session };
+
+export interface SessionLimits {
+  /** Rotations per session per minute (a client stuck in a refresh loop); undefined: no limit. */
+  refreshesPerMinute?: number;
+}
+
+const REFRESH_WINDOW_MS = 60_000;
+
 // A chain longer than this inside one grace window is not a browser with many tabs.
 const MAX_GRACE_CHAIN = 64;
 
@@ -70,6 +86,7 @@ export class SessionService {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly lifetimes: SessionLifetimes,
+    private readonly limits: SessionLimits = {},
   ) {}
 
   /** Opens a session for a user whose password was just verified (see insertForVerifiedUser). */
@@ -132,7 +149,10 @@ export class SessionService {
       this.assertAlive(session, now);
 
       if (record.rotatedAt === null) {
-        // Only if the clock stepped back since the fast path: rotate here, under our lock.
+        // The fast path refuses a session over its refresh budget: say so (nothing rotated,
+        // the token stays current and can be presented again later).
+        this.assertWithinBudget(session, now);
+        // Otherwise only if the clock stepped back since the fast path: rotate here, under our lock.
         const rotated = await this.rotateIfCurrent(tx, token, tokenHash, now);
         if (!rotated) throw new AuthError('invalid_grant', 'The refresh token is invalid');
         return rotated;
@@ -160,6 +180,8 @@ export class SessionService {
       successorSealed: sealSuccessor(token, successor),
       now: new Date(now),
       idleExpiresAt: new Date(now + this.lifetimes.idleSeconds * 1000),
+      graceCutoff: this.graceCutoff(now),
+      ...(this.limits.refreshesPerMinute !== undefined ? { budget: this.budget(this.limits.refreshesPerMinute, now) } : {}),
     });
     return rotated && { kind: 'rotated', session: rotated.session, refreshToken: successor, refreshExpiresIn: this.expiresIn(rotated.session, now) };
   }
@@ -181,7 +203,24 @@ export class SessionService {
   }
 
   private async touch(tx: Queryable, session: Session, now: number) {
-    return sessionStore.touch(tx, session.id, new Date(now), this.idleExpiry(session, now));
+    return sessionStore.touch(tx, session.id, new Date(now), this.idleExpiry(session, now), this.graceCutoff(now));
+  }
+
+  /** Tokens rotated at or before this instant are past the grace window: their sealed successors must go. */
+  private graceCutoff(now: number): Date {
+    return new Date(now - this.lifetimes.graceSeconds * 1000);
+  }
+
+  private budget(max: number, now: number): RefreshBudget {
+    return { max, windowOpenAfter: new Date(now - REFRESH_WINDOW_MS) };
+  }
+
+  private assertWithinBudget(session: Session, now: number): void {
+    const max = this.limits.refreshesPerMinute;
+    const started = session.refreshWindowStartedAt?.getTime();
+    if (max === undefined || started === undefined || started <= now - REFRESH_WINDOW_MS || session.refreshWindowCount < max) return;
+    const retryAfter = Math.max(1, Math.ceil((started + REFRESH_WINDOW_MS - now) / 1000));
+    throw new AuthError('rate_limited', `Too many refreshes of this session; retry in ${retryAfter} s`, { retry_after: retryAfter });
   }
 
   /** Used now: idle for at most the idle lifetime more, never past the absolute end. */
@@ -201,11 +240,28 @@ export class SessionService {
     return Math.max(0, Math.floor((end - now) / 1000));
   }
 
-  /** The session a refresh token belongs to (live or not), for logout and revocation. */
-  async findByRefreshToken(token: string): Promise<Session | undefined> {
+  /**
+   * Ends the session a refresh token belongs to (logout, RFC 7009 revocation), under the
+   * session's lock like a refresh. A token rotated before the grace window is reuse, as it
+   * would be at refresh: the session ends as `refresh_token_reused`. An already revoked
+   * session is left alone, so a repeated logout publishes and audits nothing. Undefined for
+   * an unknown token.
+   */
+  async endByRefreshToken(token: string, reason: string): Promise<EndOutcome | undefined> {
     if (!looksLikeRefreshToken(token)) return undefined;
-    const record = await sessionStore.findToken(this.db, hashRefreshToken(token));
-    return record && sessionStore.findById(this.db, record.sessionId);
+    const tokenHash = hashRefreshToken(token);
+    return this.db.transaction(async (tx): Promise<EndOutcome | undefined> => {
+      const locked = await sessionStore.lockByToken(tx, tokenHash);
+      if (!locked) return undefined;
+      const { session, token: record } = locked;
+      if (session.revokedAt) return { kind: 'unchanged', session };
+      const now = this.clock.now();
+      const expired = now >= session.idleExpiresAt.getTime() || now >= session.absoluteExpiresAt.getTime();
+      const reused = !expired && record.rotatedAt !== null && now - record.rotatedAt.getTime() > this.lifetimes.graceSeconds * 1000;
+      const revoked = await sessionStore.revoke(tx, session.id, new Date(now), reused ? 'refresh_token_reused' : reason);
+      if (!revoked) return { kind: 'unchanged', session };
+      return { kind: reused ? 'reused' : 'revoked', session: revoked };
+    });
   }
 
   /** The session of a refresh token that is live and not yet rotated (introspection). */
@@ -221,10 +277,9 @@ export class SessionService {
     return sessionStore.findById(this.db, id);
   }
 
-  /** Revokes one session. Idempotent: an already revoked session is returned unchanged. */
+  /** Revokes one session; returns it, or undefined when it is unknown or was already revoked (nothing changed). */
   async revoke(sessionId: string, reason: string): Promise<Session | undefined> {
-    const revoked = await sessionStore.revoke(this.db, sessionId, new Date(this.clock.now()), reason);
-    return revoked ?? (await sessionStore.findById(this.db, sessionId));
+    return sessionStore.revoke(this.db, sessionId, new Date(this.clock.now()), reason);
   }
 
   /**

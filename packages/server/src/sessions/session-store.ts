@@ -19,6 +19,10 @@ export interface Session {
   authTime: Date;
   /** The user's roles as they are now (read with the session, for the access token). */
   userRoles: string[];
+  /** Start of the current one-minute refresh budget window (null: never refreshed). */
+  refreshWindowStartedAt: Date | null;
+  /** Rotations counted in that window. */
+  refreshWindowCount: number;
 }
 
 export interface RefreshTokenRecord {
@@ -51,6 +55,8 @@ const toSession = (r: Row): Session => ({
   amr: (r.amr as string[] | null) ?? ['pwd'],
   authTime: date(r.auth_time ?? r.created_at),
   userRoles: (r.user_roles as string[] | null) ?? [],
+  refreshWindowStartedAt: nullableDate(r.refresh_window_started_at),
+  refreshWindowCount: (r.refresh_window_count as number | undefined) ?? 0,
 });
 
 const toToken = (r: Row): RefreshTokenRecord => ({
@@ -65,8 +71,22 @@ const toToken = (r: Row): RefreshTokenRecord => ({
 // The user's roles ride along (a primary-key look-up in the same statement), so issuing the
 // next access token after a refresh costs no extra round trip.
 const SESSION_COLUMNS =
-  's.id, s.user_id, s.client_id, s.remember, s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip, s.revoked_at, s.revoked_reason, ' +
+  's.id, s.user_id, s.client_id, s.remember, s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip, s.revoked_at, s.revoked_reason, s.refresh_window_started_at, s.refresh_window_count, ' +
   's.amr, s.auth_time, (SELECT u.roles FROM users u WHERE u.id = s.user_id) AS user_roles';
+
+/** A budget of rotations per session per window (RATE_LIMIT_REFRESH_SESSION_PER_MINUTE). */
+export interface RefreshBudget {
+  max: number;
+  /** A window that started at or before this instant is over: the count starts again. */
+  windowOpenAfter: Date;
+}
+
+// Sealed successors of a session's tokens rotated at or before the cutoff are useless (the
+// grace window is over) and dangerous (with a copy of the database, one old token would open
+// the chain up to the current one): every statement that changes a session scrubs them.
+const scrubSealed = (session: string, cutoff: string) =>
+  `UPDATE refresh_tokens t SET successor_sealed = NULL
+   WHERE t.session_id = ${session} AND t.successor_sealed IS NOT NULL AND t.rotated_at <= ${cutoff}`;
 
 export interface NewSession {
   id: string;
@@ -98,7 +118,7 @@ export const sessionStore = {
        WHERE u.id = $2 AND u.password_hash = $10 AND u.disabled_at IS NULL
        FOR SHARE
        RETURNING id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, revoked_at, revoked_reason,
-         amr, auth_time, (SELECT u.roles FROM users u WHERE u.id = sessions.user_id) AS user_roles`,
+         refresh_window_started_at, refresh_window_count, amr, auth_time, (SELECT u.roles FROM users u WHERE u.id = sessions.user_id) AS user_roles`,
       [s.id, s.userId, s.clientId, s.remember, s.now, s.idleExpiresAt, s.absoluteExpiresAt, s.userAgent, s.ip, verifiedHash, s.amr ?? ['pwd'], s.authTime ?? s.now],
     );
     return rows[0] && toSession(rows[0]);
@@ -125,10 +145,15 @@ export const sessionStore = {
    * already rotated, revoked, expired) for the caller to sort out under a lock. A caller
    * that waited on the lock behind a concurrent rotation gets undefined too: FOR UPDATE
    * re-checks the WHERE clause against the row as that rotation left it.
+   *
+   * The same statement scrubs the session's sealed successors rotated at or before
+   * `graceCutoff`, and counts the rotation against `budget`: a session over its budget is not
+   * rotated (the caller finds out why under the lock). The scrub never touches the row being
+   * rotated (its rotated_at is still NULL in the statement's snapshot).
    */
   async rotateIfCurrent(
     db: Queryable,
-    r: { oldHash: string; newHash: string; successorSealed: string; now: Date; idleExpiresAt: Date },
+    r: { oldHash: string; newHash: string; successorSealed: string; now: Date; idleExpiresAt: Date; graceCutoff: Date; budget?: RefreshBudget },
   ): Promise<{ session: Session; generation: number } | undefined> {
     const rows = await db.query(
       `WITH current AS (
@@ -136,17 +161,22 @@ export const sessionStore = {
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
          WHERE t.token_hash = $1 AND t.rotated_at IS NULL
            AND s.revoked_at IS NULL AND s.idle_expires_at > $3 AND s.absolute_expires_at > $3
+           AND ($7::int IS NULL OR s.refresh_window_started_at IS NULL OR s.refresh_window_started_at <= $8 OR s.refresh_window_count < $7)
          FOR UPDATE OF t, s
        ), successor AS (
          INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at)
          SELECT $2, session_id, generation + 1, $3 FROM current
        ), rotated AS (
          UPDATE refresh_tokens t SET rotated_at = $3, successor_sealed = $4 FROM current WHERE t.token_hash = current.token_hash
+       ), scrubbed AS (
+         ${scrubSealed('(SELECT session_id FROM current)', '$6')}
        )
-       UPDATE sessions s SET last_used_at = $3, idle_expires_at = LEAST($5::timestamptz, current.absolute_expires_at)
+       UPDATE sessions s SET last_used_at = $3, idle_expires_at = LEAST($5::timestamptz, current.absolute_expires_at),
+         refresh_window_count = CASE WHEN s.refresh_window_started_at IS NULL OR s.refresh_window_started_at <= $8 THEN 1 ELSE s.refresh_window_count + 1 END,
+         refresh_window_started_at = CASE WHEN s.refresh_window_started_at IS NULL OR s.refresh_window_started_at <= $8 THEN $3 ELSE s.refresh_window_started_at END
        FROM current WHERE s.id = current.session_id
        RETURNING ${SESSION_COLUMNS}, current.generation + 1 AS generation`,
-      [r.oldHash, r.newHash, r.now, r.successorSealed, r.idleExpiresAt],
+      [r.oldHash, r.newHash, r.now, r.successorSealed, r.idleExpiresAt, r.graceCutoff, r.budget?.max ?? null, r.budget?.windowOpenAfter ?? r.now],
     );
     return rows[0] && { session: toSession(rows[0]), generation: rows[0].generation as number };
   },
@@ -173,10 +203,12 @@ export const sessionStore = {
     return rows[0] && toSession(rows[0]);
   },
 
-  async touch(tx: Queryable, id: string, now: Date, idleExpiresAt: Date): Promise<Session> {
+  /** A grace refresh: the session was used, and its sealed successors rotated at or before `graceCutoff` go. */
+  async touch(tx: Queryable, id: string, now: Date, idleExpiresAt: Date, graceCutoff: Date): Promise<Session> {
     const rows = await tx.query(
-      `UPDATE sessions s SET last_used_at = $2, idle_expires_at = $3 WHERE s.id = $1 RETURNING ${SESSION_COLUMNS}`,
-      [id, now, idleExpiresAt],
+      `WITH scrubbed AS (${scrubSealed('$1', '$4')})
+       UPDATE sessions s SET last_used_at = $2, idle_expires_at = $3 WHERE s.id = $1 RETURNING ${SESSION_COLUMNS}`,
+      [id, now, idleExpiresAt, graceCutoff],
     );
     return toSession(rows[0]!);
   },
@@ -192,10 +224,16 @@ export const sessionStore = {
     return rows[0] && toSession(rows[0]);
   },
 
-  /** Marks a live session revoked; returns it, or undefined if it was already revoked. */
+  /**
+   * Marks a live session revoked; returns it, or undefined if it was already revoked. A dead
+   * session needs no successor: all of its sealed successors go in the same statement.
+   */
   async revoke(db: Queryable, id: string, now: Date, reason: string): Promise<Session | undefined> {
     const rows = await db.query(
-      `UPDATE sessions s SET revoked_at = $2, revoked_reason = $3 WHERE s.id = $1 AND s.revoked_at IS NULL RETURNING ${SESSION_COLUMNS}`,
+      `WITH revoked AS (
+         UPDATE sessions s SET revoked_at = $2, revoked_reason = $3 WHERE s.id = $1 AND s.revoked_at IS NULL RETURNING ${SESSION_COLUMNS}
+       ), scrubbed AS (${scrubSealed('(SELECT id FROM revoked)', "'infinity'::timestamptz")})
+       SELECT * FROM revoked`,
       [id, now, reason],
     );
     return rows[0] && toSession(rows[0]);
@@ -203,7 +241,12 @@ export const sessionStore = {
 
   async revokeAllForUser(db: Queryable, userId: string, now: Date, reason: string): Promise<Session[]> {
     const rows = await db.query(
-      `UPDATE sessions s SET revoked_at = $2, revoked_reason = $3 WHERE s.user_id = $1 AND s.revoked_at IS NULL RETURNING ${SESSION_COLUMNS}`,
+      `WITH revoked AS (
+         UPDATE sessions s SET revoked_at = $2, revoked_reason = $3 WHERE s.user_id = $1 AND s.revoked_at IS NULL RETURNING ${SESSION_COLUMNS}
+       ), scrubbed AS (
+         UPDATE refresh_tokens t SET successor_sealed = NULL FROM revoked WHERE t.session_id = revoked.id AND t.successor_sealed IS NOT NULL
+       )
+       SELECT * FROM revoked`,
       [userId, now, reason],
     );
     return rows.map(toSession);
@@ -217,15 +260,5 @@ export const sessionStore = {
       [userId, now],
     );
     return rows.map(toSession);
-  },
-
-  /** Deletes sessions dead for longer than `before`; their tokens go with them (cascade). */
-  async deleteDeadBefore(db: Queryable, before: Date): Promise<number> {
-    const rows = await db.query(
-      `DELETE FROM sessions WHERE (revoked_at IS NOT NULL AND revoked_at < $1)
-         OR absolute_expires_at < $1 OR idle_expires_at < $1 RETURNING id`,
-      [before],
-    );
-    return rows.length;
   },
 };

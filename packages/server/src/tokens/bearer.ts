@@ -1,4 +1,4 @@
-import { checkClaims, parseAccessToken, verifySignature, VerifyError, type AccessTokenClaims } from '@tessera/verifier';
+import { checkClaims, MAX_CLOCK_SKEW_SECONDS, parseAccessToken, verifySignature, VerifyError, type AccessTokenClaims } from '@tessera/verifier';
 import { toSeconds, type Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
 import type { KeyStore } from '../keys/key-store.ts';
@@ -7,6 +7,8 @@ import type { Denylist } from '../revocation/denylist.ts';
 export interface BearerSettings {
   issuer: string;
   audience: string;
+  /** ACCESS_TOKEN_TTL: a token claiming to live longer (plus skew) is refused, whoever signed it. */
+  accessTokenTtl: number;
   clockToleranceSeconds?: number;
 }
 
@@ -37,6 +39,7 @@ export class AccessTokenVerifier {
       audience: this.settings.audience,
       now: toSeconds(this.clock.now()),
       clockTolerance: this.tolerance,
+      maxLifetime: this.settings.accessTokenTtl + MAX_CLOCK_SKEW_SECONDS,
     });
   }
 

@@ -214,6 +214,9 @@ describe('claims', () => {
     ['exp as a string', () => ({ exp: String(now() + 600) }), 'missing_claim'],
     ['missing sub', () => ({ sub: undefined }), 'missing_claim'],
     ['missing sid', () => ({ sid: undefined }), 'missing_claim'],
+    // A stolen signing key cannot mint tokens that outlive every denylist entry.
+    ['a lifetime over ACCESS_TOKEN_TTL + skew', () => ({ exp: now() + 365 * 24 * 3600 }), 'lifetime_too_long'],
+    ['one second over ACCESS_TOKEN_TTL + skew', () => ({ exp: now() + t.config.accessTokenTtl + 61 }), 'lifetime_too_long'],
   ])('%s', async (_name, overrides, reason) => {
     await expectRefused(realSigned(accessHeader(real.kid), claims(overrides())), reason);
   });

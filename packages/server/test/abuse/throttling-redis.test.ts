@@ -31,6 +31,7 @@ describe('two replicas sharing Redis', () => {
     const env = {
       RATE_LIMIT_ENABLED: 'true',
       RATE_LIMIT_IP_PER_MINUTE: '6',
+      RATE_LIMIT_REFRESH_IP_PER_MINUTE: '3',
       LOGIN_FAILURES_BEFORE_BACKOFF: '3',
       REDIS_KEY_PREFIX: prefix,
     };
@@ -58,6 +59,20 @@ describe('two replicas sharing Redis', () => {
       statuses.push((await t.fastify.inject({ method: 'POST', url: '/auth/register', payload: {}, remoteAddress: ip })).statusCode);
     }
     expect(statuses).toEqual([400, 400, 400, 400, 400, 400, 429, 429]);
+  });
+
+  it('one failed-refresh budget per address across replicas, with no address in a key', async () => {
+    const ip = '198.51.100.40';
+    const statuses: number[] = [];
+    for (const t of [a, b, a, b]) {
+      const res = await t.fastify.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: `rt_${'B'.repeat(43)}` }, remoteAddress: ip });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const keys = (await keysUnder(admin, prefix)).filter((k) => k.startsWith(`${prefix}refresh-failures:`));
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).not.toContain(ip);
+    expect(await admin.pttl(keys[0]!)).toBeGreaterThan(0);
   });
 
   it('one per-account back-off across replicas, cleared by a success on either', async () => {

@@ -106,11 +106,36 @@ describe('tessera CLI', () => {
     expect(reset.out[0]).toContain('removed the second factor');
   });
 
+  it('sessions prune purges now, under the same lock as the replicas\' timers', async () => {
+    const prune = io();
+    expect(await runCli(['sessions', 'prune'], prune.io, env)).toBe(0);
+    expect(prune.out.join('\n')).toMatch(/^scrubbed \d+ sealed successor\(s\); deleted \d+ rotated-token hash\(es\) and \d+ dead session\(s\) older than 2592000 s \(SESSION_RETENTION\)/);
+    const json = io();
+    expect(await runCli(['sessions', 'prune', '--json'], json.io, { ...env, SESSION_RETENTION: '7200' })).toBe(0);
+    expect(JSON.parse(json.out[0]!)).toMatchObject({ sessionsDeleted: 0, complete: true, retention_seconds: 7200 });
+  });
+
   it('runs as a real command', () => {
     const result = spawnSync(process.execPath, [SERVER_CLI, '--help'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('Usage: tessera');
     const bad = spawnSync(process.execPath, [SERVER_CLI, 'nope'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
     expect(bad.status).toBe(2);
+  });
+
+  it('the built CLI (dist/) creates a user that really exists, as the sources do', async () => {
+    const email = `built-${Date.now()}@example.com`;
+    const result = spawnSync(process.execPath, [SERVER_CLI, 'users', 'create', email], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      input: 'a strong password\n',
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^created user [0-9a-f-]{36} <${email}>`));
+    const rows = await testDb.db.query('SELECT email FROM users WHERE email = $1', [email]);
+    expect(rows).toHaveLength(1);
   });
 });

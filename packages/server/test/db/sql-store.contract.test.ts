@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/db.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { createPostgresDb, quoteIdent } from '../../src/db/postgres.ts';
+import { purgeSessions } from '../../src/sessions/purge.ts';
 import { sessionStore } from '../../src/sessions/session-store.ts';
 import { EmailTakenError, userStore } from '../../src/users/user-store.ts';
 import { createTestDb, POSTGRES_URL, type DbKind, type TestDb } from '../helpers/db.ts';
@@ -79,7 +80,7 @@ describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind)
       expect(locked?.session.id).toBe(session.id);
       expect(locked?.token).toMatchObject({ generation: 0, rotatedAt: null });
       // Rotating inside the transaction that already holds the locks works too.
-      const rotated = await sessionStore.rotateIfCurrent(tx, { oldHash: 'h0', successorSealed: 'sealed', newHash: 'h1', now: later, idleExpiresAt: later });
+      const rotated = await sessionStore.rotateIfCurrent(tx, { oldHash: 'h0', successorSealed: 'sealed', newHash: 'h1', now: later, idleExpiresAt: later, graceCutoff: now });
       expect(rotated?.session.lastUsedAt.getTime()).toBe(later.getTime());
     });
     const token = await sessionStore.findToken(db, 'h0');
@@ -99,7 +100,7 @@ describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind)
     await sessionStore.insertToken(db, { tokenHash: 'c0', sessionId: session.id, generation: 0, issuedAt: now });
     const later = new Date(now.getTime() + 60_000);
     const rotate = (oldHash: string, newHash: string, at = later) =>
-      sessionStore.rotateIfCurrent(db, { oldHash, newHash, successorSealed: 'sealed', now: at, idleExpiresAt: new Date(at.getTime() + 30 * HOUR) });
+      sessionStore.rotateIfCurrent(db, { oldHash, newHash, successorSealed: 'sealed', now: at, idleExpiresAt: new Date(at.getTime() + 30 * HOUR), graceCutoff: now });
     const rotated = await rotate('c0', 'c1');
     expect(rotated?.generation).toBe(1);
     expect(rotated?.session.lastUsedAt.getTime()).toBe(later.getTime());
@@ -123,10 +124,36 @@ describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind)
     const idle = (await sessionStore.insertForVerifiedUser(db, newSession(user.id, now, { idleExpiresAt: new Date(now.getTime() - 1) }), 'hash-1'))!;
     await sessionStore.insertToken(db, { tokenHash: `dead-${idle.id}`, sessionId: idle.id, generation: 0, issuedAt: now });
     expect((await sessionStore.listLive(db, user.id, now)).map((s) => s.id)).toEqual([live.id]);
-    expect(await sessionStore.deleteDeadBefore(db, now)).toBeGreaterThanOrEqual(1);
+    // The purge, an hour of retention later: the idle session has been dead for longer than that.
+    const report = await purgeSessions(db, now.getTime() + HOUR + 1, { retentionSeconds: 3600, graceSeconds: 10, batchSize: 1 });
+    expect(report.sessionsDeleted).toBeGreaterThanOrEqual(1);
+    expect(report.complete).toBe(true);
     expect(await sessionStore.findById(db, idle.id)).toBeUndefined();
     expect(await sessionStore.findToken(db, `dead-${idle.id}`)).toBeUndefined();
     expect(await sessionStore.findById(db, live.id)).toBeDefined();
+  });
+
+  it('runs work under an advisory lock, one holder at a time per schema', async () => {
+    let release!: () => void;
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.withAdvisoryLock(4242, async () => {
+      locked();
+      await new Promise<void>((resolve) => (release = resolve));
+      return 'first';
+    });
+    await isLocked;
+    if (kind === 'postgres') {
+      // Another replica on the same schema is refused at once...
+      expect(await t.openAnother().withAdvisoryLock(4242, async () => 'second')).toEqual({ acquired: false });
+      // ...while a deployment in another schema of the same database is not blocked.
+      const elsewhere = await createTestDb('postgres');
+      expect(await elsewhere.db.withAdvisoryLock(4242, async () => 'other schema')).toEqual({ acquired: true, value: 'other schema' });
+      await elsewhere.drop();
+    }
+    release();
+    expect(await holder).toEqual({ acquired: true, value: 'first' });
+    expect(await db.withAdvisoryLock(4242, async () => 'again')).toEqual({ acquired: true, value: 'again' });
   });
 
   it('rolls a failed transaction back', async () => {

@@ -73,6 +73,28 @@ describe('docker-compose.yml', () => {
     expect(compose.volumes).toHaveProperty('keys');
   });
 
+  it('requires POSTGRES_PASSWORD from the environment: no default password ships', () => {
+    const required = /^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/;
+    expect(services.postgres!.environment!.POSTGRES_PASSWORD).toMatch(required);
+    for (const replica of replicas) expect(replica.environment!.DATABASE_URL).toMatch(/:\$\{POSTGRES_PASSWORD:\?[^}]+\}@/);
+    expect(read('docker-compose.yml')).not.toMatch(/POSTGRES_PASSWORD:-/);
+  });
+
+  it('keeps /metrics off the balancer: a port of its own, neither published nor proxied', () => {
+    for (const replica of replicas) {
+      const port = replica.environment!.METRICS_PORT;
+      expect(port).toMatch(/^\d+$/);
+      expect(port).not.toBe('3000');
+      expect(replica.ports ?? []).toEqual([]);
+    }
+    const published = Object.values(services).flatMap((s) => s.ports ?? []);
+    expect(published.some((p) => p.includes(replicas[0]!.environment!.METRICS_PORT!))).toBe(false);
+    // nginx proxies only the main port, and answers 404 itself for the operations pages.
+    expect(nginxConf).not.toMatch(new RegExp(`:${replicas[0]!.environment!.METRICS_PORT}`));
+    expect(proxyConf).toMatch(/location = \/metrics \{\s*return 404;\s*\}/);
+    expect(proxyConf).toMatch(/location \^~ \/docs \{\s*return 404;\s*\}/);
+  });
+
   it('gives every service a health check; replicas are ready on /readyz', () => {
     for (const [name, service] of Object.entries(services)) expect(service.healthcheck?.test, name).toBeDefined();
     for (const replica of replicas) expect(replica.healthcheck!.test).toContain('/readyz');

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/app.ts';
 import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
-import { startProcess, type TesseraProcess } from '../helpers/process.ts';
+import { freePort, startProcess, type TesseraProcess } from '../helpers/process.ts';
 
 const json = { 'content-type': 'application/json' };
 
@@ -15,7 +15,9 @@ describe('embedded default across a restart', () => {
   });
 
   it('keeps the key, the users and the revocations', async () => {
-    server = await startProcess({ env });
+    // The same port both times, as `npm start` would: the issuer (derived from it) is the same.
+    const port = await freePort();
+    server = await startProcess({ env, port });
     const email = uniqueEmail();
     const register = await fetch(`${server.url}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email, password: PASSWORD }) });
     expect(register.status).toBe(201);
@@ -31,7 +33,7 @@ describe('embedded default across a restart', () => {
     const jwksBefore = await (await fetch(`${server.url}/.well-known/jwks.json`)).text();
 
     expect(await server.stop('SIGTERM')).toBe(0);
-    server = await startProcess({ env });
+    server = await startProcess({ env, port });
 
     expect(await (await fetch(`${server.url}/.well-known/jwks.json`)).text()).toBe(jwksBefore);
     const me = (token: string) => fetch(`${server!.url}/auth/me`, { headers: { authorization: `Bearer ${token}` } });

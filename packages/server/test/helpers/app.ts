@@ -9,6 +9,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { configFrom, type Config } from '../../src/config.ts';
 import type { Db } from '../../src/db/db.ts';
 import { KeyStore } from '../../src/keys/key-store.ts';
+import { retiredKeyGraceSeconds } from '../../src/keys/rotation.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import type { Denylist } from '../../src/revocation/denylist.ts';
 import { MemoryDenylist } from '../../src/revocation/memory-denylist.ts';
@@ -71,7 +72,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const config = configFrom(env, { argon2: FAST_ARGON2, ...options.config });
   const testDb = typeof options.db === 'object' ? options.db : await createTestDb(options.db ?? 'postgres');
   const { logger, lines } = captureLogger(options.logLevel);
-  const keys = await KeyStore.open({ dir: config.keysDir, modulusLength: 2048, clock, logger, retiredKeyGraceSeconds: config.accessTokenTtl + 60 });
+  const keys = await KeyStore.open({ dir: config.keysDir, modulusLength: 2048, clock, logger, retiredKeyGraceSeconds: retiredKeyGraceSeconds(config.accessTokenTtl) });
   const denylist = options.denylist ?? new MemoryDenylist(clock);
   await denylist.start();
   const app = await buildApp(config, { db: testDb.db, keys, denylist, clock, logger, ...(options.redis ? { redis: options.redis } : {}) });

@@ -28,6 +28,24 @@ describe('database down', () => {
     expect(res.headers['retry-after']).toBe('5');
   });
 
+  it('logs why: the cause of every 503, without the connection string', async () => {
+    const before = t.logs().length;
+    await t.fastify.inject({ method: 'POST', url: '/auth/login', payload: { email: 'a@example.com', password: PASSWORD } });
+    await t.fastify.inject({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `grant_type=refresh_token&refresh_token=rt_${'A'.repeat(43)}`,
+    });
+    const lines = t.logs().slice(before).filter((l) => l.event === 'infrastructure.unavailable');
+    expect(lines.map((l) => l.route)).toEqual(['/auth/login', '/oauth/token']);
+    for (const line of lines) {
+      expect(line.level).toBe(50);
+      expect((line.cause as { message: string; code?: string }).code).toContain('ECONNREFUSED');
+    }
+    expect(t.logText()).not.toContain('postgres://');
+  });
+
   it('fails readiness, naming the database', async () => {
     const res = await t.fastify.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);

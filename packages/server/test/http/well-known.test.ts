@@ -1,3 +1,4 @@
+import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -27,7 +28,20 @@ describe('JWKS and discovery', () => {
     expect(stale.statusCode).toBe(200);
   });
 
-  it.each(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'])('serves RFC 8414 metadata at %s', async (url) => {
+  it('serves no OpenID configuration: Tessera is not an OpenID provider', async () => {
+    const res = await t.fastify.inject({ method: 'GET', url: '/.well-known/openid-configuration' });
+    expect(res.statusCode).toBe(404);
+  });
+
+  it('serves RFC 8414 metadata an OAuth client library accepts', async () => {
+    const res = await t.fastify.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' });
+    const response = new Response(res.body, { status: res.statusCode, headers: { 'content-type': String(res.headers['content-type']) } });
+    const metadata = await oauth.processDiscoveryResponse(new URL('https://auth.example.com'), response);
+    expect(metadata.token_endpoint).toBe('https://auth.example.com/oauth/token');
+    expect(metadata.authorization_endpoint).toBeUndefined();
+  });
+
+  it.each(['/.well-known/oauth-authorization-server'])('serves RFC 8414 metadata at %s', async (url) => {
     const res = await t.fastify.inject({ method: 'GET', url });
     expect(res.statusCode).toBe(200);
     const meta = res.json() as Record<string, unknown>;

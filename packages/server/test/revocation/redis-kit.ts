@@ -5,6 +5,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { denylistKeyPattern } from '@tessera/verifier/redis';
 
+/** The whole URL, database index (`redis://host:6379/6`) and credentials included: pass it on as it is. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A prefix no other test file (or run) uses; the Redis instance is shared. */
@@ -47,8 +48,12 @@ export class RedisProxy {
 
   constructor(private readonly target = new URL(REDIS_URL)) {}
 
+  /** The target's URL with the proxy's address: its database index and credentials kept. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const url = new URL(this.target.href);
+    url.hostname = '127.0.0.1';
+    url.port = String(this.port);
+    return url.toString();
   }
 
   async start(): Promise<void> {

@@ -3,7 +3,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { expectProblem, me, register, type Tokens } from '../helpers/flows.ts';
+import { expectProblem, me, register, signUp, type Tokens } from '../helpers/flows.ts';
 import { cookieNamed, expectClearedCookie, refreshWithCookie, XHR } from './support.ts';
 
 const APP_ORIGIN = 'https://app.example.com';
@@ -143,6 +143,30 @@ describe('refresh cookie over http (ISSUER=http://…)', () => {
     expect((await refreshWithCookie(t.fastify, 'tessera_refresh', cookie)).statusCode).toBe(200);
   });
 
+  it('a cookie request carrying cached Basic or Negotiate credentials is still checked: 403 without the header', async () => {
+    const { cookie, body } = await cookieLogin(t);
+    for (const authorization of ['Basic dXNlcjpwYXNz', 'Negotiate YIIGhgYGKwYBBQUCoIIGejCCBnag', `Bearer ${body.access_token}`]) {
+      for (const url of ['/auth/refresh', '/auth/logout']) {
+        const res = await t.fastify.inject({ method: 'POST', url, cookies: { tessera_refresh: cookie }, headers: { authorization, origin: EVIL_ORIGIN } });
+        expectProblem(res, 403, 'csrf_rejected');
+        const noOrigin = await t.fastify.inject({ method: 'POST', url, cookies: { tessera_refresh: cookie }, headers: { authorization } });
+        expectProblem(noOrigin, 403, 'csrf_rejected');
+      }
+    }
+    // Nothing was refreshed or logged out: the cookie and the access token still work.
+    expect((await me(t.fastify, body.access_token)).statusCode).toBe(200);
+    expect((await refreshWithCookie(t.fastify, 'tessera_refresh', cookie)).statusCode).toBe(200);
+  });
+
+  it('a request that cannot use the cookie skips the check: bearer logout, or a token in a JSON body', async () => {
+    const { tokens } = await signUp(t.fastify);
+    const bearerLogout = await t.fastify.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(bearerLogout.statusCode, bearerLogout.body).toBe(204);
+    const other = await signUp(t.fastify);
+    const bodyRefresh = await t.fastify.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: other.tokens.refresh_token }, headers: { origin: EVIL_ORIGIN } });
+    expect(bodyRefresh.statusCode, bodyRefresh.body).toBe(200);
+  });
+
   it('a cookie that can never work again is cleared on a 401', async () => {
     const res = await refreshWithCookie(t.fastify, 'tessera_refresh', `rt_${'A'.repeat(43)}`);
     expectProblem(res, 401, 'invalid_grant');
@@ -204,5 +228,20 @@ describe('refresh cookie over https (ISSUER=https://…)', () => {
     expect(logout.statusCode, logout.body).toBe(204);
     expectClearedCookie(logout, '__Host-tessera_refresh');
     expectProblem(await refreshWithCookie(t.fastify, '__Host-tessera_refresh', next), 401, 'invalid_grant');
+  });
+});
+
+describe('CORS_ORIGINS written with a trailing slash', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ env: { CORS_ORIGINS: 'http://localhost:47030/' } });
+  });
+  afterAll(() => t.close());
+
+  it('matches the Origin browsers send (no slash): the cookie refresh and CORS work', async () => {
+    const { cookie } = await cookieLogin(t);
+    const res = await refreshWithCookie(t.fastify, 'tessera_refresh', cookie, { ...XHR, origin: 'http://localhost:47030' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['access-control-allow-origin']).toBe('http://localhost:47030');
   });
 });

@@ -1,11 +1,10 @@
 // Real Redis for the throttle suites: a key prefix of their own, deleted afterwards (the
 // server is shared with other suites, so never FLUSHALL).
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { REDIS_URL } from '../revocation/redis-kit.ts';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-export const uniquePrefix = (name: string): string => `tessera-test:${name}:${randomBytes(6).toString('hex')}:`;
+// One definition of the test Redis for every suite (the whole REDIS_URL, database index included).
+export { REDIS_URL, uniquePrefix } from '../revocation/redis-kit.ts';
 
 export function openRedis(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });

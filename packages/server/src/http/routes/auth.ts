@@ -44,7 +44,11 @@ export async function authRoutes(app: FastifyInstance, deps: RouteDeps): Promise
     const bodyToken = request.body === undefined ? undefined : parseWith(logoutBody, request.body).refresh_token;
     const token = bodyToken ?? readRefreshCookie(request, config);
     if (token !== undefined) {
-      await auth.logoutWithRefreshToken(token, ctx);
+      // A reused token is refused like at refresh; the cookie is dead either way.
+      await auth.logoutWithRefreshToken(token, ctx).catch((err: unknown) => {
+        clearRefreshCookie(reply, config);
+        throw err;
+      });
     } else if (request.headers.authorization !== undefined) {
       await requireBearer(request);
       await auth.logoutWithAccessToken(claimsOf(request), ctx);

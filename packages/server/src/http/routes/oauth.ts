@@ -5,7 +5,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { OAuthService } from '../../oauth/oauth-service.ts';
 import { requestContext } from '../context.ts';
-import { toAuthError } from '../problem.ts';
+import { AuthError } from '../../errors.ts';
+import { logInfraFailure, toAuthError } from '../problem.ts';
 import type { RouteDeps } from '../services.ts';
 import { noStore, sendTokens } from '../token-response.ts';
 
@@ -85,7 +86,10 @@ export async function oauthRoutes(app: FastifyInstance, deps: RouteDeps & { oaut
   app.setErrorHandler((err: unknown, request, reply) => {
     const mapped = toOAuthError(err);
     if (mapped && mapped.status < 500) return sendOAuthError(reply, mapped);
-    request.log.error({ err, route: request.routeOptions.url }, 'unhandled error');
+    // Mapped to a 5xx and not ours: an infrastructure failure (the database), logged with its cause.
+    const infra = mapped && !(err instanceof OAuthError) && !(err instanceof AuthError) ? toAuthError(err) : undefined;
+    if (infra) logInfraFailure(request, infra, err);
+    else request.log.error({ err, route: request.routeOptions.url }, 'unhandled error');
     return sendOAuthError(reply, mapped ?? new OAuthError('server_error', 'An unexpected error occurred', 500));
   });
 

@@ -2,7 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { RouteDeps } from '../services.ts';
 
-/** RFC 8414 authorization-server metadata, built from the endpoints that exist. */
+/**
+ * RFC 8414 authorization-server metadata, built from the endpoints that exist. Served only at
+ * /.well-known/oauth-authorization-server: Tessera is not an OpenID provider (no ID tokens,
+ * no authorization endpoint, no userinfo), so an openid-configuration document could only
+ * be an invalid one that OIDC clients would trust.
+ */
 export function discoveryMetadata(config: Config) {
   const at = (path: string) => `${config.issuer}${path}`;
   return {
@@ -44,9 +49,7 @@ export async function wellKnownRoutes(app: FastifyInstance, deps: RouteDeps): Pr
     return reply.type('application/json; charset=utf-8').send(json);
   });
 
-  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
-    app.get(path, async (_request, reply) =>
-      reply.header('cache-control', `public, max-age=${config.jwksMaxAge}`).type('application/json; charset=utf-8').send(metadata),
-    );
-  }
+  app.get('/.well-known/oauth-authorization-server', async (_request, reply) =>
+    reply.header('cache-control', `public, max-age=${config.jwksMaxAge}`).type('application/json; charset=utf-8').send(metadata),
+  );
 }
