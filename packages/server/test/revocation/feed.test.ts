@@ -197,6 +197,12 @@ describe.each<Mode>(['memory', 'redis'])('revocation feed (%s)', (mode) => {
     }
   });
 
+  it('HEAD answers the headers and closes', async () => {
+    const head = await fetch(`${url}/revocations/stream`, { method: 'HEAD', headers: auth });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  });
+
   it('sends a keep-alive comment on an idle stream', async () => {
     const stream = await open();
     const since = performance.now();
