@@ -341,10 +341,13 @@ export class AuthService {
    * cut-off and the revoked sessions go to the durable outbox with the change — and
    * publish() once it has committed.
    */
-  userRevocations(): { recordUser(tx: Queryable, userId: string, sessions: Session[]): Promise<void>; publish(): Promise<void> } {
+  userRevocations(options: { throughThisSecond?: boolean } = {}): {
+    recordUser(tx: Queryable, userId: string, sessions: Session[]): Promise<void>;
+    publish(): Promise<void>;
+  } {
     const pending = new PendingRevocations(this.deps.denylist);
     return {
-      recordUser: (tx, userId, sessions) => pending.record(tx, this.userEntries(userId, sessions)),
+      recordUser: (tx, userId, sessions) => pending.record(tx, this.userEntries(userId, sessions, options)),
       publish: () => pending.publish(),
     };
   }
