@@ -159,10 +159,11 @@ export class AuthService {
   }
 
   async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
-    const outcome = await this.deps.sessions.refresh(refreshToken);
+    const pending = new PendingRevocations(this.deps.denylist);
+    const outcome = await this.deps.sessions.refresh(refreshToken, this.recordSessions(pending));
     this.metrics.refresh(outcome.kind);
     if (outcome.kind === 'reused') {
-      await this.reuseDetected(outcome.session, ctx);
+      await this.reuseDetected(outcome.session, ctx, pending.size > 0 ? pending : undefined);
       throw new AuthError('refresh_token_reused', 'The refresh token was already used; the session has been revoked');
     }
     this.audit('session.refreshed', { user_id: outcome.session.userId, session_id: outcome.session.id, grace: outcome.kind === 'grace' }, ctx);
