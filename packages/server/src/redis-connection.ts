@@ -5,6 +5,7 @@
 import net from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import { sentinelRedisOptions } from '@tessera/verifier/redis';
 
 export interface SentinelAddress {
   host: string;
@@ -101,9 +102,6 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
   return { mode: 'direct', url: url.toString() };
 }
 
-/** Commands refused by a demoted primary: reconnect, and the sentinels name the new one. */
-const reconnectWhenReadOnly = (err: Error): boolean => err.message.startsWith('READONLY');
-
 /**
  * The ioredis connection target for `redis`: the URL as it is, or Sentinel options. ioredis
  * asks the sentinels for the current primary on every (re)connect and checks its role, so a
@@ -111,12 +109,13 @@ const reconnectWhenReadOnly = (err: Error): boolean => err.message.startsWith('R
  */
 export function redisConnection(redis: RedisConfig): string | RedisOptions {
   if (redis.mode === 'direct') return redis.url;
-  return {
-    sentinels: redis.sentinels.map(({ host, port }) => ({ host, port })),
-    name: redis.name,
-    db: redis.db,
-    ...(redis.password !== undefined ? { password: redis.password } : {}),
-    ...(redis.sentinelPassword !== undefined ? { sentinelPassword: redis.sentinelPassword } : {}),
-    reconnectOnError: reconnectWhenReadOnly,
-  };
+  // The verifier library's builder: services and the server connect alike (READONLY → reconnect).
+  const { sentinels, name, password, sentinelPassword, db } = redis;
+  return sentinelRedisOptions({
+    sentinels,
+    name,
+    db,
+    ...(password !== undefined ? { password } : {}),
+    ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
+  });
 }
