@@ -51,7 +51,8 @@ export interface SentinelDeployment {
   stop(): Promise<void>;
 }
 
-async function startNode(bin: string, dir: string, name: string, config: string[]): Promise<RedisNode> {
+/** A redis-server (or redis-sentinel) on a free loopback port, config file in `dir`; resolves once it accepts connections. */
+export async function startRedisNode(bin: string, dir: string, name: string, config: string[]): Promise<RedisNode> {
   const port = await freePort();
   const file = path.join(dir, `${name}.conf`);
   fs.writeFileSync(file, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, ...config, ''].join('\n'));
@@ -125,9 +126,9 @@ export async function startSentinelDeployment(options: { downAfterMs?: number } 
   };
   try {
     const data = ['save ""', 'appendonly no', `requirepass ${password}`, `masterauth ${password}`, 'protected-mode no'];
-    const primary = await startNode(REDIS_SERVER_BIN, dir, 'primary', data);
+    const primary = await startRedisNode(REDIS_SERVER_BIN, dir, 'primary', data);
     nodes.push(primary);
-    const replica = await startNode(REDIS_SERVER_BIN, dir, 'replica', [...data, `replicaof 127.0.0.1 ${primary.port}`]);
+    const replica = await startRedisNode(REDIS_SERVER_BIN, dir, 'replica', [...data, `replicaof 127.0.0.1 ${primary.port}`]);
     nodes.push(replica);
     const replicaClient = client(replica.port);
     await until(async () => /master_link_status:up/.test(await replicaClient.info('replication')), 'the replica to sync', 15_000);
@@ -145,7 +146,7 @@ export async function startSentinelDeployment(options: { downAfterMs?: number } 
     ];
     const sentinels: RedisNode[] = [];
     for (let i = 0; i < 3; i++) {
-      const s = await startNode(REDIS_SENTINEL_BIN, dir, `sentinel-${i}`, sentinelConfig);
+      const s = await startRedisNode(REDIS_SENTINEL_BIN, dir, `sentinel-${i}`, sentinelConfig);
       nodes.push(s);
       sentinels.push(s);
     }
