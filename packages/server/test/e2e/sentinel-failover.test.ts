@@ -11,7 +11,9 @@ import { createVerifier, VerifyError, type Verifier } from '@tessera/verifier';
 import { tempDir } from '../helpers/app.ts';
 import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
 import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
-import { startProcess, type TesseraProcess } from '../helpers/process.ts';
+import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/process.ts';
+import { DenylistMirror } from '@tessera/verifier';
+import { syncDenylistFromRedis, type DenylistSync } from '@tessera/verifier/redis';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { MASTER_NAME, sentinelAvailable, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
 import { bearerStatus, post, type Pair } from './cluster-kit.ts';
@@ -89,6 +91,8 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
   const prefix = uniquePrefix('sentinel');
   const replicas: TesseraProcess[] = [];
   const verifiers: Verifier[] = [];
+  let service: TesseraProcess | undefined;
+  let rawSync: DenylistSync | undefined;
   let sentinelOptions: { sentinels: { host: string; port: number }[]; name: string; password: string; sentinelPassword: string };
 
   const newVerifier = (): Verifier => {
@@ -123,11 +127,17 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     };
     replicas.push(await startProcess({ env }));
     replicas.push(...(await Promise.all([startProcess({ env }), startProcess({ env })])));
+    // The example resource service, configured with the same variables as Tessera.
+    const { REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, REDIS_KEY_PREFIX } = env;
+    service = await startProcess({
+      script: RESOURCE_SERVICE,
+      env: { ISSUER, JWKS_URI: `${replicas[0]!.url}/.well-known/jwks.json`, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, REDIS_KEY_PREFIX },
+    });
   }, 80_000);
 
   afterAll(async () => {
-    await Promise.all(verifiers.map((v) => v.close()));
-    await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
+    await Promise.all([...verifiers.map((v) => v.close()), rawSync?.close()]);
+    await Promise.all([...replicas, ...(service ? [service] : [])].map((r) => r.stop('SIGKILL')));
     await deployment?.stop();
     await testDb?.drop();
     if (keysDir) fs.rmSync(keysDir, { recursive: true, force: true });
@@ -146,6 +156,11 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     for (let i = 0; i < SESSIONS; i += 3) sessions.push(...(await Promise.all([i, i + 1, i + 2].map(login))));
     const verifier = newVerifier();
     await verifier.verify(live.access_token); // first denylist load done
+    // The library's sync given ioredis' own Sentinel options, as they are.
+    const rawMirror = new DenylistMirror();
+    rawSync = syncDenylistFromRedis({ redis: { ...sentinelOptions }, keyPrefix: prefix, mirror: rawMirror });
+    await rawSync.ready;
+    const serviceTarget = service!;
 
     // Steady load: verification (must never fail) and revocations on rotating replicas.
     let stopping = false;
@@ -153,15 +168,17 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     const verifyLoop = async () => {
       for (let i = 0; !stopping; i++) {
         const replica = replicas[i % 3]!;
-        const [status, verified] = await Promise.all([
+        const [status, serviceStatus, verified] = await Promise.all([
           bearerStatus(replica, live.access_token).catch((err: Error) => err.message),
+          bearerStatus(serviceTarget, live.access_token, true).catch((err: Error) => err.message),
           verifier.verify(live.access_token).then(
             () => 'ok',
             (err: Error) => err.message,
           ),
         ]);
-        verification.made += 2;
+        verification.made += 3;
         if (status !== 200) verification.failed.push(`${replica.url}/auth/me: ${status}`);
+        if (serviceStatus !== 200) verification.failed.push(`resource service: ${serviceStatus}`);
         if (verified !== 'ok') verification.failed.push(`verifier: ${verified}`);
         await sleep(20);
       }
@@ -218,11 +235,14 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     const stored = await scanValues(newPrimary, `${prefix}deny:session:*`);
     const late = newVerifier(); // starts after the failover: loads only what the promoted primary holds
     await late.verify(live.access_token);
-    const lost = { replicas: [0, 0, 0], verifier: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0] };
+    const lost = { replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0] };
+    const at = Date.now();
     const feeds = await Promise.all(replicas.map(feedSessionIds));
     for (const r of revocations) {
       for (const [i, replica] of replicas.entries()) if ((await bearerStatus(replica, r.token)) !== 401) lost.replicas[i]!++;
+      if ((await bearerStatus(serviceTarget, r.token, true)) !== 401) lost.service++;
       if (!(await isRevokedBy(verifier, r.token))) lost.verifier++;
+      if (!rawMirror.isRevoked({ sid: r.sid, jti: 'unused', sub: 'unused', iat: Math.floor(at / 1000) }, at)) lost.rawSync++;
       if (!(await isRevokedBy(late, r.token))) lost.lateVerifier++;
       if (!stored.has(`${prefix}deny:session:${r.sid}`)) lost.promotedPrimary++;
       for (const [i, feed] of feeds.entries()) if (feed && !feed.has(r.sid)) lost.feed[i]!++;
@@ -247,14 +267,14 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     const replayed = replicas.map((r) =>
       r.output().split('\n').filter((line) => line.includes('"denylist.replay"')).map((line) => Number(/"count":(\d+)/.exec(line)?.[1] ?? 0)).reduce((a, b) => a + b, 0),
     );
-    const totalLost = [...lost.replicas, lost.verifier, lost.lateVerifier, lost.promotedPrimary, ...lost.feed].reduce((a, b) => a + b, 0);
+    const totalLost = [...lost.replicas, lost.service, lost.verifier, lost.rawSync, lost.lateVerifier, lost.promotedPrimary, ...lost.feed].reduce((a, b) => a + b, 0);
     console.log(
       [
         `Sentinel failover: primary SIGKILLed, sentinels named the new one after ${(switchedAt - killedAt).toFixed(0)} ms`,
         `  revocations before: ${fmt(byPhase('before'))}`,
         `  revocations during: ${fmt(byPhase('during'))}`,
         `  revocations after:  ${fmt(byPhase('after'))}`,
-        `  made ${revocations.length}, lost ${totalLost} (replicas ${lost.replicas.join('/')}, verifier mirror ${lost.verifier}, verifier started after ${lost.lateVerifier}, promoted primary ${lost.promotedPrimary}, feed ${feeds.some(Boolean) ? lost.feed.join('/') : 'not in this build'})`,
+        `  made ${revocations.length}, lost ${totalLost} (replicas ${lost.replicas.join('/')}, resource service ${lost.service}, verifier mirror ${lost.verifier}, sync with raw ioredis options ${lost.rawSync}, verifier started after ${lost.lateVerifier}, promoted primary ${lost.promotedPrimary}, feed ${feeds.some(Boolean) ? lost.feed.join('/') : 'not in this build'})`,
         `  propagation stall (longest revocation → verifier mirror): ${stall.toFixed(0)} ms; replayed on the promoted primary by each replica: ${replayed.join('/')}`,
         `  verifications ${verification.made}, failed ${verification.failed.length}`,
       ].join('\n'),
@@ -264,7 +284,8 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     expect(byPhase('before').length).toBeGreaterThan(0);
     expect(byPhase('during').length).toBeGreaterThan(0);
     expect(byPhase('after').length).toBeGreaterThan(0);
-    expect(lost).toEqual({ replicas: [0, 0, 0], verifier: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0] });
+    expect(lost).toEqual({ replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0] });
+    expect(rawSync.status()).toBe('ok');
     expect(revocations.every((r) => r.seenAt !== undefined)).toBe(true);
     // And every replica's denylist is in step with the promoted primary again.
     for (const replica of replicas) {
