@@ -68,6 +68,39 @@ async function feedSessionIds(replica: TesseraProcess): Promise<Set<string> | un
   throw new Error('the feed did not end within 100 pages');
 }
 
+/**
+ * A polling feed client that holds a cursor across the failover: its set of revoked sids is
+ * replaced by a snapshot, grown by incremental pages. Undefined when there is no feed.
+ */
+function followFeed(replicas: TesseraProcess[], stopped: () => boolean): { sids: Set<string>; snapshots: number; done: Promise<void> } {
+  const auth = `Basic ${Buffer.from(`${FEED_CLIENT.id}:${FEED_CLIENT.secret}`).toString('base64')}`;
+  const state = { sids: new Set<string>(), snapshots: 0, done: Promise.resolve() };
+  state.done = (async () => {
+    let cursor: string | undefined;
+    for (let i = 0; ; i++) {
+      const last = stopped();
+      try {
+        const res = await fetch(`${replicas[i % replicas.length]!.url}/revocations${cursor === undefined ? '' : `?after=${encodeURIComponent(cursor)}`}`, { headers: { authorization: auth } });
+        if (res.ok) {
+          const page = (await res.json()) as { snapshot: boolean; entries: { kind: string; sid?: string }[]; next: string; more?: boolean };
+          if (page.snapshot) {
+            state.snapshots++;
+            state.sids = new Set();
+          }
+          for (const entry of page.entries) if (entry.kind === 'session' && entry.sid) state.sids.add(entry.sid);
+          cursor = page.next;
+          if (page.more) continue;
+        }
+      } catch {
+        // a replica busy or restarting: poll again
+      }
+      if (last) return;
+      await sleep(200);
+    }
+  })();
+  return state;
+}
+
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -207,6 +240,8 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
       }
     };
     let stoppedAt = 0;
+    let feedFinal = false;
+    const follower = followFeed(replicas, () => feedFinal);
     const loops = [verifyLoop(), revokeLoop(), watchLoop()];
 
     await sleep(STEADY_BEFORE_KILL_MS);
@@ -235,9 +270,12 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     const stored = await scanValues(newPrimary, `${prefix}deny:session:*`);
     const late = newVerifier(); // starts after the failover: loads only what the promoted primary holds
     await late.verify(live.access_token);
-    const lost = { replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0] };
+    const lost = { replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0], feedFollower: 0 };
     const at = Date.now();
     const feeds = await Promise.all(replicas.map(feedSessionIds));
+    // The polling client's last pass starts now, after every revocation was seen by the mirror.
+    feedFinal = true;
+    await follower.done;
     for (const r of revocations) {
       for (const [i, replica] of replicas.entries()) if ((await bearerStatus(replica, r.token)) !== 401) lost.replicas[i]!++;
       if ((await bearerStatus(serviceTarget, r.token, true)) !== 401) lost.service++;
@@ -246,6 +284,7 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
       if (!(await isRevokedBy(late, r.token))) lost.lateVerifier++;
       if (!stored.has(`${prefix}deny:session:${r.sid}`)) lost.promotedPrimary++;
       for (const [i, feed] of feeds.entries()) if (feed && !feed.has(r.sid)) lost.feed[i]!++;
+      if (feeds[0] && !follower.sids.has(r.sid)) lost.feedFollower++;
     }
 
     // Rate limits and login throttling write to the promoted primary too.
@@ -267,14 +306,14 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     const replayed = replicas.map((r) =>
       r.output().split('\n').filter((line) => line.includes('"denylist.replay"')).map((line) => Number(/"count":(\d+)/.exec(line)?.[1] ?? 0)).reduce((a, b) => a + b, 0),
     );
-    const totalLost = [...lost.replicas, lost.service, lost.verifier, lost.rawSync, lost.lateVerifier, lost.promotedPrimary, ...lost.feed].reduce((a, b) => a + b, 0);
+    const totalLost = [...lost.replicas, lost.service, lost.verifier, lost.rawSync, lost.lateVerifier, lost.promotedPrimary, ...lost.feed, lost.feedFollower].reduce((a, b) => a + b, 0);
     console.log(
       [
         `Sentinel failover: primary SIGKILLed, sentinels named the new one after ${(switchedAt - killedAt).toFixed(0)} ms`,
         `  revocations before: ${fmt(byPhase('before'))}`,
         `  revocations during: ${fmt(byPhase('during'))}`,
         `  revocations after:  ${fmt(byPhase('after'))}`,
-        `  made ${revocations.length}, lost ${totalLost} (replicas ${lost.replicas.join('/')}, resource service ${lost.service}, verifier mirror ${lost.verifier}, sync with raw ioredis options ${lost.rawSync}, verifier started after ${lost.lateVerifier}, promoted primary ${lost.promotedPrimary}, feed ${feeds.some(Boolean) ? lost.feed.join('/') : 'not in this build'})`,
+        `  made ${revocations.length}, lost ${totalLost} (replicas ${lost.replicas.join('/')}, resource service ${lost.service}, verifier mirror ${lost.verifier}, sync with raw ioredis options ${lost.rawSync}, verifier started after ${lost.lateVerifier}, promoted primary ${lost.promotedPrimary}, feed ${feeds.some(Boolean) ? `${lost.feed.join('/')}, polling client holding a cursor ${lost.feedFollower} (${follower.snapshots} snapshots)` : 'not in this build'})`,
         `  propagation stall (longest revocation → verifier mirror): ${stall.toFixed(0)} ms; replayed on the promoted primary by each replica: ${replayed.join('/')}`,
         `  verifications ${verification.made}, failed ${verification.failed.length}`,
       ].join('\n'),
@@ -284,7 +323,7 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     expect(byPhase('before').length).toBeGreaterThan(0);
     expect(byPhase('during').length).toBeGreaterThan(0);
     expect(byPhase('after').length).toBeGreaterThan(0);
-    expect(lost).toEqual({ replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0] });
+    expect(lost).toEqual({ replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0], feedFollower: 0 });
     expect(rawSync.status()).toBe('ok');
     expect(revocations.every((r) => r.seenAt !== undefined)).toBe(true);
     // And every replica's denylist is in step with the promoted primary again.
