@@ -336,5 +336,10 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
       }
       expect(denylist, replica.url).toBe('ok');
     }
+    // Failover warnings and all: no process ever logged a Redis password.
+    for (const p of [...replicas, serviceTarget]) {
+      expect(p.output()).not.toContain(deployment.password);
+      expect(p.output()).not.toContain(deployment.sentinelPassword);
+    }
   }, 45_000);
 });
