@@ -96,8 +96,8 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
       problems.push('REDIS_PASSWORD: REDIS_URL holds a password too; give it in one place');
       return undefined;
     }
-    // The URL setter percent-encodes; ioredis decodes it again.
-    url.password = e.REDIS_PASSWORD;
+    // ioredis decodeURIComponent()s the password; the setter alone would leave a '%' as it is.
+    url.password = encodeURIComponent(e.REDIS_PASSWORD);
   }
   return { mode: 'direct', url: url.toString() };
 }

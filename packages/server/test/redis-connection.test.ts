@@ -1,10 +1,13 @@
 // REDIS_URL or REDIS_SENTINELS, and the credentials that go with each: which combinations
 // start, what the connection options become, and that a bad one names the variable and
 // never echoes a password.
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { redisConnection } from '../src/redis-connection.ts';
+import { closeRateLimitRedis, openRateLimitRedis } from '../src/throttle/redis-client.ts';
 import { tempDir } from './helpers/app.ts';
+import { REDIS_SERVER_BIN, sentinelAvailable, startRedisNode } from './sentinel/sentinel-kit.ts';
 
 const keys = tempDir();
 const load = (env: Record<string, string>) => loadConfig({ KEYS_DIR: keys, ...env });
@@ -27,10 +30,13 @@ describe('Redis connection settings', () => {
   });
 
   it('REDIS_PASSWORD goes into the URL, percent-encoded', () => {
-    const config = load({ REDIS_URL: 'redis://cache.internal:6379/2', REDIS_PASSWORD: 'p@ss:w/rd' });
-    const url = new URL(redisConnection(config.redis!) as string);
-    expect(decodeURIComponent(url.password)).toBe('p@ss:w/rd');
-    expect(url.pathname).toBe('/2');
+    for (const password of ['p@ss:w/rd', '100%', 'a%41b', "it's (ok)!~*"]) {
+      const config = load({ REDIS_URL: 'redis://cache.internal:6379/2', REDIS_PASSWORD: password });
+      const url = new URL(redisConnection(config.redis!) as string);
+      // What ioredis does with it (decodeURIComponent of the parsed URL's password).
+      expect(decodeURIComponent(url.password), password).toBe(password);
+      expect(url.pathname).toBe('/2');
+    }
   });
 
   it('REDIS_SENTINELS: Sentinel options for ioredis, with the defaults', () => {
@@ -98,5 +104,27 @@ describe('Redis connection settings', () => {
     expect(message).not.toContain('hunter2');
     const both = problems({ REDIS_URL: 'redis://:hunter2@127.0.0.1:6379', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_PASSWORD: 'hunter2-b' });
     expect(both).not.toContain('hunter2');
+  });
+});
+
+describe.skipIf(!sentinelAvailable())('REDIS_PASSWORD against a real redis-server', () => {
+  it('logs in with a password full of URL characters', async () => {
+    const dir = tempDir('tessera-redis-auth-');
+    const password = 'p%41@ss:w/rd#100%';
+    const node = await startRedisNode(REDIS_SERVER_BIN, dir, 'auth', ['save ""', 'appendonly no', `requirepass "${password}"`]);
+    try {
+      const config = load({ REDIS_URL: `redis://127.0.0.1:${node.port}/3`, REDIS_PASSWORD: password });
+      const redis = openRateLimitRedis(redisConnection(config.redis!));
+      try {
+        await new Promise((resolve) => redis.once('ready', resolve));
+        expect(await redis.ping()).toBe('PONG');
+        expect(((await redis.client('INFO')) as string)).toMatch(/ db=3 /);
+      } finally {
+        await closeRateLimitRedis(redis);
+      }
+    } finally {
+      await node.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
