@@ -191,7 +191,10 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     await verifier.verify(live.access_token); // first denylist load done
     // The library's sync given ioredis' own Sentinel options, as they are.
     const rawMirror = new DenylistMirror();
-    rawSync = syncDenylistFromRedis({ redis: { ...sentinelOptions }, keyPrefix: prefix, mirror: rawMirror });
+    // Its status goes 'degraded' when the subscriber loses the primary and 'ok' only after it
+    // re-subscribed and reloaded the whole denylist from the new one.
+    const rawChanges: string[] = [];
+    rawSync = syncDenylistFromRedis({ redis: { ...sentinelOptions }, keyPrefix: prefix, mirror: rawMirror, onChange: (status) => rawChanges.push(status) });
     await rawSync.ready;
     const serviceTarget = service!;
 
@@ -325,6 +328,8 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     expect(byPhase('after').length).toBeGreaterThan(0);
     expect(lost).toEqual({ replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0], feedFollower: 0 });
     expect(rawSync.status()).toBe('ok');
+    expect(rawChanges).toContain('degraded');
+    expect(rawChanges.at(-1)).toBe('ok');
     expect(revocations.every((r) => r.seenAt !== undefined)).toBe(true);
     // And every replica's denylist is in step with the promoted primary again.
     for (const replica of replicas) {
