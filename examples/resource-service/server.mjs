@@ -15,7 +15,20 @@ const options = {
   onError: (err) => app.log.warn({ err: err.message }, 'token verifier'),
 };
 if (env.JWKS_URI) options.jwksUri = env.JWKS_URI;
-if (env.REDIS_URL) options.revocation = { redisUrl: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:' };
+const keyPrefix = env.REDIS_KEY_PREFIX ?? 'tessera:';
+if (env.REDIS_SENTINELS) {
+  // Tessera's own variables for a Sentinel-managed Redis: host:port,host:port (IPv6 as [addr]:port).
+  const sentinels = env.REDIS_SENTINELS.split(',').map((entry) => {
+    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim());
+    if (!match) throw new Error('REDIS_SENTINELS must be host:port entries, comma-separated');
+    return { host: match[1] ?? '', port: Number(match[2]) };
+  });
+  /** @type {import('@tessera/verifier').RedisSentinelConnection} */
+  const redisSentinel = { sentinels, name: env.REDIS_SENTINEL_NAME ?? 'mymaster', db: Number(env.REDIS_DB ?? 0) };
+  if (env.REDIS_PASSWORD) redisSentinel.password = env.REDIS_PASSWORD;
+  if (env.REDIS_SENTINEL_PASSWORD) redisSentinel.sentinelPassword = env.REDIS_SENTINEL_PASSWORD;
+  options.revocation = { redisSentinel, keyPrefix };
+} else if (env.REDIS_URL) options.revocation = { redisUrl: env.REDIS_URL, keyPrefix };
 
 const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } });
 await app.register(tesseraAuth, options);

@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { clientListSchema } from './admin/client-auth.ts';
+import { clientListSchema, resourceClientListSchema, type ResourceClient } from './admin/client-auth.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
 import { derivedIssuer, isSecretVariable, origins } from './config-fields.ts';
+import { redisConfigFrom, sentinelList, type RedisConfig } from './redis-connection.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -56,23 +57,6 @@ const trustProxy = z
     return list;
   });
 
-/** Resource servers allowed to call /oauth/introspect and /oauth/revoke: "id:secret,id2:secret2". */
-const clientCredentials = z
-  .string()
-  .default('')
-  .transform((v, ctx) => {
-    const clients = new Map<string, string>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const colon = entry.indexOf(':');
-      if (colon <= 0 || colon === entry.length - 1) {
-        ctx.addIssue({ code: 'custom', message: 'each entry must be client_id:secret' });
-        return z.NEVER;
-      }
-      clients.set(entry.slice(0, colon), entry.slice(colon + 1));
-    }
-    return clients;
-  });
-
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -91,6 +75,12 @@ export const envSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  // Sentinel instead of REDIS_URL (README "Redis Sentinel"); checked together in redisConfigFrom.
+  REDIS_SENTINELS: sentinelList.optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).max(200).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_DB: z.coerce.number().int().min(0).max(1_000_000).optional(),
   REDIS_KEY_PREFIX: z.string().default('tessera:'),
   // How long logout/password change waits for Redis before answering 503 (the revocation is then retried in the background).
   REVOCATION_WRITE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
@@ -123,7 +113,9 @@ export const envSchema = z.object({
   BODY_LIMIT: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
   CORS_ORIGINS: origins,
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
-  INTROSPECTION_CLIENTS: clientCredentials,
+  // Resource servers: `id:secret[:introspect+revocations]` (/oauth/introspect and /oauth/revoke, the revocation feed).
+  INTROSPECTION_CLIENTS: resourceClientListSchema,
+  REVOCATION_FEED_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
 
   // Second factor, authentication levels and the admin API.
   MFA_ENCRYPTION_KEY: mfaKeySchema,
@@ -137,7 +129,7 @@ export const envSchema = z.object({
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SHUTDOWN_LINGER_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
 
-  // Abuse resistance (see README "Security"). Counters live in Redis when REDIS_URL is set.
+  // Abuse resistance (see README "Security"). Counters live in Redis when REDIS_URL or REDIS_SENTINELS is set.
   RATE_LIMIT_ENABLED: boolean(true),
   RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
@@ -181,7 +173,8 @@ export interface Config {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   dataDir: string;
-  redisUrl: string | undefined;
+  /** REDIS_URL or REDIS_SENTINELS (with their credentials); undefined: no Redis, in-process state. */
+  redis: RedisConfig | undefined;
   redisKeyPrefix: string;
   revocationWriteTimeoutMs: number;
   keysDir: string;
@@ -201,7 +194,10 @@ export interface Config {
   bodyLimit: number;
   corsOrigins: string[];
   cookieName: string;
-  introspectionClients: Map<string, string>;
+  /** Resource-server clients and what each may call. */
+  introspectionClients: Map<string, ResourceClient>;
+  /** Seconds between `: keep-alive` comments on an idle /revocations/stream. */
+  revocationFeedHeartbeatSeconds: number;
   /** AES-256-GCM key for TOTP secrets; undefined: the generated file in keysDir. */
   mfaEncryptionKey: Buffer | undefined;
   /** The `issuer` an authenticator app shows next to the account. */
@@ -275,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const keysDir = cleaned.KEYS_DIR ?? './keys';
   const keysProblem = checkKeysDir(keysDir);
   if (keysProblem) problems.push(`KEYS_DIR=${JSON.stringify(keysDir)}: ${keysProblem}`);
+  const redis = result.success ? redisConfigFrom(result.data, problems) : undefined;
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   const e = result.data;
   return {
@@ -290,7 +287,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: path.resolve(e.DATA_DIR),
-    redisUrl: e.REDIS_URL,
+    redis,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     revocationWriteTimeoutMs: e.REVOCATION_WRITE_TIMEOUT_MS,
     keysDir: path.resolve(e.KEYS_DIR),
@@ -309,6 +306,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS,
     cookieName: e.COOKIE_NAME,
     introspectionClients: e.INTROSPECTION_CLIENTS,
+    revocationFeedHeartbeatSeconds: e.REVOCATION_FEED_HEARTBEAT_SECONDS,
     mfaEncryptionKey: e.MFA_ENCRYPTION_KEY,
     totpIssuer: e.TOTP_ISSUER,
     acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },

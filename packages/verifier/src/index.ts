@@ -21,7 +21,7 @@ export {
   type AuthRequirements,
   type RequirementFailure,
 } from './requirements.js';
-export type { RevocationOptions, VerifierOptions } from './options.js';
+export type { RedisSentinelConnection, RevocationOptions, VerifierOptions } from './options.js';
 export { DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './limits.js';
 /**
  * The building blocks of `verify()`, for a caller that holds its keys itself (Tessera's own
@@ -98,7 +98,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxLifetime: o.maxTokenLifetime,
   };
   const revocation = o.revocation;
-  const redisMirror = revocation && 'redisUrl' in revocation ? new DenylistMirror() : undefined;
+  const redisRevocation = revocation && ('redisUrl' in revocation || 'redisSentinel' in revocation) ? revocation : undefined;
+  const redisMirror = redisRevocation ? new DenylistMirror() : undefined;
   const mirror = revocation && 'mirror' in revocation ? revocation.mirror : redisMirror;
   let closed = false;
 
@@ -107,16 +108,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // was told to honour revocations must not let a revoked token through during start-up.
   let sync: Promise<RedisSync> | undefined;
   let waitForDenylist: (() => Promise<void>) | undefined;
-  if (revocation && 'redisUrl' in revocation && redisMirror) {
-    const readyTimeoutMs = revocation.readyTimeoutMs ?? 5_000;
+  if (redisRevocation && redisMirror) {
+    const readyTimeoutMs = redisRevocation.readyTimeoutMs ?? 5_000;
     let deadline = now() + readyTimeoutMs;
     let loaded = false;
     // Why the denylist is not there, for whoever logs the 503 (the Fastify plugin does).
     let failure: Error = new Error(`Redis did not complete the first denylist load within ${readyTimeoutMs} ms`);
-    sync = import('./redis-sync.js').then(({ syncDenylistFromRedis }) =>
+    sync = import('./redis-sync.js').then(({ syncDenylistFromRedis, sentinelRedisOptions }) =>
       syncDenylistFromRedis({
-        redis: revocation.redisUrl,
-        keyPrefix: revocation.keyPrefix ?? 'tessera:',
+        redis: 'redisUrl' in redisRevocation ? redisRevocation.redisUrl : sentinelRedisOptions(redisRevocation.redisSentinel),
+        keyPrefix: redisRevocation.keyPrefix ?? 'tessera:',
         mirror: redisMirror,
         now,
         // Degraded: Redis is unreachable and revocations made meanwhile are not seen yet.

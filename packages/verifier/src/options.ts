@@ -4,16 +4,42 @@ import { DenylistMirror } from './denylist-mirror.js';
 import { DEFAULT_MAX_TOKEN_LENGTH } from './jwt.js';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './limits.js';
 
+/**
+ * A Redis whose primary is managed by Redis Sentinel: the same values as Tessera's
+ * `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`, `REDIS_PASSWORD`, `REDIS_SENTINEL_PASSWORD` and
+ * `REDIS_DB`. The verifier asks the sentinels for the current primary on every (re)connect,
+ * so it follows a failover and reloads the denylist from the promoted replica.
+ */
+export interface RedisSentinelConnection {
+  /** At least one sentinel; more are learnt from the ones given. */
+  sentinels: { host: string; port: number }[];
+  /** The master group name. Default `mymaster`. */
+  name?: string;
+  /** AUTH for the primary and replicas. */
+  password?: string;
+  /** AUTH for the sentinels. */
+  sentinelPassword?: string;
+  /** Database index. Default 0. */
+  db?: number;
+}
+
+interface RedisRevocationSettings {
+  /** Tessera's `REDIS_KEY_PREFIX`. Default `tessera:`. */
+  keyPrefix?: string;
+  /** How long verify() waits for the first denylist load before failing. Default 5000. */
+  readyTimeoutMs?: number;
+}
+
 /** Revocation from Tessera's Redis denylist (needs `ioredis`), or from a mirror you keep up to date. */
 export type RevocationOptions =
-  | {
+  | ({
       /** `redis://` or `rediss://` URL of the Redis that Tessera writes its denylist to. */
       redisUrl: string;
-      /** Tessera's `REDIS_KEY_PREFIX`. Default `tessera:`. */
-      keyPrefix?: string;
-      /** How long verify() waits for the first denylist load before failing. Default 5000. */
-      readyTimeoutMs?: number;
-    }
+    } & RedisRevocationSettings)
+  | ({
+      /** Tessera's Redis behind Sentinel (instead of `redisUrl`). */
+      redisSentinel: RedisSentinelConnection;
+    } & RedisRevocationSettings)
   | { mirror: DenylistMirror };
 
 export interface VerifierOptions {
@@ -97,6 +123,22 @@ function httpUrl(value: string, name: string): string {
   return value;
 }
 
+function validateSentinel(value: RedisSentinelConnection): void {
+  if (typeof value !== 'object' || value === null) bad('revocation.redisSentinel', '{ sentinels, name?, password?, sentinelPassword?, db? }');
+  const { sentinels, name, password, sentinelPassword, db } = value;
+  const address = (s: unknown) => {
+    const { host, port } = (s ?? {}) as { host?: unknown; port?: unknown };
+    return typeof host === 'string' && host.length > 0 && typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536;
+  };
+  if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(address)) {
+    bad('revocation.redisSentinel.sentinels', 'a non-empty array of { host, port }');
+  }
+  for (const [key, v] of Object.entries({ name, password, sentinelPassword })) {
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0)) bad(`revocation.redisSentinel.${key}`, 'a non-empty string');
+  }
+  if (db !== undefined) nonNegative(db, 'revocation.redisSentinel.db', 0, true);
+}
+
 export function validateOptions(options: VerifierOptions): ValidOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('createVerifier: options must be an object');
   for (const name of Object.keys(options)) {
@@ -121,16 +163,20 @@ export function validateOptions(options: VerifierOptions): ValidOptions {
   } else if (cache !== undefined && cache !== false) bad('cache', 'a boolean or { maxEntries }');
 
   if (revocation !== undefined) {
-    if (typeof revocation !== 'object' || revocation === null) bad('revocation', '{ redisUrl } or { mirror }');
+    const shapes = '{ redisUrl }, { redisSentinel } or { mirror }';
+    if (typeof revocation !== 'object' || revocation === null) bad('revocation', shapes);
     if ('mirror' in revocation) {
       if (!(revocation.mirror instanceof DenylistMirror)) bad('revocation.mirror', 'a DenylistMirror');
-    } else if ('redisUrl' in revocation) {
-      if (typeof revocation.redisUrl !== 'string' || !/^rediss?:\/\/./.test(revocation.redisUrl)) {
-        bad('revocation.redisUrl', 'a redis:// or rediss:// URL');
-      }
+    } else if ('redisUrl' in revocation || 'redisSentinel' in revocation) {
+      if ('redisUrl' in revocation && 'redisSentinel' in revocation) bad('revocation', 'either { redisUrl } or { redisSentinel }, not both');
+      if ('redisUrl' in revocation) {
+        if (typeof revocation.redisUrl !== 'string' || !/^rediss?:\/\/./.test(revocation.redisUrl)) {
+          bad('revocation.redisUrl', 'a redis:// or rediss:// URL');
+        }
+      } else validateSentinel(revocation.redisSentinel);
       if (revocation.keyPrefix !== undefined && typeof revocation.keyPrefix !== 'string') bad('revocation.keyPrefix', 'a string');
       nonNegative(revocation.readyTimeoutMs, 'revocation.readyTimeoutMs', 0);
-    } else bad('revocation', '{ redisUrl } or { mirror }');
+    } else bad('revocation', shapes);
   }
   for (const name of ['fetch', 'now', 'onError'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') bad(name, 'a function');

@@ -2,6 +2,8 @@
 // and each replica answers from its own in-memory mirror (kept in step by redis-sync).
 // A revocation is never silently lost: until Redis has taken it, it waits in an outbox
 // that is retried in the background, and the caller is told (503) that it is unconfirmed.
+// With a database the outbox is durable too (sql-outbox.ts): written before that 503, and
+// drained to Redis by whichever replica reaches Redis first.
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
@@ -17,10 +19,15 @@ import {
   startDenylistSync,
   type DenylistSync,
 } from '@tessera/verifier/redis';
-import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject } from './denylist.ts';
+import type { Queryable } from '../db/db.ts';
+import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject, RevokeOptions } from './denylist.ts';
+import type { RevocationLog } from './feed.ts';
+import { APPEND_AND_TRIM_LUA, RedisRevocationLog, revocationStreamKey, revocationTrimmedKey } from './redis-log.ts';
+import type { SqlRevocationOutbox } from './sql-outbox.ts';
 
 /**
- * Store and publish in one step, so an entry is never stored without being announced.
+ * Store, append to the feed's stream and publish in one step, so an entry is never stored
+ * without being announced.
  * Merging with what is stored keeps `until` (and a user's cut-off `before`) moving only
  * forward: a late or replayed write cannot shorten a revocation. (`until` is a Lua keyword,
  * hence the brackets.)
@@ -37,7 +44,7 @@ if stored then
 end
 local value = cjson.encode(entry)
 redis.call('SET', KEYS[1], value, 'PXAT', string.format('%d', entry['until']))
--- The message, not the stored value, says when it was sent: replicas measure their lag from it.
+${APPEND_AND_TRIM_LUA}-- The message, not the stored value, says when it was sent: replicas measure their lag from it.
 entry.published_at = tonumber(ARGV[3])
 redis.call('PUBLISH', ARGV[1], cjson.encode(entry))
 return 1
@@ -53,8 +60,19 @@ export interface RedisDenylistOptions {
   startTimeoutMs?: number;
   /** Pause between background retries of the outbox. Default 1000. */
   retryIntervalMs?: number;
+  /**
+   * How long a confirmed write is remembered, to be written again if Redis turns out to be
+   * another server (a Sentinel failover, a restart): replication is asynchronous, so the
+   * promoted replica may lack the last writes the old primary confirmed. Default 60000.
+   */
+  replayWindowMs?: number;
   logger?: Logger;
+  /** The durable outbox (SQL); without it, unconfirmed revocations wait in this process only. */
+  sqlOutbox?: SqlRevocationOutbox;
 }
+
+/** Beyond the write timeout, how long a recorded row stays this replica's before others may deliver it. */
+const CLAIM_MARGIN_MS = 2_000;
 
 const entryId = (entry: DenylistEntry): string => `${entry.kind}:${entry.id}`;
 
@@ -62,6 +80,12 @@ function merge(a: DenylistEntry, b: DenylistEntry): DenylistEntry {
   const until = Math.max(a.until, b.until);
   if (a.kind === 'user' && b.kind === 'user') return { ...a, before: Math.max(a.before, b.before), until };
   return { ...a, until };
+}
+
+/** Whether writing `a` revokes at least what `b` would. */
+function covers(a: DenylistEntry, b: DenylistEntry): boolean {
+  if (a.until < b.until) return false;
+  return b.kind !== 'user' || (a.kind === 'user' && a.before >= b.before);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -79,6 +103,10 @@ export class RedisDenylist implements Denylist {
   private readonly outbox = new Map<string, DenylistEntry>();
   /** Writes under way: re-applied after a full reload in case their message is still to come. */
   private readonly inFlight = new Set<DenylistEntry>();
+  /** Entries Redis confirmed within replayWindowMs, by kind:id, oldest first, with when. */
+  private readonly confirmed = new Map<string, { entry: DenylistEntry; at: number }>();
+  /** run_id of the Redis server the writer last talked to; another one means data may be missing. */
+  private serverRunId: string | undefined;
   private sync: DenylistSync | undefined;
   private writer: Redis | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -87,9 +115,15 @@ export class RedisDenylist implements Denylist {
   private closed = false;
   private lastStatus: DenylistStatus | undefined;
   private readonly lagListeners = new Set<(lagMs: number) => void>();
+  private readonly log: RedisRevocationLog;
 
   constructor(private readonly options: RedisDenylistOptions) {
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.log = new RedisRevocationLog({ redis: options.redis, prefix: this.prefix, clock: options.clock, connection: () => this.writer });
+  }
+
+  get feed(): RevocationLog {
+    return this.log;
   }
 
   async start(): Promise<void> {
@@ -107,7 +141,7 @@ export class RedisDenylist implements Denylist {
       socketTimeout: Math.max(this.options.writeTimeoutMs, 500),
       connectionName: 'tessera-denylist-write',
     });
-    this.writer.on('ready', () => void this.flush());
+    this.writer.on('ready', () => void this.writerConnected());
     for (const event of ['ready', 'close', 'end']) this.writer.on(event, () => this.report());
     this.retryTimer = setInterval(() => void this.flush(), this.options.retryIntervalMs ?? 1_000);
     this.retryTimer.unref();
@@ -127,7 +161,12 @@ export class RedisDenylist implements Denylist {
     }
   }
 
-  async revoke(entry: DenylistEntry): Promise<void> {
+  async record(tx: Queryable, entry: DenylistEntry): Promise<string | undefined> {
+    // Other replicas leave the row alone while this one is still trying to write it.
+    return this.options.sqlOutbox?.add(entry, tx, this.options.writeTimeoutMs + CLAIM_MARGIN_MS);
+  }
+
+  async revoke(entry: DenylistEntry, options: RevokeOptions = {}): Promise<void> {
     if (!this.sync || this.closed) throw new Error('RedisDenylist is not running');
     // Effective on this replica at once, whatever happens to Redis.
     this.mirror.apply(entry);
@@ -135,8 +174,11 @@ export class RedisDenylist implements Denylist {
     this.inFlight.add(entry);
     try {
       await withTimeout(this.write(entry), this.options.writeTimeoutMs);
+      if (options.outboxId) await this.settle(options.outboxId, 'remove');
     } catch (err) {
       this.enqueue(entry);
+      if (options.outboxId) await this.settle(options.outboxId, 'release');
+      else await this.persist(entry);
       this.options.logger?.warn(
         { event: 'denylist.write_failed', kind: entry.kind, outbox: this.outbox.size, error: (err as Error).message },
         'revocation not confirmed by Redis; kept in the outbox and retried',
@@ -186,7 +228,29 @@ export class RedisDenylist implements Denylist {
         'shutting down with revocations Redis never confirmed; other replicas may not know them',
       );
     }
-    await Promise.all([this.sync?.close(), this.writer ? closeRedis(this.writer) : undefined]);
+    await Promise.all([this.sync?.close(), this.writer ? closeRedis(this.writer) : undefined, this.log.close()]);
+  }
+
+  /** Clears (delivered) or releases (for any replica to deliver) a row record() wrote; a failure leaves it to the drainers. */
+  private async settle(id: string, how: 'remove' | 'release'): Promise<void> {
+    try {
+      await this.options.sqlOutbox?.[how](id);
+    } catch {
+      // Delivered twice at worst (the write merges), or delivered after the claim runs out.
+    }
+  }
+
+  /** Into the durable outbox; if the database is away too, the in-process outbox is all there is. */
+  private async persist(entry: DenylistEntry): Promise<void> {
+    if (!this.options.sqlOutbox) return;
+    try {
+      await this.options.sqlOutbox.add(entry);
+    } catch (err) {
+      this.options.logger?.error(
+        { event: 'denylist.outbox_not_durable', kind: entry.kind, error: (err as Error).message },
+        'revocation kept in this process only: neither Redis nor the database took it',
+      );
+    }
   }
 
   /**
@@ -209,7 +273,56 @@ export class RedisDenylist implements Denylist {
   private async write(entry: DenylistEntry): Promise<void> {
     await this.writerReady();
     if (!this.writer) throw new Error('not started');
-    await this.writer.eval(REVOKE_SCRIPT, 1, denylistKey(this.prefix, entry), denylistChannel(this.prefix), encodeDenylistEntry(entry), String(this.options.clock.now()));
+    await this.writer.eval(
+      REVOKE_SCRIPT,
+      3,
+      denylistKey(this.prefix, entry),
+      revocationStreamKey(this.prefix),
+      revocationTrimmedKey(this.prefix),
+      denylistChannel(this.prefix),
+      encodeDenylistEntry(entry),
+      String(this.options.clock.now()),
+    );
+    this.remember(entry);
+  }
+
+  /** Keeps what Redis confirmed for replayWindowMs (bounded by the revocation rate). */
+  private remember(entry: DenylistEntry): void {
+    const now = this.options.clock.now();
+    const id = entryId(entry);
+    const known = this.confirmed.get(id);
+    this.confirmed.delete(id); // re-inserted last: the map stays in confirmation order
+    this.confirmed.set(id, { entry: known ? merge(known.entry, entry) : entry, at: now });
+    const horizon = now - (this.options.replayWindowMs ?? 60_000);
+    for (const [key, { at }] of this.confirmed) {
+      if (at >= horizon) break;
+      this.confirmed.delete(key);
+    }
+  }
+
+  /**
+   * On every (re)connect: if this is not the Redis server the writer talked to before (a
+   * Sentinel promoted a replica, or Redis restarted), the writes it confirmed lately may not
+   * have made it there; they go back into the outbox and are written again (the script
+   * merges, so a replay changes nothing that is already there). Then the outbox is flushed.
+   */
+  private async writerConnected(): Promise<void> {
+    try {
+      const runId = /^run_id:(\w+)/m.exec((await this.writer?.info('server')) ?? '')?.[1];
+      if (runId && this.serverRunId && runId !== this.serverRunId && this.confirmed.size > 0) {
+        const replayed = [...this.confirmed.values()];
+        this.confirmed.clear();
+        for (const { entry } of replayed) this.enqueue(entry);
+        this.options.logger?.warn(
+          { event: 'denylist.replay', count: replayed.length },
+          'Redis is another server than before (failover or restart); writing recent revocations again',
+        );
+      }
+      if (runId) this.serverRunId = runId;
+    } catch {
+      // Lost the connection again; the next 'ready' checks once more.
+    }
+    await this.flush();
   }
 
   private enqueue(entry: DenylistEntry): void {
@@ -219,11 +332,17 @@ export class RedisDenylist implements Denylist {
     this.report();
   }
 
-  /** One pass over the outbox; stops at the first failure (Redis is still away). Never rejects. */
+  /**
+   * One pass over the durable outbox (every replica's unconfirmed revocations), then over
+   * this process's; stops at the first failure (Redis is still away). Never rejects.
+   */
   private async flush(): Promise<void> {
-    if (this.flushing || this.outbox.size === 0 || this.writer?.status !== 'ready') return;
+    if (this.flushing || this.writer?.status !== 'ready') return;
+    if (this.outbox.size === 0 && !this.options.sqlOutbox) return;
     this.flushing = true;
     try {
+      if (this.options.sqlOutbox) await this.drainSql(this.options.sqlOutbox);
+      if (this.outbox.size === 0) return;
       for (const [id, entry] of [...this.outbox]) {
         if (entry.until <= this.options.clock.now()) {
           this.outbox.delete(id);
@@ -239,6 +358,27 @@ export class RedisDenylist implements Denylist {
     } finally {
       this.flushing = false;
       this.report();
+    }
+  }
+
+  private async drainSql(sqlOutbox: SqlRevocationOutbox): Promise<void> {
+    for (;;) {
+      const delivered = await sqlOutbox
+        .drain((entry) => withTimeout(this.write(entry), this.options.writeTimeoutMs), this.options.clock.now())
+        .catch((err: unknown) => {
+          // Redis failing again is retried; a database failure is worth a line.
+          if (!/Redis|not started/.test((err as Error).message)) {
+            this.options.logger?.warn({ event: 'denylist.outbox_drain_failed', error: (err as Error).message }, 'could not drain the durable outbox');
+          }
+          throw err;
+        });
+      if (delivered.length === 0) return;
+      // What this process still holds for the same subjects is delivered if the row covered it.
+      for (const entry of delivered) {
+        const queued = this.outbox.get(entryId(entry));
+        if (queued && covers(entry, queued)) this.outbox.delete(entryId(entry));
+      }
+      this.options.logger?.info({ event: 'denylist.outbox_drained', count: delivered.length }, 'revocations from the durable outbox written to Redis');
     }
   }
 
