@@ -19,6 +19,7 @@ import { adminRoutes } from './http/routes/admin.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { mfaRoutes } from './http/routes/mfa.ts';
 import { oauthRoutes } from './http/routes/oauth.ts';
+import { FeedStreams, revocationRoutes } from './http/routes/revocations.ts';
 import { sessionRoutes } from './http/routes/sessions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
 import { frameworkErrors, MAX_HEADER_SIZE, registerSecurity } from './http/security.ts';
@@ -129,6 +130,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'admin', ...fields }, ctx),
   });
+  // The feed's clients are INTROSPECTION_CLIENTS, checked like admin clients (back-off, audit).
+  const authenticateFeedClient = createClientAuthenticator({
+    realm: 'revocations',
+    clients: (id) => config.introspectionClients.get(id)?.secret,
+    throttle,
+    audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'revocations', ...fields }, ctx),
+  });
+  const feedStreams = new FeedStreams();
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
 
   const fastify: FastifyInstance = Fastify({
@@ -179,6 +188,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
   await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
   await fastify.register(oauthRoutes, { ...routeDeps, oauth });
+  await fastify.register(revocationRoutes, { ...routeDeps, authenticateFeedClient, streams: feedStreams });
+  // Open streams never end by themselves: close() would wait on them forever.
+  fastify.addHook('preClose', async () => feedStreams.endAll());
   await fastify.register(wellKnownRoutes, routeDeps);
   await fastify.register(healthRoutes, { ...routeDeps, isDraining: () => draining });
   await fastify.register(docsRoutes);
@@ -192,6 +204,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     mail: recovery.drainer,
     startDraining() {
       draining = true;
+      // Feed clients reconnect (with their cursor) to a replica that is not leaving.
+      feedStreams.endAll();
     },
   };
 }

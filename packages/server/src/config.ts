@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { clientListSchema } from './admin/client-auth.ts';
+import { clientListSchema, resourceClientListSchema, type ResourceClient } from './admin/client-auth.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
 import { derivedIssuer, isSecretVariable, origins } from './config-fields.ts';
 
@@ -54,23 +54,6 @@ const trustProxy = z
       return z.NEVER;
     }
     return list;
-  });
-
-/** Resource servers allowed to call /oauth/introspect and /oauth/revoke: "id:secret,id2:secret2". */
-const clientCredentials = z
-  .string()
-  .default('')
-  .transform((v, ctx) => {
-    const clients = new Map<string, string>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const colon = entry.indexOf(':');
-      if (colon <= 0 || colon === entry.length - 1) {
-        ctx.addIssue({ code: 'custom', message: 'each entry must be client_id:secret' });
-        return z.NEVER;
-      }
-      clients.set(entry.slice(0, colon), entry.slice(colon + 1));
-    }
-    return clients;
   });
 
 export const envSchema = z.object({
@@ -123,7 +106,9 @@ export const envSchema = z.object({
   BODY_LIMIT: z.coerce.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
   CORS_ORIGINS: origins,
   COOKIE_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('tessera_refresh'),
-  INTROSPECTION_CLIENTS: clientCredentials,
+  // Resource servers: `id:secret[:introspect+revocations]` (/oauth/introspect and /oauth/revoke, the revocation feed).
+  INTROSPECTION_CLIENTS: resourceClientListSchema,
+  REVOCATION_FEED_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
 
   // Second factor, authentication levels and the admin API.
   MFA_ENCRYPTION_KEY: mfaKeySchema,
@@ -201,7 +186,10 @@ export interface Config {
   bodyLimit: number;
   corsOrigins: string[];
   cookieName: string;
-  introspectionClients: Map<string, string>;
+  /** Resource-server clients and what each may call. */
+  introspectionClients: Map<string, ResourceClient>;
+  /** Seconds between `: keep-alive` comments on an idle /revocations/stream. */
+  revocationFeedHeartbeatSeconds: number;
   /** AES-256-GCM key for TOTP secrets; undefined: the generated file in keysDir. */
   mfaEncryptionKey: Buffer | undefined;
   /** The `issuer` an authenticator app shows next to the account. */
@@ -309,6 +297,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS,
     cookieName: e.COOKIE_NAME,
     introspectionClients: e.INTROSPECTION_CLIENTS,
+    revocationFeedHeartbeatSeconds: e.REVOCATION_FEED_HEARTBEAT_SECONDS,
     mfaEncryptionKey: e.MFA_ENCRYPTION_KEY,
     totpIssuer: e.TOTP_ISSUER,
     acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },

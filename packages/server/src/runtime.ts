@@ -15,6 +15,7 @@ import type { Denylist } from './revocation/denylist.ts';
 import { MemoryDenylist } from './revocation/memory-denylist.ts';
 import { RedisDenylist } from './revocation/redis-denylist.ts';
 import { seedDenylistFromSql } from './revocation/seed-from-sql.ts';
+import { SqlRevocationOutbox } from './revocation/sql-outbox.ts';
 import { SessionPurger } from './sessions/purge.ts';
 import { closeRateLimitRedis, openRateLimitRedis } from './throttle/redis-client.ts';
 
@@ -38,7 +39,7 @@ export async function openKeyStore(config: Config, clock: Clock, logger: Logger)
  * Redis when REDIS_URL is set (every replica shares it), in-process memory otherwise. A
  * Redis outage at start does not fail startup: the denylist starts degraded and catches up.
  */
-export async function openDenylist(config: Config, clock: Clock, logger: Logger): Promise<Denylist> {
+export async function openDenylist(config: Config, clock: Clock, logger: Logger, db?: Db): Promise<Denylist> {
   const denylist = config.redisUrl
     ? new RedisDenylist({
         redis: config.redisUrl,
@@ -46,8 +47,9 @@ export async function openDenylist(config: Config, clock: Clock, logger: Logger)
         clock,
         logger,
         writeTimeoutMs: config.revocationWriteTimeoutMs,
+        ...(db ? { sqlOutbox: new SqlRevocationOutbox(db) } : {}),
       })
-    : new MemoryDenylist(clock);
+    : new MemoryDenylist(clock, db ? { db } : {});
   await denylist.start();
   return denylist;
 }
@@ -83,7 +85,7 @@ export async function openRuntime(config: Config, logger: Logger, clock: Clock =
     if (applied.length > 0) logger.info({ event: 'db.migrated', versions: applied, kind: db.kind }, 'database migrated');
     const keys = await openKeyStore(config, clock, logger);
     keys.startAutoReload(config.keysReloadInterval * 1000);
-    const denylist = await openDenylist(config, clock, logger);
+    const denylist = await openDenylist(config, clock, logger, db);
     await seedRevocations(db, denylist, clock, config, logger);
     const redis = config.redisUrl && config.rateLimit.enabled ? openRateLimitRedis(config.redisUrl) : undefined;
     const purger = new SessionPurger(db, clock, logger, {

@@ -125,12 +125,22 @@ describe('config', () => {
     expect(loadConfig({ ISSUER: 'https://auth.example.com/', KEYS_DIR: tempDir() }).issuer).toBe('https://auth.example.com');
   });
 
-  it('parses INTROSPECTION_CLIENTS into client credentials', () => {
-    const config = loadConfig({ INTROSPECTION_CLIENTS: 'api:s3cret, billing:p:w', KEYS_DIR: tempDir() });
-    expect([...config.introspectionClients]).toEqual([
-      ['api', 's3cret'],
-      ['billing', 'p:w'],
+  it('parses INTROSPECTION_CLIENTS into client credentials and permissions', () => {
+    const config = loadConfig({
+      INTROSPECTION_CLIENTS: 'api:s3cret, billing:p:w, feed:s3:cret:introspect+revocations, only:x:revocations, odd:a:b:introspect+nope',
+      KEYS_DIR: tempDir(),
+    });
+    expect([...config.introspectionClients].map(([id, c]) => [id, c.secret, [...c.permissions]])).toEqual([
+      ['api', 's3cret', ['introspect']],
+      ['billing', 'p:w', ['introspect']],
+      ['feed', 's3:cret', ['introspect', 'revocations']],
+      ['only', 'x', ['revocations']],
+      // Not every word is a permission: the whole rest is the secret.
+      ['odd', 'a:b:introspect+nope', ['introspect']],
     ]);
+    expect(config.revocationFeedHeartbeatSeconds).toBe(15);
+    expect(loadConfig({ REVOCATION_FEED_HEARTBEAT_SECONDS: '2', KEYS_DIR: tempDir() }).revocationFeedHeartbeatSeconds).toBe(2);
+    expect(() => loadConfig({ REVOCATION_FEED_HEARTBEAT_SECONDS: '0', KEYS_DIR: tempDir() })).toThrow(/REVOCATION_FEED_HEARTBEAT_SECONDS/);
   });
 
   it('stops the process with exit code 1 and one message, no stack trace', () => {

@@ -22,6 +22,51 @@ export function parseClientList(value: string): Map<string, string> | string {
   return clients;
 }
 
+/** What a resource-server client (INTROSPECTION_CLIENTS) may call: /oauth/introspect and /oauth/revoke, the revocation feed. */
+export const CLIENT_PERMISSIONS = ['introspect', 'revocations'] as const;
+export type ClientPermission = (typeof CLIENT_PERMISSIONS)[number];
+
+export interface ResourceClient {
+  secret: string;
+  permissions: ReadonlySet<ClientPermission>;
+}
+
+const isPermission = (word: string): word is ClientPermission => (CLIENT_PERMISSIONS as readonly string[]).includes(word);
+
+/**
+ * Parses `id:secret[:perm+perm],…`. The last `:…` is read as permissions only when every
+ * `+`-separated word in it is a known permission, so a secret containing `:` still works;
+ * without a suffix a client may introspect (and revoke), as before permissions existed.
+ */
+export function parseResourceClients(value: string): Map<string, ResourceClient> | string {
+  const list = parseClientList(value);
+  if (typeof list === 'string') return list;
+  const clients = new Map<string, ResourceClient>();
+  for (const [id, rest] of list) {
+    const colon = rest.lastIndexOf(':');
+    const words = colon > 0 ? rest.slice(colon + 1).split('+') : [];
+    if (words.length > 0 && words.every(isPermission)) {
+      clients.set(id, { secret: rest.slice(0, colon), permissions: new Set(words) });
+    } else {
+      clients.set(id, { secret: rest, permissions: new Set(['introspect']) });
+    }
+  }
+  return clients;
+}
+
+/** The zod schema of INTROSPECTION_CLIENTS. */
+export const resourceClientListSchema = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const parsed = parseResourceClients(v);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
 /** The zod schema of a client list variable (ADMIN_CLIENTS). */
 export const clientListSchema = z
   .string()
@@ -59,7 +104,8 @@ export function secretMatches(expected: string | undefined, given: string): bool
 
 export interface ClientAuthenticatorOptions {
   realm: string;
-  clients: Map<string, string>;
+  /** The secret of a client id, or undefined. */
+  clients: Map<string, string> | ((id: string) => string | undefined);
   throttle: LoginThrottle | undefined;
   audit: (fields: { client_id: string | null; reason: string }, ctx: RequestContext) => void;
 }
@@ -71,6 +117,7 @@ export interface ClientAuthenticatorOptions {
  */
 export function createClientAuthenticator(options: ClientAuthenticatorOptions) {
   const { realm, clients, throttle, audit } = options;
+  const secretOf = typeof clients === 'function' ? clients : (id: string) => clients.get(id);
   return async function authenticateClient(authorization: string | undefined, ctx: RequestContext): Promise<string> {
     try {
       await throttle?.beforeClientAuth(realm, ctx.ip);
@@ -79,7 +126,7 @@ export function createClientAuthenticator(options: ClientAuthenticatorOptions) {
       throw err;
     }
     const credentials = basicCredentials(authorization);
-    if (credentials && secretMatches(clients.get(credentials.id), credentials.secret)) return credentials.id;
+    if (credentials && secretMatches(secretOf(credentials.id), credentials.secret)) return credentials.id;
     const reason = authorization === undefined ? 'missing' : credentials ? 'wrong_credentials' : 'malformed';
     // Requests without any credentials are not guesses: they are not counted.
     if (authorization !== undefined) await throttle?.clientAuthFailed(realm, ctx.ip);

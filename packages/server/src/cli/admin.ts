@@ -17,7 +17,7 @@ export async function openAdmin(config: Config) {
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const db = await openDb(config);
   await migrate(db);
-  const denylist = await openDenylist(config, systemClock, logger);
+  const denylist = await openDenylist(config, systemClock, logger, db);
   const users = new UserService(db, new PasswordHasher(config.argon2), systemClock);
   const sessions = new SessionService(db, systemClock, sessionLifetimes(config));
   // No drainer runs here: mail an operator command queues is sent by the server replicas.

@@ -162,6 +162,8 @@ export class AppMetrics implements AuthMetrics {
       start: () => denylist.start(),
       close: () => denylist.close(),
       ...(denylist.observeMirrorLag ? { observeMirrorLag: denylist.observeMirrorLag.bind(denylist) } : {}),
+      ...(denylist.feed ? { feed: denylist.feed } : {}),
+      ...(denylist.restore ? { restore: denylist.restore.bind(denylist) } : {}),
     };
   }
 

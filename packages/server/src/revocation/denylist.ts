@@ -1,4 +1,5 @@
 import type { DenylistEntry, RevocationSubject } from '@tessera/verifier';
+import type { RevocationLog } from './feed.ts';
 
 export type { DenylistEntry, RevocationSubject };
 
@@ -23,4 +24,8 @@ export interface Denylist {
    * denylist has a lag to report. Returns the unsubscribe function.
    */
   observeMirrorLag?(listener: (lagMs: number) => void): () => void;
+  /** The log behind GET /revocations and /revocations/stream; absent, those answer 503. */
+  readonly feed?: RevocationLog;
+  /** Applies entries already durable elsewhere (seeding from SQL) to this replica only, when the store can tell them apart. */
+  restore?(entries: DenylistEntry[]): void;
 }

@@ -2,6 +2,8 @@
 // and each replica answers from its own in-memory mirror (kept in step by redis-sync).
 // A revocation is never silently lost: until Redis has taken it, it waits in an outbox
 // that is retried in the background, and the caller is told (503) that it is unconfirmed.
+// With a database the outbox is durable too (sql-outbox.ts): written before that 503, and
+// drained to Redis by whichever replica reaches Redis first.
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
@@ -18,9 +20,13 @@ import {
   type DenylistSync,
 } from '@tessera/verifier/redis';
 import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject } from './denylist.ts';
+import type { RevocationLog } from './feed.ts';
+import { APPEND_AND_TRIM_LUA, RedisRevocationLog, revocationStreamKey, revocationTrimmedKey } from './redis-log.ts';
+import type { SqlRevocationOutbox } from './sql-outbox.ts';
 
 /**
- * Store and publish in one step, so an entry is never stored without being announced.
+ * Store, append to the feed's stream and publish in one step, so an entry is never stored
+ * without being announced.
  * Merging with what is stored keeps `until` (and a user's cut-off `before`) moving only
  * forward: a late or replayed write cannot shorten a revocation. (`until` is a Lua keyword,
  * hence the brackets.)
@@ -37,7 +43,7 @@ if stored then
 end
 local value = cjson.encode(entry)
 redis.call('SET', KEYS[1], value, 'PXAT', string.format('%d', entry['until']))
--- The message, not the stored value, says when it was sent: replicas measure their lag from it.
+${APPEND_AND_TRIM_LUA}-- The message, not the stored value, says when it was sent: replicas measure their lag from it.
 entry.published_at = tonumber(ARGV[3])
 redis.call('PUBLISH', ARGV[1], cjson.encode(entry))
 return 1
@@ -54,6 +60,8 @@ export interface RedisDenylistOptions {
   /** Pause between background retries of the outbox. Default 1000. */
   retryIntervalMs?: number;
   logger?: Logger;
+  /** The durable outbox (SQL); without it, unconfirmed revocations wait in this process only. */
+  sqlOutbox?: SqlRevocationOutbox;
 }
 
 const entryId = (entry: DenylistEntry): string => `${entry.kind}:${entry.id}`;
@@ -62,6 +70,12 @@ function merge(a: DenylistEntry, b: DenylistEntry): DenylistEntry {
   const until = Math.max(a.until, b.until);
   if (a.kind === 'user' && b.kind === 'user') return { ...a, before: Math.max(a.before, b.before), until };
   return { ...a, until };
+}
+
+/** Whether writing `a` revokes at least what `b` would. */
+function covers(a: DenylistEntry, b: DenylistEntry): boolean {
+  if (a.until < b.until) return false;
+  return b.kind !== 'user' || (a.kind === 'user' && a.before >= b.before);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -87,9 +101,15 @@ export class RedisDenylist implements Denylist {
   private closed = false;
   private lastStatus: DenylistStatus | undefined;
   private readonly lagListeners = new Set<(lagMs: number) => void>();
+  private readonly log: RedisRevocationLog;
 
   constructor(private readonly options: RedisDenylistOptions) {
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.log = new RedisRevocationLog({ redis: options.redis, prefix: this.prefix, clock: options.clock, connection: () => this.writer });
+  }
+
+  get feed(): RevocationLog {
+    return this.log;
   }
 
   async start(): Promise<void> {
@@ -137,6 +157,7 @@ export class RedisDenylist implements Denylist {
       await withTimeout(this.write(entry), this.options.writeTimeoutMs);
     } catch (err) {
       this.enqueue(entry);
+      await this.persist(entry);
       this.options.logger?.warn(
         { event: 'denylist.write_failed', kind: entry.kind, outbox: this.outbox.size, error: (err as Error).message },
         'revocation not confirmed by Redis; kept in the outbox and retried',
@@ -186,7 +207,20 @@ export class RedisDenylist implements Denylist {
         'shutting down with revocations Redis never confirmed; other replicas may not know them',
       );
     }
-    await Promise.all([this.sync?.close(), this.writer ? closeRedis(this.writer) : undefined]);
+    await Promise.all([this.sync?.close(), this.writer ? closeRedis(this.writer) : undefined, this.log.close()]);
+  }
+
+  /** Into the durable outbox; if the database is away too, the in-process outbox is all there is. */
+  private async persist(entry: DenylistEntry): Promise<void> {
+    if (!this.options.sqlOutbox) return;
+    try {
+      await this.options.sqlOutbox.add(entry);
+    } catch (err) {
+      this.options.logger?.error(
+        { event: 'denylist.outbox_not_durable', kind: entry.kind, error: (err as Error).message },
+        'revocation kept in this process only: neither Redis nor the database took it',
+      );
+    }
   }
 
   /**
@@ -209,7 +243,16 @@ export class RedisDenylist implements Denylist {
   private async write(entry: DenylistEntry): Promise<void> {
     await this.writerReady();
     if (!this.writer) throw new Error('not started');
-    await this.writer.eval(REVOKE_SCRIPT, 1, denylistKey(this.prefix, entry), denylistChannel(this.prefix), encodeDenylistEntry(entry), String(this.options.clock.now()));
+    await this.writer.eval(
+      REVOKE_SCRIPT,
+      3,
+      denylistKey(this.prefix, entry),
+      revocationStreamKey(this.prefix),
+      revocationTrimmedKey(this.prefix),
+      denylistChannel(this.prefix),
+      encodeDenylistEntry(entry),
+      String(this.options.clock.now()),
+    );
   }
 
   private enqueue(entry: DenylistEntry): void {
@@ -219,11 +262,17 @@ export class RedisDenylist implements Denylist {
     this.report();
   }
 
-  /** One pass over the outbox; stops at the first failure (Redis is still away). Never rejects. */
+  /**
+   * One pass over the durable outbox (every replica's unconfirmed revocations), then over
+   * this process's; stops at the first failure (Redis is still away). Never rejects.
+   */
   private async flush(): Promise<void> {
-    if (this.flushing || this.outbox.size === 0 || this.writer?.status !== 'ready') return;
+    if (this.flushing || this.writer?.status !== 'ready') return;
+    if (this.outbox.size === 0 && !this.options.sqlOutbox) return;
     this.flushing = true;
     try {
+      if (this.options.sqlOutbox) await this.drainSql(this.options.sqlOutbox);
+      if (this.outbox.size === 0) return;
       for (const [id, entry] of [...this.outbox]) {
         if (entry.until <= this.options.clock.now()) {
           this.outbox.delete(id);
@@ -239,6 +288,27 @@ export class RedisDenylist implements Denylist {
     } finally {
       this.flushing = false;
       this.report();
+    }
+  }
+
+  private async drainSql(sqlOutbox: SqlRevocationOutbox): Promise<void> {
+    for (;;) {
+      const delivered = await sqlOutbox
+        .drain((entry) => withTimeout(this.write(entry), this.options.writeTimeoutMs), this.options.clock.now())
+        .catch((err: unknown) => {
+          // Redis failing again is retried; a database failure is worth a line.
+          if (!/Redis|not started/.test((err as Error).message)) {
+            this.options.logger?.warn({ event: 'denylist.outbox_drain_failed', error: (err as Error).message }, 'could not drain the durable outbox');
+          }
+          throw err;
+        });
+      if (delivered.length === 0) return;
+      // What this process still holds for the same subjects is delivered if the row covered it.
+      for (const entry of delivered) {
+        const queued = this.outbox.get(entryId(entry));
+        if (queued && covers(entry, queued)) this.outbox.delete(entryId(entry));
+      }
+      this.options.logger?.info({ event: 'denylist.outbox_drained', count: delivered.length }, 'revocations from the durable outbox written to Redis');
     }
   }
 

@@ -39,6 +39,11 @@ export async function revocationsFromSql(db: Db, now: number, accessTokenTtl: nu
 /** Applies the SQL-derived revocations to a denylist; returns how many. */
 export async function seedDenylistFromSql(db: Db, denylist: Denylist, now: number, accessTokenTtl: number): Promise<number> {
   const entries = await revocationsFromSql(db, now, accessTokenTtl, MAX_CLOCK_SKEW_SECONDS * 1000);
+  // Already durable in SQL: a store that can take them locally (the embedded log) does not log them twice.
+  if (denylist.restore) {
+    denylist.restore(entries);
+    return entries.length;
+  }
   // In parallel: with Redis down each write waits out its timeout before queueing for retry.
   const results = await Promise.allSettled(entries.map((entry) => denylist.revoke(entry)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

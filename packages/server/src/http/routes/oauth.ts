@@ -1,8 +1,8 @@
 // OAuth endpoints for off-the-shelf clients: form bodies in, RFC 6749 §5.2 errors out.
-import crypto from 'node:crypto';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { basicCredentials, secretMatches, type ResourceClient } from '../../admin/client-auth.ts';
 import type { OAuthService } from '../../oauth/oauth-service.ts';
 import { requestContext } from '../context.ts';
 import { AuthError } from '../../errors.ts';
@@ -31,26 +31,20 @@ function parseForm<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   throw new OAuthError('invalid_request', `missing or invalid parameter: ${fields.join(', ')}`);
 }
 
-/** RFC 6749 §2.3.1 HTTP Basic client authentication against INTROSPECTION_CLIENTS. */
-function authenticateClient(request: FastifyRequest, clients: Map<string, string>): string {
-  const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(request.headers.authorization ?? '');
-  const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
-  const colon = decoded.indexOf(':');
-  if (colon < 0) throw new OAuthError('invalid_client', 'client authentication (HTTP Basic) is required', 401);
-  let id: string, secret: string;
-  try {
-    id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
-  } catch {
-    throw new OAuthError('invalid_client', 'client credentials are malformed', 401);
+/**
+ * RFC 6749 §2.3.1 HTTP Basic client authentication against INTROSPECTION_CLIENTS (the
+ * admin API's check, client-auth.ts); the client must hold the `introspect` permission.
+ */
+function authenticateClient(request: FastifyRequest, clients: Map<string, ResourceClient>): string {
+  const credentials = basicCredentials(request.headers.authorization);
+  if (!credentials) {
+    const present = request.headers.authorization !== undefined;
+    throw new OAuthError('invalid_client', present ? 'client credentials are malformed' : 'client authentication (HTTP Basic) is required', 401);
   }
-  const expected = clients.get(id);
-  // Compare fixed-length digests so timing says nothing about the secret's length or prefix.
-  const digest = (s: string) => crypto.createHash('sha256').update(s).digest();
-  if (expected === undefined || !crypto.timingSafeEqual(digest(expected), digest(secret))) {
-    throw new OAuthError('invalid_client', 'client authentication failed', 401);
-  }
-  return id;
+  const client = clients.get(credentials.id);
+  if (!secretMatches(client?.secret, credentials.secret)) throw new OAuthError('invalid_client', 'client authentication failed', 401);
+  if (!client!.permissions.has('introspect')) throw new OAuthError('unauthorized_client', 'this client may not introspect or revoke tokens', 403);
+  return credentials.id;
 }
 
 function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {

@@ -1,0 +1,172 @@
+// The revocation feed for resource servers (README "Revocation feed"): GET /revocations/stream
+// (Server-Sent Events) and GET /revocations (JSON polling), for INTROSPECTION_CLIENTS that
+// hold the `revocations` permission. Both read the same log (revocation/feed.ts), from a
+// cursor or as a snapshot; the stream then follows the log as it grows.
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AuthError } from '../../errors.ts';
+import { dedupe, toWire, type LogItem, type RevocationLog } from '../../revocation/feed.ts';
+import { requestContext } from '../context.ts';
+import type { RouteDeps } from '../services.ts';
+import { noStore } from '../token-response.ts';
+import { parseWith } from '../validation.ts';
+import type { AuthenticateClient } from './admin.ts';
+
+const PAGE = 1000;
+const MAX_CURSOR_LENGTH = 100;
+
+const cursorField = z.string().max(MAX_CURSOR_LENGTH, 'is too long').optional();
+const streamQuery = z.object({ after: cursorField });
+const pollQuery = z.object({
+  after: cursorField,
+  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').default(PAGE),
+});
+
+/** The open streams of this replica, so draining and shutdown can end them instead of waiting on them. */
+export class FeedStreams {
+  private readonly open = new Set<() => void>();
+  add(end: () => void): () => void {
+    this.open.add(end);
+    return () => this.open.delete(end);
+  }
+  endAll(): void {
+    for (const end of [...this.open]) end();
+  }
+  get size(): number {
+    return this.open.size;
+  }
+}
+
+function sseEvent(event: string, id: string, data: unknown): string {
+  return `event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+async function readOrUnavailable(feed: RevocationLog, after: string | undefined, limit: number) {
+  try {
+    return await feed.read(after, limit);
+  } catch {
+    throw new AuthError('service_unavailable', 'The revocation log is unreachable; try again shortly', { retry_after: 1 });
+  }
+}
+
+/**
+ * Everything after `cursor` as SSE text, and the cursor to continue from: a snapshot
+ * event (every live entry, gathered over as many pages as it takes) when the log cannot
+ * serve the cursor, otherwise one revocation event per entry.
+ */
+async function catchUp(feed: RevocationLog, cursor: string | undefined): Promise<{ text: string; cursor: string }> {
+  let text = '';
+  let snapshot: LogItem[] | undefined;
+  let next = cursor;
+  for (;;) {
+    const page = await readOrUnavailable(feed, next, PAGE);
+    if (page.snapshot) {
+      snapshot = [...page.items];
+      text = '';
+    } else if (snapshot) {
+      snapshot.push(...page.items);
+    } else {
+      for (const item of page.items) text += sseEvent('revocation', item.cursor, toWire(item.entry));
+    }
+    next = page.next;
+    if (!page.more) break;
+  }
+  if (snapshot) text = sseEvent('snapshot', next, { entries: dedupe(snapshot).map(toWire) }) + text;
+  return { text, cursor: next };
+}
+
+export async function revocationRoutes(
+  app: FastifyInstance,
+  deps: RouteDeps & { authenticateFeedClient: AuthenticateClient; streams: FeedStreams },
+): Promise<void> {
+  const { config, denylist, streams } = deps;
+  app.addHook('onRequest', async (request) => {
+    const clientId = await deps.authenticateFeedClient(request.headers.authorization, requestContext(request));
+    if (!config.introspectionClients.get(clientId)?.permissions.has('revocations')) {
+      throw new AuthError('client_not_permitted', 'This client does not hold the revocations permission');
+    }
+  });
+  const feed = (): RevocationLog => {
+    if (!denylist.feed) throw new AuthError('service_unavailable', 'This server keeps no revocation log');
+    return denylist.feed;
+  };
+
+  app.get('/revocations', async (request, reply) => {
+    const query = parseWith(pollQuery, request.query);
+    const page = await readOrUnavailable(feed(), query.after, query.limit);
+    return noStore(reply).send({
+      snapshot: page.snapshot,
+      entries: (page.snapshot ? dedupe(page.items) : page.items.map((i) => i.entry)).map(toWire),
+      next: page.next,
+      more: page.more,
+    });
+  });
+
+  app.get('/revocations/stream', async (request, reply) => {
+    const query = parseWith(streamQuery, request.query);
+    const header = request.headers['last-event-id'];
+    const resume = typeof header === 'string' && header !== '' ? header : query.after;
+    const log = feed();
+    // Read before answering: with the log unreachable the client gets a 503, not a silent stream.
+    let state = await catchUp(log, resume);
+
+    reply.hijack();
+    const res: ServerResponse = reply.raw;
+    res.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.write(`retry: 1000\n\n${state.text}`);
+
+    // One catch-up at a time; a wake-up during one runs another after it.
+    let running = false;
+    let again = false;
+    let ended = false;
+    const pull = async (): Promise<void> => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          try {
+            state = await catchUp(log, state.cursor);
+          } catch {
+            // The log is unreachable: the next wake-up or heartbeat tries again from the same cursor.
+            return;
+          }
+          if (ended) return;
+          if (state.text) res.write(state.text);
+        } while (again);
+      } finally {
+        running = false;
+      }
+    };
+
+    const heartbeat = setInterval(() => {
+      res.write(': keep-alive\n\n');
+      // Also a catch-up: a wake-up lost while Redis was away costs at most one interval.
+      void pull();
+    }, config.revocationFeedHeartbeatSeconds * 1000);
+    const stopListening = log.onAppend(() => void pull());
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearInterval(heartbeat);
+      stopListening();
+      forget();
+      res.end();
+    };
+    const forget = streams.add(end);
+    res.on('close', end);
+    res.on('error', end);
+    // A wake-up may have come between the first read and the listener.
+    void pull();
+  });
+}

@@ -1,0 +1,79 @@
+// The revocation feed's log, as the HTTP routes see it (GET /revocations[/stream]): entries
+// in order, each with an opaque cursor, read from a cursor on or as a full snapshot. Redis
+// mode keeps it in a Redis stream (redis-log.ts), the embedded default in the process and
+// SQL (embedded-log.ts); either way any replica answers any cursor.
+import type { DenylistEntry } from './denylist.ts';
+
+export interface LogItem {
+  cursor: string;
+  entry: DenylistEntry;
+}
+
+export interface LogPage {
+  /** True when the cursor was absent, malformed, unknown or older than the log: `items` start from the beginning. */
+  snapshot: boolean;
+  /** Live entries, oldest first (expired ones are skipped). */
+  items: LogItem[];
+  /** Where to resume: the last entry read when `more`, otherwise the newest position of the log. */
+  next: string;
+  more: boolean;
+}
+
+export interface RevocationLog {
+  /** Entries after `after` (exclusive), at most `limit`, or a snapshot page when the cursor cannot be served. */
+  read(after: string | undefined, limit: number): Promise<LogPage>;
+  /** Calls `listener` whenever the log may have grown. Returns the unsubscribe function. */
+  onAppend(listener: () => void): () => void;
+}
+
+/** The wire form of an entry (times in epoch seconds, like JWT claims). */
+export type WireEntry =
+  | { kind: 'session'; sid: string; expires_at: number }
+  | { kind: 'token'; jti: string; expires_at: number }
+  | { kind: 'user'; sub: string; not_before: number; expires_at: number };
+
+export function toWire(entry: DenylistEntry): WireEntry {
+  const expires_at = Math.ceil(entry.until / 1000);
+  switch (entry.kind) {
+    case 'session':
+      return { kind: 'session', sid: entry.id, expires_at };
+    case 'token':
+      return { kind: 'token', jti: entry.id, expires_at };
+    case 'user':
+      return { kind: 'user', sub: entry.id, not_before: entry.before, expires_at };
+  }
+}
+
+/** Keeps one entry per subject (merged: the later `until` and cut-off win), in first-seen order. */
+export function dedupe(items: LogItem[]): DenylistEntry[] {
+  const byId = new Map<string, DenylistEntry>();
+  for (const { entry } of items) {
+    const id = `${entry.kind}:${entry.id}`;
+    const known = byId.get(id);
+    if (!known) byId.set(id, entry);
+    else if (known.kind === 'user' && entry.kind === 'user') byId.set(id, { ...known, before: Math.max(known.before, entry.before), until: Math.max(known.until, entry.until) });
+    else byId.set(id, { ...known, until: Math.max(known.until, entry.until) });
+  }
+  return [...byId.values()];
+}
+
+/** Calls every listener; one that throws does not stop the others. */
+export class AppendSignal {
+  private readonly listeners = new Set<() => void>();
+  on(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  get size(): number {
+    return this.listeners.size;
+  }
+  emit(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is its own business (a closed stream).
+      }
+    }
+  }
+}
