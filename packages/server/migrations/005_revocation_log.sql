@@ -21,14 +21,18 @@ CREATE TABLE revocation_log_state (
 );
 INSERT INTO revocation_log_state (singleton) VALUES (true);
 
--- Redis mode: a revocation Redis did not confirm in time waits here, so that whichever
--- replica reaches Redis first delivers it, even if the replica that took it has died.
--- Drained with FOR UPDATE SKIP LOCKED; the Redis write merges, so a repeat is harmless.
+-- Redis mode: every revocation is written here in the transaction of the state change it
+-- belongs to (logout, logout-all, password change…), then written to Redis by the replica
+-- that took it, which deletes the row once Redis confirms. Until `claimed_until` that
+-- replica is still trying; after it (or at once, when it gave up) any replica may deliver
+-- the row, so a revocation survives the death of the replica that took it. Drained with
+-- FOR UPDATE SKIP LOCKED; the Redis write merges, so a repeat is harmless.
 CREATE TABLE revocation_outbox (
   id bigserial PRIMARY KEY,
   kind text NOT NULL CHECK (kind IN ('session', 'token', 'user')),
   subject text NOT NULL,
   not_before bigint,
   until_ms bigint NOT NULL,
+  claimed_until timestamptz,
   created_at timestamptz NOT NULL DEFAULT now()
 );

@@ -5,8 +5,9 @@ import { toSeconds, type Clock } from './clock.ts';
 import { AuthError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { noopAuthMetrics, type AuthMetrics } from './metrics/metrics.ts';
-import type { Denylist } from './revocation/denylist.ts';
-import type { SessionService, SessionWithToken } from './sessions/session-service.ts';
+import type { Denylist, DenylistEntry } from './revocation/denylist.ts';
+import { PendingRevocations } from './revocation/pending.ts';
+import type { SessionService, SessionWithToken, WithinRevocation } from './sessions/session-service.ts';
 import type { Session } from './sessions/session-store.ts';
 import type { MfaRequired, MfaService } from './mfa/mfa-service.ts';
 import type { LoginThrottle } from './throttle/login-throttle.ts';
@@ -185,27 +186,29 @@ export class AuthService {
    * look-up and nothing else.
    */
   async endSessionByRefreshToken(refreshToken: string, reason: string, ctx: RequestContext): Promise<'ended' | 'reused' | 'unchanged'> {
-    const outcome = await this.deps.sessions.endByRefreshToken(refreshToken, reason);
+    const pending = new PendingRevocations(this.deps.denylist);
+    const outcome = await this.deps.sessions.endByRefreshToken(refreshToken, reason, this.recordSessions(pending));
     if (!outcome || outcome.kind === 'unchanged') return 'unchanged';
     if (outcome.kind === 'reused') {
       this.metrics.refresh('reused');
-      await this.reuseDetected(outcome.session, ctx);
+      await this.reuseDetected(outcome.session, ctx, pending);
       return 'reused';
     }
-    await this.denySession(outcome.session);
+    await pending.publish();
     this.audit('session.revoked', { user_id: outcome.session.userId, session_id: outcome.session.id, reason }, ctx);
     return 'ended';
   }
 
   /** A rotated token came back after the grace window; its session is already revoked in SQL. */
-  private async reuseDetected(session: Session, ctx: RequestContext): Promise<void> {
+  private async reuseDetected(session: Session, ctx: RequestContext, pending?: PendingRevocations): Promise<void> {
     // Logged before the denylist write: if that write fails, a replay finds the session
     // already revoked in SQL and never reaches this branch again, so the event would be lost.
     this.deps.logger.warn(
       auditRecord('session.reuse_detected', { user_id: session.userId, session_id: session.id }, ctx),
       'a rotated refresh token was presented after the grace window; session revoked',
     );
-    await this.denySession(session);
+    if (pending) await pending.publish();
+    else await this.denySession(session);
   }
 
   async logoutWithAccessToken(claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
@@ -218,8 +221,9 @@ export class AuthService {
 
   /** Ends every session of a user on every replica (logout-all, operator revoke, disable). Returns how many. */
   async endAllSessions(userId: string, reason: string, ctx: RequestContext, requestingSession: string | null = null): Promise<number> {
-    const revoked = await this.deps.sessions.revokeAllForUser(userId, reason);
-    await this.denyUser(userId, revoked);
+    const pending = new PendingRevocations(this.deps.denylist);
+    const revoked = await this.deps.sessions.revokeAllForUser(userId, reason, this.recordUser(pending, userId));
+    await pending.publish();
     this.audit('session.revoked_all', { user_id: userId, session_id: requestingSession, count: revoked.length, reason }, ctx);
     return revoked.length;
   }
@@ -246,9 +250,10 @@ export class AuthService {
     }
     const newHash = await this.deps.users.hashPassword(next);
     const currentSession = await this.deps.sessions.findById(claims.sid);
-    const revoked = await this.deps.users.replacePassword(user.id, user.passwordHash, newHash);
+    const pending = new PendingRevocations(this.deps.denylist);
+    const revoked = await this.deps.users.replacePassword(user.id, user.passwordHash, newHash, this.recordUser(pending, user.id));
     if (!revoked) throw new AuthError('invalid_credentials', 'The password was changed concurrently; try again');
-    await this.denyUser(user.id, revoked);
+    await pending.publish();
     this.audit('password.changed', { user_id: user.id, session_id: claims.sid, sessions_revoked: revoked.length }, ctx);
     const opened = await this.deps.sessions.create({
       userId: user.id,
@@ -293,28 +298,52 @@ export class AuthService {
    * access tokens). An already revoked session changes nothing: no publication, no audit line.
    */
   async endSession(sessionId: string, reason: string, ctx: RequestContext): Promise<void> {
-    const session = await this.deps.sessions.revoke(sessionId, reason);
+    const pending = new PendingRevocations(this.deps.denylist);
+    const session = await this.deps.sessions.revoke(sessionId, reason, this.recordSessions(pending));
     if (!session) return;
-    await this.denySession(session);
+    await pending.publish();
     this.audit('session.revoked', { user_id: session.userId, session_id: session.id, reason }, ctx);
   }
 
   private async denySession(session: Session): Promise<void> {
+    await this.deps.denylist.revoke(this.sessionEntry(session));
+  }
+
+  private sessionEntry(session: Session): DenylistEntry {
     // Every access token of the session was issued before it was revoked, so none is
     // alive after revoked_at + TTL.
     const revokedAt = session.revokedAt?.getTime() ?? this.deps.clock.now();
-    await this.deps.denylist.revoke({ kind: 'session', id: session.id, until: this.untilFrom(revokedAt) });
+    return { kind: 'session', id: session.id, until: this.untilFrom(revokedAt) };
   }
 
-  /** Kills the listed sessions, and every access token of the user issued before now. */
-  async denyUser(userId: string, sessions: Session[], options: { throughThisSecond?: boolean } = {}): Promise<void> {
+  private userEntries(userId: string, sessions: Session[], options: { throughThisSecond?: boolean } = {}): DenylistEntry[] {
     const now = this.deps.clock.now();
     // Seconds granularity: iat < before. Tokens issued earlier in this very second
     // belong to the sessions revoked one by one below — unless no session is revoked
     // (a role taken away), when this second's tokens must go too.
     const before = toSeconds(now) + (options.throughThisSecond ? 1 : 0);
-    await this.deps.denylist.revoke({ kind: 'user', id: userId, before, until: this.untilFrom(now) });
-    for (const session of sessions) await this.denySession(session);
+    return [{ kind: 'user', id: userId, before, until: this.untilFrom(now) }, ...sessions.map((s) => this.sessionEntry(s))];
+  }
+
+  /** The revoked sessions' entries, into the durable outbox in the revoking transaction. */
+  private recordSessions(pending: PendingRevocations): WithinRevocation {
+    return (tx, sessions) => pending.record(tx, sessions.map((s) => this.sessionEntry(s)));
+  }
+
+  /** The user's cut-off and the revoked sessions' entries, likewise. */
+  private recordUser(pending: PendingRevocations, userId: string): WithinRevocation {
+    return (tx, sessions) => pending.record(tx, this.userEntries(userId, sessions));
+  }
+
+  /**
+   * Kills the listed sessions, and every access token of the user issued before now. For
+   * callers whose state change has already committed (account recovery, roles): the
+   * durable outbox only gets what Redis does not confirm.
+   */
+  async denyUser(userId: string, sessions: Session[], options: { throughThisSecond?: boolean } = {}): Promise<void> {
+    const pending = new PendingRevocations(this.deps.denylist);
+    pending.add(this.userEntries(userId, sessions, options));
+    await pending.publish();
   }
 
   private untilFrom(ms: number): number {

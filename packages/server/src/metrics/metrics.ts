@@ -152,9 +152,9 @@ export class AppMetrics implements AuthMetrics {
   countRevocations(denylist: Denylist): Denylist {
     const revocations = this.revocations;
     return {
-      revoke(entry) {
+      revoke(entry, options) {
         revocations.inc({ kind: entry.kind });
-        return denylist.revoke(entry);
+        return denylist.revoke(entry, options);
       },
       isRevoked: (subject) => denylist.isRevoked(subject),
       status: () => denylist.status(),
@@ -164,6 +164,7 @@ export class AppMetrics implements AuthMetrics {
       ...(denylist.observeMirrorLag ? { observeMirrorLag: denylist.observeMirrorLag.bind(denylist) } : {}),
       ...(denylist.feed ? { feed: denylist.feed } : {}),
       ...(denylist.restore ? { restore: denylist.restore.bind(denylist) } : {}),
+      ...(denylist.record ? { record: denylist.record.bind(denylist) } : {}),
     };
   }
 

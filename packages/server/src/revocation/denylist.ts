@@ -1,5 +1,10 @@
 import type { DenylistEntry, RevocationSubject } from '@tessera/verifier';
+import type { Queryable } from '../db/db.ts';
 import type { RevocationLog } from './feed.ts';
+
+export interface RevokeOptions {
+  outboxId?: string | undefined;
+}
 
 export type { DenylistEntry, RevocationSubject };
 
@@ -10,8 +15,18 @@ export type DenylistStatus = 'ok' | 'degraded';
  * out to every replica; reads are answered from this replica's in-memory mirror.
  */
 export interface Denylist {
-  /** Resolves once the revocation is durable in the shared store (or throws). */
-  revoke(entry: DenylistEntry): Promise<void>;
+  /**
+   * Resolves once the revocation is durable in the shared store (or throws). `outboxId`:
+   * the row record() wrote for it, cleared once the store confirms.
+   */
+  revoke(entry: DenylistEntry, options?: RevokeOptions): Promise<void>;
+  /**
+   * Writes the revocation to the durable outbox in the caller's transaction (the state
+   * change it belongs to), before revoke() is called after the commit: if this process
+   * dies in between, another replica delivers it. Returns the id to pass to revoke();
+   * undefined when the store keeps no such outbox.
+   */
+  record?(tx: Queryable, entry: DenylistEntry): Promise<string | undefined>;
   /** Synchronous: answered from the local mirror, never a network call. */
   isRevoked(subject: RevocationSubject): boolean;
   status(): DenylistStatus;

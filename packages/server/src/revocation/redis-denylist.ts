@@ -19,7 +19,8 @@ import {
   startDenylistSync,
   type DenylistSync,
 } from '@tessera/verifier/redis';
-import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject } from './denylist.ts';
+import type { Queryable } from '../db/db.ts';
+import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject, RevokeOptions } from './denylist.ts';
 import type { RevocationLog } from './feed.ts';
 import { APPEND_AND_TRIM_LUA, RedisRevocationLog, revocationStreamKey, revocationTrimmedKey } from './redis-log.ts';
 import type { SqlRevocationOutbox } from './sql-outbox.ts';
@@ -63,6 +64,9 @@ export interface RedisDenylistOptions {
   /** The durable outbox (SQL); without it, unconfirmed revocations wait in this process only. */
   sqlOutbox?: SqlRevocationOutbox;
 }
+
+/** Beyond the write timeout, how long a recorded row stays this replica's before others may deliver it. */
+const CLAIM_MARGIN_MS = 2_000;
 
 const entryId = (entry: DenylistEntry): string => `${entry.kind}:${entry.id}`;
 
@@ -147,7 +151,12 @@ export class RedisDenylist implements Denylist {
     }
   }
 
-  async revoke(entry: DenylistEntry): Promise<void> {
+  async record(tx: Queryable, entry: DenylistEntry): Promise<string | undefined> {
+    // Other replicas leave the row alone while this one is still trying to write it.
+    return this.options.sqlOutbox?.add(entry, tx, this.options.writeTimeoutMs + CLAIM_MARGIN_MS);
+  }
+
+  async revoke(entry: DenylistEntry, options: RevokeOptions = {}): Promise<void> {
     if (!this.sync || this.closed) throw new Error('RedisDenylist is not running');
     // Effective on this replica at once, whatever happens to Redis.
     this.mirror.apply(entry);
@@ -155,9 +164,11 @@ export class RedisDenylist implements Denylist {
     this.inFlight.add(entry);
     try {
       await withTimeout(this.write(entry), this.options.writeTimeoutMs);
+      if (options.outboxId) await this.settle(options.outboxId, 'remove');
     } catch (err) {
       this.enqueue(entry);
-      await this.persist(entry);
+      if (options.outboxId) await this.settle(options.outboxId, 'release');
+      else await this.persist(entry);
       this.options.logger?.warn(
         { event: 'denylist.write_failed', kind: entry.kind, outbox: this.outbox.size, error: (err as Error).message },
         'revocation not confirmed by Redis; kept in the outbox and retried',
@@ -208,6 +219,15 @@ export class RedisDenylist implements Denylist {
       );
     }
     await Promise.all([this.sync?.close(), this.writer ? closeRedis(this.writer) : undefined, this.log.close()]);
+  }
+
+  /** Clears (delivered) or releases (for any replica to deliver) a row record() wrote; a failure leaves it to the drainers. */
+  private async settle(id: string, how: 'remove' | 'release'): Promise<void> {
+    try {
+      await this.options.sqlOutbox?.[how](id);
+    } catch {
+      // Delivered twice at worst (the write merges), or delivered after the claim runs out.
+    }
   }
 
   /** Into the durable outbox; if the database is away too, the in-process outbox is all there is. */

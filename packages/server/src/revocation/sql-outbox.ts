@@ -22,14 +22,28 @@ function toEntry(row: Row): DenylistEntry | undefined {
 export class SqlRevocationOutbox {
   constructor(private readonly db: Db) {}
 
-  /** In the caller's transaction when given one, so the revocation commits with its state change. */
-  async add(entry: DenylistEntry, q: Queryable = this.db): Promise<void> {
-    await q.query('INSERT INTO revocation_outbox (kind, subject, not_before, until_ms) VALUES ($1, $2, $3, $4)', [
-      entry.kind,
-      entry.id,
-      entry.kind === 'user' ? entry.before : null,
-      Math.ceil(entry.until),
-    ]);
+  /**
+   * In the caller's transaction when given one, so the revocation commits with its state
+   * change. `claimMs`: how long other replicas leave the row to this one (it is about to
+   * write it to Redis itself). Returns the row's id.
+   */
+  async add(entry: DenylistEntry, q: Queryable = this.db, claimMs = 0): Promise<string> {
+    const [row] = await q.query<{ id: string | number }>(
+      `INSERT INTO revocation_outbox (kind, subject, not_before, until_ms, claimed_until)
+       VALUES ($1, $2, $3, $4, CASE WHEN $5::int > 0 THEN now() + make_interval(secs => $5::int / 1000.0) END) RETURNING id`,
+      [entry.kind, entry.id, entry.kind === 'user' ? entry.before : null, Math.ceil(entry.until), Math.ceil(claimMs)],
+    );
+    return String(row!.id);
+  }
+
+  /** Redis confirmed the row's revocation. */
+  async remove(id: string): Promise<void> {
+    await this.db.query('DELETE FROM revocation_outbox WHERE id = $1', [id]);
+  }
+
+  /** The replica that took the row could not deliver it: any replica may, from now on. */
+  async release(id: string): Promise<void> {
+    await this.db.query('UPDATE revocation_outbox SET claimed_until = NULL WHERE id = $1', [id]);
   }
 
   /**
@@ -41,7 +55,8 @@ export class SqlRevocationOutbox {
   async drain(deliver: (entry: DenylistEntry) => Promise<void>, now: number, batch = 100): Promise<DenylistEntry[]> {
     return this.db.transaction(async (tx) => {
       const rows = await tx.query<Row>(
-        'SELECT id, kind, subject, not_before, until_ms FROM revocation_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
+        `SELECT id, kind, subject, not_before, until_ms FROM revocation_outbox
+         WHERE claimed_until IS NULL OR claimed_until < now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [batch],
       );
       if (rows.length === 0) return [];

@@ -11,6 +11,12 @@ import {
 } from './refresh-token.ts';
 import { sessionStore, type RefreshBudget, type Session } from './session-store.ts';
 
+/**
+ * Runs in the transaction that revoked `sessions` (possibly none), before it commits: where
+ * the revocations' durable outbox rows are written (AuthService, PendingRevocations).
+ */
+export type WithinRevocation = (tx: Queryable, sessions: Session[]) => Promise<void>;
+
 export interface SessionLifetimes {
   /** Unused this long (seconds) → dead. */
   idleSeconds: number;
@@ -247,7 +253,7 @@ export class SessionService {
    * session is left alone, so a repeated logout publishes and audits nothing. Undefined for
    * an unknown token.
    */
-  async endByRefreshToken(token: string, reason: string): Promise<EndOutcome | undefined> {
+  async endByRefreshToken(token: string, reason: string, within?: WithinRevocation): Promise<EndOutcome | undefined> {
     if (!looksLikeRefreshToken(token)) return undefined;
     const tokenHash = hashRefreshToken(token);
     return this.db.transaction(async (tx): Promise<EndOutcome | undefined> => {
@@ -260,6 +266,7 @@ export class SessionService {
       const reused = !expired && record.rotatedAt !== null && now - record.rotatedAt.getTime() > this.lifetimes.graceSeconds * 1000;
       const revoked = await sessionStore.revoke(tx, session.id, new Date(now), reused ? 'refresh_token_reused' : reason);
       if (!revoked) return { kind: 'unchanged', session };
+      await within?.(tx, [revoked]);
       return { kind: reused ? 'reused' : 'revoked', session: revoked };
     });
   }
@@ -278,8 +285,14 @@ export class SessionService {
   }
 
   /** Revokes one session; returns it, or undefined when it is unknown or was already revoked (nothing changed). */
-  async revoke(sessionId: string, reason: string): Promise<Session | undefined> {
-    return sessionStore.revoke(this.db, sessionId, new Date(this.clock.now()), reason);
+  async revoke(sessionId: string, reason: string, within?: WithinRevocation): Promise<Session | undefined> {
+    const now = new Date(this.clock.now());
+    if (!within) return sessionStore.revoke(this.db, sessionId, now, reason);
+    return this.db.transaction(async (tx) => {
+      const revoked = await sessionStore.revoke(tx, sessionId, now, reason);
+      if (revoked) await within(tx, [revoked]);
+      return revoked;
+    });
   }
 
   /**
@@ -294,8 +307,14 @@ export class SessionService {
     return sessionStore.raise(this.db, { id: sessionId, userId, amr, now: new Date(this.clock.now()) });
   }
 
-  async revokeAllForUser(userId: string, reason: string): Promise<Session[]> {
-    return sessionStore.revokeAllForUser(this.db, userId, new Date(this.clock.now()), reason);
+  async revokeAllForUser(userId: string, reason: string, within?: WithinRevocation): Promise<Session[]> {
+    const now = new Date(this.clock.now());
+    if (!within) return sessionStore.revokeAllForUser(this.db, userId, now, reason);
+    return this.db.transaction(async (tx) => {
+      const revoked = await sessionStore.revokeAllForUser(tx, userId, now, reason);
+      await within(tx, revoked);
+      return revoked;
+    });
   }
 
   listLive(userId: string): Promise<Session[]> {

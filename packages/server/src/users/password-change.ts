@@ -1,5 +1,6 @@
 import { mailTokenStore } from '../account/mail-token-store.ts';
 import type { Db, Queryable } from '../db/db.ts';
+import type { WithinRevocation } from '../sessions/session-service.ts';
 import { sessionStore, type Session } from '../sessions/session-store.ts';
 import { userStore } from './user-store.ts';
 
@@ -27,10 +28,13 @@ export async function storePasswordAndEndSessions(
 export async function replacePasswordAndRevokeSessions(
   db: Db,
   change: { userId: string; verifiedHash: string; newHash: string; now: Date },
+  within?: WithinRevocation,
 ): Promise<Session[] | undefined> {
   return db.transaction(async (tx) => {
     const user = await userStore.lockById(tx, change.userId);
     if (!user || user.passwordHash !== change.verifiedHash) return undefined;
-    return storePasswordAndEndSessions(tx, { userId: change.userId, newHash: change.newHash, now: change.now, reason: 'password_changed' });
+    const revoked = await storePasswordAndEndSessions(tx, { userId: change.userId, newHash: change.newHash, now: change.now, reason: 'password_changed' });
+    await within?.(tx, revoked);
+    return revoked;
   });
 }

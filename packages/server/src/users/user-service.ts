@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Db, Queryable } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
+import type { WithinRevocation } from '../sessions/session-service.ts';
 import type { Session } from '../sessions/session-store.ts';
 import type { PasswordHasher } from './password.ts';
 import { replacePasswordAndRevokeSessions } from './password-change.ts';
@@ -87,8 +88,8 @@ export class UserService {
   }
 
   /** New hash + every session revoked, atomically; undefined if the hash changed meanwhile. */
-  replacePassword(userId: string, verifiedHash: string, newHash: string): Promise<Session[] | undefined> {
-    return replacePasswordAndRevokeSessions(this.db, { userId, verifiedHash, newHash, now: new Date(this.clock.now()) });
+  replacePassword(userId: string, verifiedHash: string, newHash: string, within?: WithinRevocation): Promise<Session[] | undefined> {
+    return replacePasswordAndRevokeSessions(this.db, { userId, verifiedHash, newHash, now: new Date(this.clock.now()) }, within);
   }
 
   hashPassword(password: string): Promise<string> {
