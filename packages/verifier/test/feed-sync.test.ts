@@ -181,6 +181,19 @@ describe('revocation through the feed', () => {
     expect(errors.map((e) => e.message).join()).not.toContain('wrong');
   });
 
+  it('names a missing permission (403) and keeps retrying until the operator fixes it', async () => {
+    const f = await feed();
+    f.refuseWith = 403;
+    const errors: Error[] = [];
+    const verifier = verifierOn(f, { readyTimeoutMs: 5_000 }, errors);
+    await eventually(() => errors.length >= 2, 'two refused attempts');
+    expect(errors[0]?.message).toBe('the revocation feed client lacks the "revocations" permission (403): add it in INTROSPECTION_CLIENTS');
+    expect(verifier.status()).toBe('degraded');
+    f.refuseWith = undefined;
+    await eventually(() => verifier.status() === 'ok', 'ok once permitted');
+    expect(await codeOf(verifier.verify(idp.sign()))).toBeUndefined();
+  });
+
   it('validates the feed options and refuses two sources at once', () => {
     const base = { issuer: 'https://auth.example.com', audience: 'tessera' };
     const feedOptions = { feedUrl: 'https://auth.example.com/revocations/stream', clientId: 'svc', clientSecret: 's' };
