@@ -7,6 +7,7 @@
 // (the mirror is replaced by it), each `revocation` event one entry; every event has an
 // `id`, the cursor a reconnect sends back as `Last-Event-ID` to receive only what it missed.
 // Times on the wire are epoch seconds; the mirror keeps milliseconds.
+import { describeCause } from './causes.js';
 import type { DenylistEntry, DenylistMirror } from './denylist-mirror.js';
 import { SseParser, type SseEvent } from './sse.js';
 
@@ -234,7 +235,8 @@ export function syncDenylistFromFeed(options: FeedSyncOptions): FeedSync {
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       if (reason instanceof FeedError) throw reason;
-      throw new FeedError(`revocation feed connection failed: ${reason instanceof Error ? reason.message : String(reason)}`, undefined, { cause: reason });
+      // fetch says only "fetch failed"; the why (ECONNREFUSED, a reset…) is in its causes.
+      throw new FeedError(`revocation feed connection failed: ${describeCause(reason)?.message ?? 'unknown error'}`, undefined, { cause: reason });
     } finally {
       clearTimeout(silence);
       controller.abort(); // frees the socket whichever way we left

@@ -194,6 +194,18 @@ describe('revocation through the feed', () => {
     expect(await codeOf(verifier.verify(idp.sign()))).toBeUndefined();
   });
 
+  it('reports an unreachable feed with the cause behind fetch\'s "fetch failed"', async () => {
+    const f = await feed();
+    const url = f.url;
+    await f.close(); // nothing listens there any more
+    const errors: Error[] = [];
+    const sync = syncDenylistFromFeed({ feedUrl: url, clientId: 'a', clientSecret: 'b', mirror: new DenylistMirror(), onError: (e) => errors.push(e) });
+    cleanup.push(() => sync.close());
+    await eventually(() => errors.length > 0, 'a failure reported');
+    expect(errors[0]!.message).toMatch(/^revocation feed connection failed: fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
+    expect(sync.status()).toBe('degraded');
+  });
+
   it('validates the feed options and refuses two sources at once', () => {
     const base = { issuer: 'https://auth.example.com', audience: 'tessera' };
     const feedOptions = { feedUrl: 'https://auth.example.com/revocations/stream', clientId: 'svc', clientSecret: 's' };
