@@ -9,6 +9,7 @@ for services that are not written for Node.
 """
 
 import base64
+import collections
 import json
 import logging
 import os
@@ -191,7 +192,7 @@ class FeedFollower(threading.Thread):
         # What this process received: lets an operator (and the end-to-end test) see a resume.
         self.resumed_from = None
         self.snapshots = 0
-        self.received = []
+        self.received = collections.deque(maxlen=1000)  # ids of the latest revocations applied
         self._response = None
         self._load_state()
         form = lambda value: urllib.parse.quote_plus(value)  # RFC 6749 §2.3.1: form-encode, then Basic
@@ -202,10 +203,15 @@ class FeedFollower(threading.Thread):
         """A cursor is only worth resuming from with the denylist it was the cursor of."""
         if not FEED_STATE_FILE or not os.path.exists(FEED_STATE_FILE):
             return
-        with open(FEED_STATE_FILE) as f:
-            state = json.load(f)
-        self.denylist.replace_all(state.get("entries", []))
-        self.cursor = self.resumed_from = state.get("cursor")
+        try:
+            with open(FEED_STATE_FILE) as f:
+                state = json.load(f)
+            entries, cursor = state["entries"], state["cursor"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log.warning("ignoring unreadable %s (%s): starting from a snapshot", FEED_STATE_FILE, err)
+            return
+        self.denylist.replace_all(entries)
+        self.cursor = self.resumed_from = cursor
 
     def _save_state(self):
         if not FEED_STATE_FILE:
@@ -223,7 +229,7 @@ class FeedFollower(threading.Thread):
             except urllib.error.HTTPError as err:
                 hint = {401: " (check the client id and secret)", 403: " (the client lacks the revocations permission)"}
                 log.error("revocation feed answered HTTP %s%s", err.code, hint.get(err.code, ""))
-            except (OSError, ValueError) as err:  # refused, reset, timed out (no heartbeat), bad data
+            except Exception as err:  # refused, reset, timed out (no heartbeat), bad data: never let the thread die
                 if not self.stopping.is_set():
                     log.warning("revocation feed connection lost: %s", err)
             was_caught_up, self.caught_up = self.caught_up, False

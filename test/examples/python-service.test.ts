@@ -3,6 +3,8 @@
 // kinds of revocation, refused feed credentials and a silent stream. The end-to-end run with
 // real replicas is test/e2e/feed-services.test.ts.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +166,28 @@ suite('examples/python-service', () => {
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ revocation: 'degraded' });
     expect(wrong.output()).not.toContain('not-the-secret');
+  });
+
+  it('starts from a snapshot when its state file is unreadable, and writes a good one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-python-state-'));
+    const stateFile = path.join(dir, 'feed.json');
+    fs.writeFileSync(stateFile, '{"cursor": "7", "entr');
+    const before = feed.requests.length;
+    try {
+      const fresh = await startService({
+        ISSUER: idp.issuer, FEED_STATE_FILE: stateFile,
+        TESSERA_FEED_URL: feed.url, TESSERA_FEED_CLIENT_ID: feed.clientId, TESSERA_FEED_CLIENT_SECRET: feed.clientSecret,
+      });
+      others.push(fresh);
+      expect(fresh.output()).toContain(`ignoring unreadable ${stateFile}`);
+      // (the service with wrong credentials of the test before is still knocking: its 401s are not ours)
+      expect(feed.requests.slice(before).find((r) => r.answered !== 401)).toMatchObject({ lastEventId: undefined, answered: 'snapshot' });
+      expect((await call(idp.sign({ sid: 'sid-before' }), fresh.url)).body.code).toBe('token_revoked');
+      feed.revoke({ kind: 'session', sid: 'sid-after-restart', expires_at: nowS() + 900 });
+      await eventually(() => (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { cursor: string }).cursor === feed.head, 'the state file follows the cursor');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('drops a silent stream after FEED_HEARTBEAT_TIMEOUT_SECONDS and resumes with Last-Event-ID', async () => {
