@@ -215,10 +215,11 @@ replica, millisecond timestamps), ${lagTotal} observations during this bench: ${
   trip (p50 ${fmtMs(median(rejectedPollMs))}). The tail is this machine's scheduling: the replicas, Redis, PostgreSQL and the bench
   share two busy cores, and a replica whose event loop is descheduled for a few milliseconds applies the
   message (and answers the poll) that much later.
-- **Feed propagation: p50 ${fmtMs(percentile(viaFeed, 50))}, p99 ${fmtMs(percentile(viaFeed, 99))} after the logout response** (Redis pub/sub follower in the
-  same run: p50 ${fmtMs(percentile(viaRedis, 50))}, p99 ${fmtMs(percentile(viaRedis, 99))}). The feed adds a hop: the replica serving the stream reads the
-  entry from the Redis stream and writes it to the SSE connection, after the logout was answered; the pub/sub
-  message is usually in before the answer.`;
+- **Feed propagation: p50 ${fmtMs(percentile(viaFeed, 50))}, p99 ${fmtMs(percentile(viaFeed, 99))} after the logout response** (Redis pub/sub follower, same
+  logouts: p50 ${fmtMs(percentile(viaRedis, 50))}, p99 ${fmtMs(percentile(viaRedis, 99))}). Already rejected at the first check after the response: feed
+  ${((feedFirst / viaFeed.length) * 100).toFixed(1)}%, Redis ${((redisFirst / viaRedis.length) * 100).toFixed(1)}%. The feed adds one hop — the replica serving the stream reads the entry from its Redis
+  stream and writes it to the SSE connection — which ${feedFirst * 2 >= viaFeed.length ? 'mostly completes before the logout answer reaches the client' : 'here often completed only after the logout answer reached the client'};
+  its tail is that replica's event loop being descheduled on this shared machine.`;
     return { rows, details, bounds };
   } finally {
     subscriber.disconnect();
