@@ -336,6 +336,20 @@ export class AuthService {
   }
 
   /**
+   * The revocations of a state change its caller runs in its own transaction (password
+   * reset, operator set-password, account deletion): recordUser() inside it — the user's
+   * cut-off and the revoked sessions go to the durable outbox with the change — and
+   * publish() once it has committed.
+   */
+  userRevocations(): { recordUser(tx: Queryable, userId: string, sessions: Session[]): Promise<void>; publish(): Promise<void> } {
+    const pending = new PendingRevocations(this.deps.denylist);
+    return {
+      recordUser: (tx, userId, sessions) => pending.record(tx, this.userEntries(userId, sessions)),
+      publish: () => pending.publish(),
+    };
+  }
+
+  /**
    * Kills the listed sessions, and every access token of the user issued before now. For
    * callers whose state change has already committed (account recovery, roles): the
    * durable outbox only gets what Redis does not confirm.

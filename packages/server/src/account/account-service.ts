@@ -73,6 +73,7 @@ export class AccountService {
     if (!looksLikeMailToken(input.token)) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
     const newHash = await this.deps.users.hashPassword(input.newPassword);
     const now = new Date(this.deps.clock.now());
+    const revocations = this.deps.auth.userRevocations();
     const { user, revoked } = await this.deps.db.transaction(async (tx) => {
       const token = await mailTokenStore.lock(tx, hashMailToken(input.token), 'password_reset');
       assertUsable(token, now.getTime());
@@ -80,11 +81,12 @@ export class AccountService {
       if (!owner || owner.disabledAt || owner.email !== token.email) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
       await mailTokenStore.markUsed(tx, token.tokenHash, now);
       const ended = await storePasswordAndEndSessions(tx, { userId: owner.id, newHash, now, reason: 'password_reset' });
+      await revocations.recordUser(tx, owner.id, ended);
       // The link reached the address: that proves it as well as a verification link would.
       await userStore.setEmailVerified(tx, owner.id, token.email, now);
       return { user: owner, revoked: ended };
     });
-    await this.deps.auth.denyUser(user.id, revoked);
+    await revocations.publish();
     this.deps.auth.audit('password.reset', { user_id: user.id, sessions_revoked: revoked.length }, ctx);
     // The mailed link proves the address, not the second factor: the new session waits for it.
     const challenge = await this.deps.mfa?.challengeFor({
@@ -113,11 +115,14 @@ export class AccountService {
   async setPassword(userId: string, newPassword: string, ctx: RequestContext): Promise<number> {
     const newHash = await this.deps.users.hashPassword(newPassword);
     const now = new Date(this.deps.clock.now());
+    const revocations = this.deps.auth.userRevocations();
     const revoked = await this.deps.db.transaction(async (tx) => {
       if (!(await userStore.lockById(tx, userId))) throw new AuthError('not_found', 'No such user');
-      return storePasswordAndEndSessions(tx, { userId, newHash, now, reason: 'password_set_by_operator' });
+      const ended = await storePasswordAndEndSessions(tx, { userId, newHash, now, reason: 'password_set_by_operator' });
+      await revocations.recordUser(tx, userId, ended);
+      return ended;
     });
-    await this.deps.auth.denyUser(userId, revoked);
+    await revocations.publish();
     this.deps.auth.audit('password.changed', { user_id: userId, by: 'operator', sessions_revoked: revoked.length }, ctx);
     return revoked.length;
   }
@@ -140,6 +145,7 @@ export class AccountService {
   async deleteAccount(userId: string, ctx: RequestContext, by: { by: 'user' | 'operator' | 'admin'; sessionId?: string | null } = { by: 'operator' }): Promise<number> {
     const now = this.deps.clock.now();
     const horizon = new Date(now - this.deps.accessTokenTtl * 1000 - SKEW_MS);
+    const revocations = this.deps.auth.userRevocations();
     const revoked: Session[] | undefined = await this.deps.db.transaction(async (tx) => {
       if (!(await userStore.lockById(tx, userId))) return undefined;
       const live = await sessionStore.revokeAllForUser(tx, userId, new Date(now), 'account_deleted');
@@ -147,10 +153,11 @@ export class AccountService {
       // So that a restarted replica still denies this user's tokens (seed-from-sql.ts).
       await deletedUserStore.record(tx, userId, new Date(now), horizon);
       await userStore.delete(tx, userId);
+      await revocations.recordUser(tx, userId, live);
       return live;
     });
     if (!revoked) throw new AuthError('not_found', 'No such user');
-    await this.deps.auth.denyUser(userId, revoked);
+    await revocations.publish();
     this.deps.auth.audit('account.deleted', { user_id: userId, session_id: by.sessionId ?? null, by: by.by, sessions_revoked: revoked.length }, ctx);
     return revoked.length;
   }

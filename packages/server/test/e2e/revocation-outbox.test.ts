@@ -3,7 +3,7 @@
 // returns, another replica still delivers it to Redis, every replica and the resource
 // service, and the revocation feed carries it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, type WireEntry } from '../revocation/feed-kit.ts';
+import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, SseStream, type WireEntry } from '../revocation/feed-kit.ts';
 import { RedisProxy } from '../revocation/redis-kit.ts';
 import { bearerStatus, CLIENT, post, registerAndLogin, rejectedWithin, startCluster, type Cluster } from './cluster-kit.ts';
 
@@ -40,6 +40,9 @@ describe('a revocation taken while Redis is down survives the death of its repli
     const isService = (t: unknown) => t === cluster.service;
     const victim = await registerAndLogin(b.url);
     for (const target of [b, c, cluster.service]) expect(await bearerStatus(target, victim.pair.access_token, isService(target))).toBe(200);
+    // A feed client connected to B through the whole outage.
+    const feed = await SseStream.open(`${b.url}/revocations/stream`, basic(FEED_CLIENT));
+    await feed.until(() => feed.snapshots().length === 1, 'the snapshot');
 
     await proxy.cut();
     await until(async () => (await Promise.all(cluster.replicas.map((r) => denylistStatus(r.url)))).every((s) => s === 'degraded'), 'every replica to see Redis gone');
@@ -57,7 +60,13 @@ describe('a revocation taken while Redis is down survives the death of its repli
     const times = await Promise.all([b, c, cluster.service].map((t) => rejectedWithin(t, victim.pair.access_token, since, isService(t), 20_000)));
     console.log(`revocation taken by the killed replica reached B, C and the resource service ${times.map((t) => t.toFixed(0)).join(' / ')} ms after Redis came back`);
 
-    // The feed carries it too, from any surviving replica.
+    // The feed carries it too: live to the client that stayed connected, and to a poll of any surviving replica.
+    try {
+      await feed.until(() => feed.revocations().some((e) => e.sid === sidOf(victim.pair.access_token)), 'the revocation on the open stream', 20_000);
+      console.log(`…and the feed client connected to B through the outage ${(performance.now() - since).toFixed(0)} ms after`);
+    } finally {
+      feed.close();
+    }
     const res = await fetch(`${c.url}/revocations`, { headers: basic(FEED_CLIENT) });
     expect(res.status).toBe(200);
     const page = (await res.json()) as { entries: WireEntry[] };

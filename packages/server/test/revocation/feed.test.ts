@@ -9,7 +9,7 @@ import { MemoryDenylist } from '../../src/revocation/memory-denylist.ts';
 import { RedisDenylist } from '../../src/revocation/redis-denylist.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, INTROSPECT_ONLY, SseStream, type WireEntry } from './feed-kit.ts';
+import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, FEED_ONLY, INTROSPECT_ONLY, SseStream, type WireEntry } from './feed-kit.ts';
 import { adminClient, deleteKeys, REDIS_URL, uniquePrefix } from './redis-kit.ts';
 
 const env = { INTROSPECTION_CLIENTS: FEED_CLIENTS_ENV, REVOCATION_FEED_HEARTBEAT_SECONDS: '1' };
@@ -102,6 +102,21 @@ describe.each<Mode>(['memory', 'redis'])('revocation feed (%s)', (mode) => {
       expect(forbidden.status).toBe(403);
       expect(((await forbidden.json()) as { code: string }).code).toBe('client_not_permitted');
     }
+    // The permissions are separate: a feed-only client (secret with a colon) reads the feed but may not introspect.
+    expect((await fetch(`${url}/revocations`, { headers: basic(FEED_ONLY) })).status).toBe(200);
+    const introspect = await fetch(`${url}/oauth/introspect`, {
+      method: 'POST',
+      headers: { ...basic(FEED_ONLY), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'token=abc',
+    });
+    expect(introspect.status).toBe(403);
+    expect(((await introspect.json()) as { error: string }).error).toBe('unauthorized_client');
+    const allowed = await fetch(`${url}/oauth/introspect`, {
+      method: 'POST',
+      headers: { ...basic(INTROSPECT_ONLY), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'token=abc',
+    });
+    expect(allowed.status).toBe(200);
   });
 
   it('starts with a snapshot of every live entry, then streams each new one with its cursor', async () => {
@@ -180,6 +195,12 @@ describe.each<Mode>(['memory', 'redis'])('revocation feed (%s)', (mode) => {
       const page = await poll(`?after=${encodeURIComponent(cursor)}`);
       expect(page.snapshot).toBe(true);
     }
+  });
+
+  it('HEAD answers the headers and closes', async () => {
+    const head = await fetch(`${url}/revocations/stream`, { method: 'HEAD', headers: auth });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^text\/event-stream/);
   });
 
   it('sends a keep-alive comment on an idle stream', async () => {

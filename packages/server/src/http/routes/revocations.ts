@@ -14,6 +14,8 @@ import { parseWith } from '../validation.ts';
 import type { AuthenticateClient } from './admin.ts';
 
 const PAGE = 1000;
+/** A client this far behind reading its stream is cut off; it resumes from its cursor when it reconnects. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const MAX_CURSOR_LENGTH = 100;
 
 const cursorField = z.string().max(MAX_CURSOR_LENGTH, 'is too long').optional();
@@ -105,6 +107,8 @@ export async function revocationRoutes(
 
   app.get('/revocations/stream', async (request, reply) => {
     const query = parseWith(streamQuery, request.query);
+    // Fastify answers HEAD with this handler too: headers only, no stream left open.
+    if (request.method === 'HEAD') return noStore(reply).type('text/event-stream; charset=utf-8').send();
     const header = request.headers['last-event-id'];
     const resume = typeof header === 'string' && header !== '' ? header : query.after;
     const log = feed();
@@ -143,6 +147,7 @@ export async function revocationRoutes(
           }
           if (ended) return;
           if (state.text) res.write(state.text);
+          if (res.writableLength > MAX_BUFFERED_BYTES) return end();
         } while (again);
       } finally {
         running = false;
@@ -150,6 +155,7 @@ export async function revocationRoutes(
     };
 
     const heartbeat = setInterval(() => {
+      if (res.writableLength > MAX_BUFFERED_BYTES) return end();
       res.write(': keep-alive\n\n');
       // Also a catch-up: a wake-up lost while Redis was away costs at most one interval.
       void pull();
