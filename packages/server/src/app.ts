@@ -138,6 +138,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'revocations', ...fields }, ctx),
   });
   const feedStreams = new FeedStreams();
+  metrics.observeFeed(feedStreams);
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
 
   const fastify: FastifyInstance = Fastify({

@@ -148,6 +148,18 @@ export class AppMetrics implements AuthMetrics {
     });
   }
 
+  /** Open revocation-feed streams on this replica (one per connected resource server, usually). */
+  observeFeed(streams: { readonly size: number }): void {
+    new Gauge({
+      name: 'tessera_revocation_feed_streams',
+      help: 'Open /revocations/stream connections on this replica.',
+      registers: [this.registry],
+      collect() {
+        this.set(streams.size);
+      },
+    });
+  }
+
   /** Wraps the denylist so every revocation is counted, whoever asks for it (auth, OAuth revoke, CLI). */
   countRevocations(denylist: Denylist): Denylist {
     const revocations = this.revocations;

@@ -208,6 +208,8 @@ describe.each<Mode>(['memory', 'redis'])('revocation feed (%s)', (mode) => {
     const since = performance.now();
     await stream.until(() => stream.comments.includes('keep-alive'), 'a heartbeat', 5_000);
     const elapsed = performance.now() - since;
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^tessera_revocation_feed_streams [1-9]/m);
     console.log(`${mode}: first heartbeat after ${elapsed.toFixed(0)} ms (REVOCATION_FEED_HEARTBEAT_SECONDS=1)`);
     expect(elapsed).toBeGreaterThan(500);
   });
