@@ -10,6 +10,7 @@ const fromRoot = (p: string) => path.join(root, p);
 const alias = [
   { find: /^@tessera\/verifier\/fastify$/, replacement: fromRoot('packages/verifier/src/fastify.ts') },
   { find: /^@tessera\/verifier\/redis$/, replacement: fromRoot('packages/verifier/src/redis-sync.ts') },
+  { find: /^@tessera\/verifier\/feed$/, replacement: fromRoot('packages/verifier/src/feed-sync.ts') },
   { find: /^@tessera\/verifier$/, replacement: fromRoot('packages/verifier/src/index.ts') },
   { find: /^@tessera\/client$/, replacement: fromRoot('packages/client/src/index.ts') },
 ];

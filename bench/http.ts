@@ -54,8 +54,8 @@ export async function benchHttp(
   };
   const [bare, cached, uncached, sessions] = await Promise.all([
     startServer({ name: 'bare', script: 'bench/servers/bare.ts', env: profileEnv }),
-    startServer({ name: 'resource (cache)', script: 'examples/resource-service/server.ts', env: { ...resourceEnv, VERIFY_CACHE: 'true' } }),
-    startServer({ name: 'resource (no cache)', script: 'examples/resource-service/server.ts', env: { ...resourceEnv, VERIFY_CACHE: 'false' } }),
+    startServer({ name: 'resource (cache)', script: 'examples/resource-service/server.mjs', env: { ...resourceEnv, VERIFY_CACHE: 'true' } }),
+    startServer({ name: 'resource (no cache)', script: 'examples/resource-service/server.mjs', env: { ...resourceEnv, VERIFY_CACHE: 'false' } }),
     startServer({ name: 'session store', script: 'bench/servers/session-store.ts', env: { REDIS_URL: infra.redisUrl, REDIS_KEY_PREFIX: infra.prefix } }),
   ]);
   try {

@@ -26,6 +26,8 @@ export interface Infra {
   redisUrl: string;
   prefix: string;
   keysDir: string;
+  /** A client of INTROSPECTION_CLIENTS allowed to read the revocation feed. */
+  feedClient: { id: string; secret: string };
   /** Environment every Tessera replica gets. */
   tesseraEnv: Record<string, string>;
   cleanup(): Promise<void>;
@@ -44,6 +46,7 @@ export async function createInfra(): Promise<Infra> {
   url.searchParams.set('application_name', schema);
   const prefix = `tessera-bench:${id}:`;
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-bench-keys-'));
+  const feedClient = { id: 'bench-feed', secret: crypto.randomBytes(16).toString('hex') };
   const tesseraEnv: Record<string, string> = {
     DATABASE_URL: url.toString(),
     REDIS_URL,
@@ -52,6 +55,8 @@ export async function createInfra(): Promise<Infra> {
     ISSUER,
     AUDIENCE,
     UV_THREADPOOL_SIZE: String(THREADPOOL),
+    // The propagation bench follows the revocation feed with it.
+    INTROSPECTION_CLIENTS: `${feedClient.id}:${feedClient.secret}:revocations`,
   };
   // Login rate limiting would turn a login storm into 429s: off for the bench.
   if ('RATE_LIMIT_ENABLED' in envSchema.shape) tesseraEnv.RATE_LIMIT_ENABLED = 'false';
@@ -61,6 +66,7 @@ export async function createInfra(): Promise<Infra> {
     redisUrl: REDIS_URL,
     prefix,
     keysDir,
+    feedClient,
     tesseraEnv,
     async cleanup() {
       const db = new pg.Client({ connectionString: POSTGRES_URL });

@@ -15,12 +15,46 @@ const options = {
   onError: (err) => app.log.warn({ err: err.message }, 'token verifier'),
 };
 if (env.JWKS_URI) options.jwksUri = env.JWKS_URI;
-if (env.REDIS_URL) options.revocation = { redisUrl: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:' };
+// Revocations (logout at once): from Tessera's revocation feed over HTTP, or from its Redis
+// (a URL, or Tessera's own Sentinel variables).
+const keyPrefix = env.REDIS_KEY_PREFIX ?? 'tessera:';
+if (env.TESSERA_FEED_URL && (env.REDIS_URL || env.REDIS_SENTINELS)) {
+  console.error('Set TESSERA_FEED_URL (the revocation feed) or REDIS_URL / REDIS_SENTINELS (Tessera\'s Redis), not both');
+  process.exit(2);
+}
+if (env.TESSERA_FEED_URL) {
+  if (!env.TESSERA_FEED_CLIENT_ID || !env.TESSERA_FEED_CLIENT_SECRET) {
+    console.error('TESSERA_FEED_URL needs TESSERA_FEED_CLIENT_ID and TESSERA_FEED_CLIENT_SECRET (a client with the revocations permission)');
+    process.exit(2);
+  }
+  options.revocation = { feedUrl: env.TESSERA_FEED_URL, clientId: env.TESSERA_FEED_CLIENT_ID, clientSecret: env.TESSERA_FEED_CLIENT_SECRET };
+} else if (env.REDIS_SENTINELS) {
+  // Tessera's own variables for a Sentinel-managed Redis: host:port,host:port (IPv6 as [addr]:port).
+  const sentinels = env.REDIS_SENTINELS.split(',').map((entry) => {
+    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim());
+    if (!match) throw new Error('REDIS_SENTINELS must be host:port entries, comma-separated');
+    return { host: match[1] ?? '', port: Number(match[2]) };
+  });
+  /** @type {import('@tessera/verifier').RedisSentinelConnection} */
+  const redisSentinel = { sentinels, name: env.REDIS_SENTINEL_NAME ?? 'mymaster', db: Number(env.REDIS_DB ?? 0) };
+  if (env.REDIS_PASSWORD) redisSentinel.password = env.REDIS_PASSWORD;
+  if (env.REDIS_SENTINEL_PASSWORD) redisSentinel.sentinelPassword = env.REDIS_SENTINEL_PASSWORD;
+  options.revocation = { redisSentinel, keyPrefix };
+} else if (env.REDIS_URL) {
+  options.revocation = { redisUrl: env.REDIS_URL, keyPrefix };
+}
 
 const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } });
 await app.register(tesseraAuth, options);
 
 app.get('/healthz', async () => ({ status: 'ok' }));
+
+// Readiness: 503 while revocations may be missing (the feed or Redis is disconnected, or the
+// first load has not completed), so a balancer sends traffic to replicas that honour logouts.
+app.get('/readyz', async (_request, reply) => {
+  const revocation = app.verifier.status();
+  return reply.code(revocation === 'ok' ? 200 : 503).send({ status: revocation === 'ok' ? 'ready' : 'not_ready', revocation });
+});
 
 app.get('/api/profile', { preHandler: app.requireAuth }, async (request) => {
   const { sub, sid, client_id } = /** @type {import('@tessera/verifier').AccessTokenClaims} */ (request.auth);
@@ -47,7 +81,7 @@ await app.listen({ port, host: env.HOST ?? '0.0.0.0' });
 
 for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
   process.once(signal, () => {
-    // Closing the app also closes the verifier (and its Redis connections).
+    // Closing the app also closes the verifier (its feed stream or Redis connections).
     app.close().then(
       () => process.exit(0),
       () => process.exit(1),

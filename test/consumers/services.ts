@@ -13,8 +13,9 @@ export interface ConsumerService {
   compile?: boolean;
 }
 
+// Revocations come from Tessera's feed over HTTP: nothing to install besides the verifier.
 const ENV = `const issuer = process.env.ISSUER;
-const revocation = { redisUrl: process.env.REDIS_URL, keyPrefix: process.env.REDIS_KEY_PREFIX };
+const revocation = { feedUrl: process.env.FEED_URL, clientId: process.env.FEED_CLIENT_ID, clientSecret: process.env.FEED_CLIENT_SECRET };
 const port = Number(process.env.PORT);`;
 
 const esm = `import Fastify from 'fastify';
@@ -53,12 +54,12 @@ import { tesseraAuth } from '@tessera/verifier/fastify';
 const options: VerifierOptions = {
   issuer: process.env.ISSUER ?? 'http://localhost:3000',
   audience: 'tessera',
-  revocation: { redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: process.env.REDIS_KEY_PREFIX ?? 'tessera:' },
+  revocation: { feedUrl: process.env.FEED_URL ?? 'http://localhost:3000/revocations/stream', clientId: process.env.FEED_CLIENT_ID ?? '', clientSecret: process.env.FEED_CLIENT_SECRET ?? '' },
 };
 const verifier = createVerifier(options);
 const app = Fastify();
 await app.register(tesseraAuth, { verifier });
-app.get('/healthz', async () => ({ ok: true }));
+app.get('/healthz', async () => ({ ok: true, revocation: verifier.status() }));
 app.get('/profile', { preHandler: app.requireAuth }, async (request) => {
   const claims: AccessTokenClaims | undefined = request.auth;
   if (!claims) throw new VerifyError('malformed', 'requireAuth ran first');

@@ -1,7 +1,8 @@
 // @tessera/verifier as another team would use it: `npm pack`, installed from the tarball
 // into a fresh project that has only fastify besides it, then three services against a live
 // Tessera — ESM JavaScript with the Fastify plugin, CommonJS require(), and TypeScript
-// compiled by tsc (NodeNext, strict) and run with plain node.
+// compiled by tsc (NodeNext, strict) and run with plain node — each following Tessera's
+// revocation feed (no Redis client in the project).
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,11 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, urlWithSchema, type TestDb } from '../../packages/server/test/helpers/db.ts';
 import { PASSWORD, uniqueEmail } from '../../packages/server/test/helpers/flows.ts';
 import { freePort, REPO_ROOT, startProcess, type TesseraProcess } from '../../packages/server/test/helpers/process.ts';
-import { adminClient, deleteKeys, REDIS_URL, uniquePrefix } from '../../packages/server/test/revocation/redis-kit.ts';
+import { REDIS_URL, uniquePrefix } from '../../packages/server/test/revocation/redis-kit.ts';
+import { deletePrefix } from '../lib/redis-cleanup.ts';
 import { consumerServices } from './services.ts';
 
 const FASTIFY_VERSION = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'node_modules/fastify/package.json'), 'utf8')) as { version: string }).version;
 const TSC = path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
+const FEED_CLIENT = { id: 'consumer', secret: 'consumer-feed-secret' };
 
 function npm(args: string[], cwd: string): string {
   return execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, encoding: 'utf8', timeout: 180_000 });
@@ -41,9 +44,9 @@ describe('@tessera/verifier installed from its tarball into a fresh project', ()
     project = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-consumer-'));
     const tarball = npm(['pack', '--pack-destination', project, '--silent'], path.join(REPO_ROOT, 'packages/verifier')).trim().split('\n').at(-1)!;
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
-    // What a resource service needs: fastify and the verifier; ioredis because revocation
-    // here follows Tessera's Redis denylist.
-    npm(['install', '--prefer-offline', `./${tarball}`, `fastify@${FASTIFY_VERSION}`, 'ioredis'], project);
+    // What a resource service needs: fastify and the verifier. Revocation follows Tessera's
+    // feed over HTTP, so no Redis client is installed.
+    npm(['install', '--prefer-offline', `./${tarball}`, `fastify@${FASTIFY_VERSION}`], project);
     testDb = await createTestDb('postgres');
     const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-consumer-keys-'));
     // ISSUER is the address the services fetch the JWKS from.
@@ -57,6 +60,7 @@ describe('@tessera/verifier installed from its tarball into a fresh project', ()
         REDIS_URL,
         REDIS_KEY_PREFIX: prefix,
         RATE_LIMIT_ENABLED: 'false',
+        INTROSPECTION_CLIENTS: `${FEED_CLIENT.id}:${FEED_CLIENT.secret}:revocations`,
       },
     });
   }, 240_000);
@@ -65,12 +69,11 @@ describe('@tessera/verifier installed from its tarball into a fresh project', ()
     for (const service of services) await service.stop().catch(() => undefined);
     await tessera?.stop().catch(() => undefined);
     await testDb?.drop().catch(() => undefined);
-    const admin = adminClient();
-    await deleteKeys(admin, prefix).finally(() => admin.quit());
+    await deletePrefix(prefix);
     if (project) fs.rmSync(project, { recursive: true, force: true });
   }, 60_000);
 
-  it('installs small: only the verifier, fastify and their dependencies', () => {
+  it('installs small: only the verifier, fastify and their dependencies (no Redis client)', () => {
     const lock = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
     const packages = Object.keys(lock.packages).filter((p) => p.startsWith('node_modules/'));
     const verifierSize = du(path.join(project, 'node_modules/@tessera/verifier'));
@@ -82,7 +85,7 @@ describe('@tessera/verifier installed from its tarball into a fresh project', ()
     expect(verifierPkg.dependencies).toBeUndefined();
     expect(fs.existsSync(path.join(project, 'node_modules/@tessera/verifier/src'))).toBe(false);
     expect(fs.existsSync(path.join(project, 'node_modules/@tessera/verifier/test'))).toBe(false);
-    for (const heavy of ['@electric-sql/pglite', 'argon2', 'pg', 'esbuild', 'tsx', '@fastify/swagger-ui']) {
+    for (const heavy of ['@electric-sql/pglite', 'argon2', 'pg', 'esbuild', 'tsx', '@fastify/swagger-ui', 'ioredis']) {
       expect(packages, heavy).not.toContain(`node_modules/${heavy}`);
     }
   });
@@ -99,7 +102,7 @@ describe('@tessera/verifier installed from its tarball into a fresh project', ()
       }
       const running = await startProcess({
         script: path.join(project, service.entry),
-        env: { ISSUER: tessera!.url, REDIS_URL, REDIS_KEY_PREFIX: prefix },
+        env: { ISSUER: tessera!.url, FEED_URL: `${tessera!.url}/revocations/stream`, FEED_CLIENT_ID: FEED_CLIENT.id, FEED_CLIENT_SECRET: FEED_CLIENT.secret },
         readyPath: '/healthz',
       });
       services.push(running);

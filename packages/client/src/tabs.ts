@@ -46,6 +46,12 @@ export class Tabs {
   private readonly listeners = new Set<(message: TabMessage) => void>();
   private readonly id = randomId();
   private releasePresence: (() => void) | undefined;
+  /**
+   * Without Web Locks: when another tab last claimed a refresh whose result has not arrived
+   * yet (0: none pending). A tab whose timer fires after that claim round is over (a busy
+   * event loop delays timers by more than PEER_WAIT_MS) must still yield to it.
+   */
+  private peerClaimAt = 0;
 
   constructor(
     private readonly name: string,
@@ -58,6 +64,8 @@ export class Tabs {
     this.channel?.addEventListener('message', (event: MessageEvent) => {
       const message = event.data as TabMessage;
       if (message && typeof message === 'object' && typeof message.type === 'string') {
+        if (message.type === 'claim') this.peerClaimAt = Date.now();
+        else if (message.type === 'token' || message.type === 'ended') this.peerClaimAt = 0;
         for (const listener of this.listeners) listener(message);
       }
     });
@@ -104,26 +112,35 @@ export class Tabs {
 
   /**
    * Runs `work` in one tab at a time. With Web Locks, others queue on the lock. Without,
-   * tabs that start within PEER_WAIT_MS of each other hold a claim round: the earliest claim
+   * tabs that start within PEER_WAIT_MS of each other hold a claim round (and a tab that
+   * starts later yields to a claim whose result is still pending): the earliest claim
    * runs, the others wait (bounded) for `settled` to see its result and then run `work`,
    * which finds the token fresh and returns at once.
    */
   async exclusive<T>(work: () => Promise<T>, settled: () => boolean): Promise<T> {
     if (this.locks) return (await this.locks.request(`${this.name}:refresh`, work)) as T;
     if (!this.channel) return work();
-    const mine = { type: 'claim' as const, id: this.id, at: Date.now() };
-    let outranked = false;
-    const stop = this.onMessage((message) => {
-      if (message.type === 'claim' && (message.at < mine.at || (message.at === mine.at && message.id < mine.id))) outranked = true;
-    });
-    this.post(mine);
-    await sleep(PEER_WAIT_MS);
-    stop();
+    // A claim still pending from an earlier round outranks us outright.
+    let outranked = this.peerClaimAt > 0 && Date.now() - this.peerClaimAt < YIELD_WAIT_MS;
+    if (!outranked) {
+      const mine = { type: 'claim' as const, id: this.id, at: Date.now() };
+      const stop = this.onMessage((message) => {
+        if (message.type === 'claim' && (message.at < mine.at || (message.at === mine.at && message.id < mine.id))) outranked = true;
+      });
+      this.post(mine);
+      await sleep(PEER_WAIT_MS);
+      stop();
+    }
     if (outranked) {
       const deadline = Date.now() + YIELD_WAIT_MS;
       while (!settled() && Date.now() < deadline) await sleep(PEER_WAIT_MS);
     }
-    return work();
+    try {
+      return await work();
+    } finally {
+      // Whatever was claimed before is settled for this tab now.
+      this.peerClaimAt = 0;
+    }
   }
 
   close(): void {

@@ -3,6 +3,7 @@
 // browsers without Web Locks use (Node has BroadcastChannel but no navigator.locks).
 import { afterEach, describe, expect, it } from 'vitest';
 import { TesseraClient, TesseraError, type RefreshTokenStore, type SessionEndReason } from '@tessera/client';
+import { PEER_WAIT_MS, Tabs } from '../src/tabs.ts';
 
 const BASE = 'https://auth.example.test';
 
@@ -176,5 +177,34 @@ describe('TesseraClient with cookie delivery, several instances on one Broadcast
     await sleep(50);
     expect(tabs.map((t) => t.signedIn)).toEqual([false, false, false]);
     expect(ended).toEqual(['logout', 'logout', 'logout']);
+  });
+});
+
+describe('Tabs without Web Locks (the BroadcastChannel claim round)', () => {
+  it('a tab whose refresh timer fires after the claim round still yields to the refresh under way', async () => {
+    // On a busy page, timers fire late: the second tab starts after the first one's round.
+    const name = `test-${Math.random()}`;
+    const [first, second] = [new Tabs(name, true), new Tabs(name, true)];
+    let refreshes = 0;
+    let firstDone = false;
+    let secondSawToken = false;
+    second.onMessage((m) => void (m.type === 'token' && (secondSawToken = true)));
+    try {
+      const one = first.exclusive(async () => {
+        refreshes += 1;
+        await sleep(600);
+        firstDone = true;
+        first.post({ type: 'token', accessToken: 'at-1', expiresAt: Date.now() + 60_000, refreshAt: Date.now() + 30_000 });
+      }, () => firstDone);
+      await sleep(PEER_WAIT_MS + 150);
+      const two = second.exclusive(async () => {
+        if (!secondSawToken) refreshes += 1;
+      }, () => secondSawToken);
+      await Promise.all([one, two]);
+      expect(refreshes).toBe(1);
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 });

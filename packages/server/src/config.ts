@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { clientListSchema, resourceClientListSchema, type ResourceClient } from './admin/client-auth.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
 import { derivedIssuer, isSecretVariable, origins } from './config-fields.ts';
+import { redisConfigFrom, sentinelList, type RedisConfig } from './redis-connection.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -74,6 +75,12 @@ export const envSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  // Sentinel instead of REDIS_URL (README "Redis Sentinel"); checked together in redisConfigFrom.
+  REDIS_SENTINELS: sentinelList.optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).max(200).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_DB: z.coerce.number().int().min(0).max(1_000_000).optional(),
   REDIS_KEY_PREFIX: z.string().default('tessera:'),
   // How long logout/password change waits for Redis before answering 503 (the revocation is then retried in the background).
   REVOCATION_WRITE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
@@ -122,7 +129,7 @@ export const envSchema = z.object({
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SHUTDOWN_LINGER_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
 
-  // Abuse resistance (see README "Security"). Counters live in Redis when REDIS_URL is set.
+  // Abuse resistance (see README "Security"). Counters live in Redis when REDIS_URL or REDIS_SENTINELS is set.
   RATE_LIMIT_ENABLED: boolean(true),
   RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
@@ -166,7 +173,8 @@ export interface Config {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   dataDir: string;
-  redisUrl: string | undefined;
+  /** REDIS_URL or REDIS_SENTINELS (with their credentials); undefined: no Redis, in-process state. */
+  redis: RedisConfig | undefined;
   redisKeyPrefix: string;
   revocationWriteTimeoutMs: number;
   keysDir: string;
@@ -263,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const keysDir = cleaned.KEYS_DIR ?? './keys';
   const keysProblem = checkKeysDir(keysDir);
   if (keysProblem) problems.push(`KEYS_DIR=${JSON.stringify(keysDir)}: ${keysProblem}`);
+  const redis = result.success ? redisConfigFrom(result.data, problems) : undefined;
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   const e = result.data;
   return {
@@ -278,7 +287,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: path.resolve(e.DATA_DIR),
-    redisUrl: e.REDIS_URL,
+    redis,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     revocationWriteTimeoutMs: e.REVOCATION_WRITE_TIMEOUT_MS,
     keysDir: path.resolve(e.KEYS_DIR),

@@ -16,6 +16,7 @@ import { MemoryDenylist } from './revocation/memory-denylist.ts';
 import { RedisDenylist } from './revocation/redis-denylist.ts';
 import { seedDenylistFromSql } from './revocation/seed-from-sql.ts';
 import { SqlRevocationOutbox } from './revocation/sql-outbox.ts';
+import { redisConnection } from './redis-connection.ts';
 import { SessionPurger } from './sessions/purge.ts';
 import { closeRateLimitRedis, openRateLimitRedis } from './throttle/redis-client.ts';
 
@@ -36,13 +37,13 @@ export async function openKeyStore(config: Config, clock: Clock, logger: Logger)
 }
 
 /**
- * Redis when REDIS_URL is set (every replica shares it), in-process memory otherwise. A
- * Redis outage at start does not fail startup: the denylist starts degraded and catches up.
+ * Redis when REDIS_URL or REDIS_SENTINELS is set (every replica shares it), in-process memory
+ * otherwise. A Redis outage at start does not fail startup: the denylist starts degraded and catches up.
  */
 export async function openDenylist(config: Config, clock: Clock, logger: Logger, db?: Db): Promise<Denylist> {
-  const denylist = config.redisUrl
+  const denylist = config.redis
     ? new RedisDenylist({
-        redis: config.redisUrl,
+        redis: redisConnection(config.redis),
         keyPrefix: config.redisKeyPrefix,
         clock,
         logger,
@@ -73,7 +74,7 @@ export interface Runtime {
   keys: KeyStore;
   denylist: Denylist;
   clock: Clock;
-  /** Rate-limit counters shared by the replicas; only with REDIS_URL and RATE_LIMIT_ENABLED. */
+  /** Rate-limit counters shared by the replicas; only with Redis (REDIS_URL or REDIS_SENTINELS) and RATE_LIMIT_ENABLED. */
   redis?: Redis;
   close(): Promise<void>;
 }
@@ -87,7 +88,7 @@ export async function openRuntime(config: Config, logger: Logger, clock: Clock =
     keys.startAutoReload(config.keysReloadInterval * 1000);
     const denylist = await openDenylist(config, clock, logger, db);
     await seedRevocations(db, denylist, clock, config, logger);
-    const redis = config.redisUrl && config.rateLimit.enabled ? openRateLimitRedis(config.redisUrl) : undefined;
+    const redis = config.redis && config.rateLimit.enabled ? openRateLimitRedis(redisConnection(config.redis)) : undefined;
     const purger = new SessionPurger(db, clock, logger, {
       retentionSeconds: config.sessionRetention,
       graceSeconds: config.refreshGracePeriod,

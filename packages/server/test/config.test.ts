@@ -18,7 +18,7 @@ describe('config', () => {
     expect(config.refreshGracePeriod).toBe(10);
     expect(config.argon2).toEqual({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
     expect(config.databaseUrl).toBeUndefined();
-    expect(config.redisUrl).toBeUndefined();
+    expect(config.redis).toBeUndefined();
     expect(config.keySize).toBe(2048);
   });
 

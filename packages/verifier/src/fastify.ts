@@ -184,6 +184,8 @@ export function authPreHandlers(verifier: Verifier, realmOrOptions: string | Aut
  * Failures answer `401 application/problem+json` with `code` `invalid_token` (or
  * `token_revoked`), the verifier's reason in `reason`, and `WWW-Authenticate: Bearer
  * error="invalid_token"`; a JWKS or denylist outage answers `503` `service_unavailable`.
+ * With `revocation` (the feed or Redis), `app.verifier.status()` is what a readiness route
+ * answers from: `'degraded'` while revocations may be missing.
  * A route with requirements (`app.requireAuth({ mfa, maxAge, roles })`) answers a token that
  * falls short with RFC 9470's `401 insufficient_user_authentication` challenge, or `403
  * insufficient_scope` for a missing role.

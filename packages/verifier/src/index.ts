@@ -1,8 +1,10 @@
 // @tessera/verifier: check Tessera access tokens inside any Node service, with no call to
 // Tessera on the hot path. Depends on node built-ins only (ioredis when revocation goes
-// through Redis) and never on the server's modules, so it can be published on its own.
+// through Redis; the revocation feed needs nothing but fetch) and never on the server's
+// modules, so it can be published on its own.
 import { DenylistMirror } from './denylist-mirror.js';
 import { VerifyError } from './errors.js';
+import { syncDenylistFromFeed } from './feed-sync.js';
 import { JwksCache } from './jwks.js';
 import { checkClaims, parseAccessToken, verifySignature, type AccessTokenClaims } from './jwt.js';
 import { validateOptions, type VerifierOptions } from './options.js';
@@ -21,7 +23,7 @@ export {
   type AuthRequirements,
   type RequirementFailure,
 } from './requirements.js';
-export type { RevocationOptions, VerifierOptions } from './options.js';
+export type { FeedRevocationOptions, RedisSentinelConnection, RevocationOptions, VerifierOptions } from './options.js';
 export { DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './limits.js';
 /**
  * The building blocks of `verify()`, for a caller that holds its keys itself (Tessera's own
@@ -39,12 +41,22 @@ export interface Verifier {
    * with `jwks_unavailable`.
    */
   refreshKeys(): Promise<void>;
-  /** Stops the Redis subscription and empties the verify cache. */
+  /**
+   * `'degraded'` while revocations may be missing: the feed or Redis is disconnected, or the
+   * first load has not completed (what a readiness probe should look at). Always `'ok'`
+   * without `revocation` or with your own `mirror`.
+   */
+  status(): VerifierStatus;
+  /** Stops the revocation sync (feed stream or Redis subscription) and empties the verify cache. */
   close(): Promise<void>;
 }
 
-interface RedisSync {
+export type VerifierStatus = 'ok' | 'degraded';
+
+/** The feed or Redis sync behind `revocation`, whichever was configured. */
+interface RevocationSync {
   ready: Promise<void>;
+  status(): VerifierStatus;
   close(): Promise<void>;
 }
 
@@ -62,7 +74,8 @@ interface RedisSync {
  *   issuer: 'https://auth.example.com',
  *   audience: 'tessera',
  *   cache: { maxEntries: 10_000 },
- *   revocation: { redisUrl: 'redis://redis:6379', keyPrefix: 'tessera:' },
+ *   revocation: { feedUrl: 'https://auth.example.com/revocations/stream', clientId: 'billing', clientSecret },
+ *   onError: (err) => console.warn(err.message), // e.g. the feed is unreachable: revocations are stale
  * });
  *
  * try {
@@ -98,33 +111,58 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxLifetime: o.maxTokenLifetime,
   };
   const revocation = o.revocation;
-  const redisMirror = revocation && 'redisUrl' in revocation ? new DenylistMirror() : undefined;
-  const mirror = revocation && 'mirror' in revocation ? revocation.mirror : redisMirror;
+  const ownMirror = revocation && !('mirror' in revocation) ? new DenylistMirror() : undefined;
+  const mirror = revocation && 'mirror' in revocation ? revocation.mirror : ownMirror;
   let closed = false;
 
-  // Redis revocation: ioredis is loaded only when asked for. Until the first full load of the
-  // denylist, verify() waits for it (at most readyTimeoutMs) and then refuses: a verifier that
-  // was told to honour revocations must not let a revoked token through during start-up.
-  let sync: Promise<RedisSync> | undefined;
+  // Feed or Redis revocation. Until the first full load of the denylist, verify() waits for
+  // it (at most readyTimeoutMs) and then refuses: a verifier that was told to honour
+  // revocations must not let a revoked token through during start-up.
+  let sync: Promise<RevocationSync> | undefined;
+  let syncNow: RevocationSync | undefined;
   let waitForDenylist: (() => Promise<void>) | undefined;
-  if (revocation && 'redisUrl' in revocation && redisMirror) {
+  if (revocation && ownMirror && !('mirror' in revocation)) {
     const readyTimeoutMs = revocation.readyTimeoutMs ?? 5_000;
     let deadline = now() + readyTimeoutMs;
     let loaded = false;
     // Why the denylist is not there, for whoever logs the 503 (the Fastify plugin does).
-    let failure: Error = new Error(`Redis did not complete the first denylist load within ${readyTimeoutMs} ms`);
-    sync = import('./redis-sync.js').then(({ syncDenylistFromRedis }) =>
-      syncDenylistFromRedis({
-        redis: revocation.redisUrl,
-        keyPrefix: revocation.keyPrefix ?? 'tessera:',
-        mirror: redisMirror,
-        now,
-        // Degraded: Redis is unreachable and revocations made meanwhile are not seen yet.
-        onChange: (status) => {
-          if (status === 'degraded') o.onError(new Error('revocation denylist sync is degraded (Redis unreachable)'));
-        },
-      }),
-    );
+    let failure: Error;
+    if ('feedUrl' in revocation) {
+      failure = new Error(`the revocation feed did not deliver its first snapshot within ${readyTimeoutMs} ms`);
+      sync = Promise.resolve(
+        syncDenylistFromFeed({
+          feedUrl: revocation.feedUrl,
+          clientId: revocation.clientId,
+          clientSecret: revocation.clientSecret,
+          ...(revocation.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: revocation.heartbeatTimeoutMs } : {}),
+          ...(revocation.maxRetryMs !== undefined ? { maxRetryMs: revocation.maxRetryMs } : {}),
+          mirror: ownMirror,
+          fetch: o.fetch,
+          now,
+          // Every failure leaves the mirror stale until the reconnect: tell whoever runs the service.
+          onError: (err) => {
+            if (!loaded) failure = err;
+            o.onError(err);
+          },
+        }),
+      );
+    } else {
+      failure = new Error(`Redis did not complete the first denylist load within ${readyTimeoutMs} ms`);
+      // ioredis is loaded only when asked for.
+      sync = import('./redis-sync.js').then(({ syncDenylistFromRedis, sentinelRedisOptions }) =>
+        syncDenylistFromRedis({
+          redis: 'redisUrl' in revocation ? revocation.redisUrl : sentinelRedisOptions(revocation.redisSentinel),
+          keyPrefix: revocation.keyPrefix ?? 'tessera:',
+          mirror: ownMirror,
+          now,
+          // Degraded: Redis is unreachable and revocations made meanwhile are not seen yet.
+          onChange: (status) => {
+            if (status === 'degraded') o.onError(new Error('revocation denylist sync is degraded (Redis unreachable)'));
+          },
+        }),
+      );
+    }
+    void sync.then((s) => (syncNow = s), () => undefined);
     const ready = sync.then((s) => s.ready);
     ready.then(
       () => {
@@ -174,6 +212,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return {
     verify,
     refreshKeys: () => jwks.refresh(),
+    status: () => (closed || (sync && (!syncNow || syncNow.status() !== 'ok')) ? 'degraded' : 'ok'),
     async close() {
       closed = true;
       cache?.clear();

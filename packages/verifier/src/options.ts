@@ -4,17 +4,59 @@ import { DenylistMirror } from './denylist-mirror.js';
 import { DEFAULT_MAX_TOKEN_LENGTH } from './jwt.js';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './limits.js';
 
-/** Revocation from Tessera's Redis denylist (needs `ioredis`), or from a mirror you keep up to date. */
+/**
+ * A Redis whose primary is managed by Redis Sentinel: the same values as Tessera's
+ * `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`, `REDIS_PASSWORD`, `REDIS_SENTINEL_PASSWORD` and
+ * `REDIS_DB`. The verifier asks the sentinels for the current primary on every (re)connect,
+ * so it follows a failover and reloads the denylist from the promoted replica.
+ */
+export interface RedisSentinelConnection {
+  /** At least one sentinel; more are learnt from the ones given. */
+  sentinels: { host: string; port: number }[];
+  /** The master group name. Default `mymaster`. */
+  name?: string;
+  /** AUTH for the primary and replicas. */
+  password?: string;
+  /** AUTH for the sentinels. */
+  sentinelPassword?: string;
+  /** Database index. Default 0. */
+  db?: number;
+}
+
+interface RedisRevocationSettings {
+  /** Tessera's `REDIS_KEY_PREFIX`. Default `tessera:`. */
+  keyPrefix?: string;
+  /** How long verify() waits for the first denylist load before failing. Default 5000. */
+  readyTimeoutMs?: number;
+}
+
+/** Revocation from Tessera's revocation feed, from its Redis denylist (needs `ioredis`), or from a mirror you keep up to date. */
 export type RevocationOptions =
-  | {
+  | FeedRevocationOptions
+  | ({
       /** `redis://` or `rediss://` URL of the Redis that Tessera writes its denylist to. */
       redisUrl: string;
-      /** Tessera's `REDIS_KEY_PREFIX`. Default `tessera:`. */
-      keyPrefix?: string;
-      /** How long verify() waits for the first denylist load before failing. Default 5000. */
-      readyTimeoutMs?: number;
-    }
+    } & RedisRevocationSettings)
+  | ({
+      /** Tessera's Redis behind Sentinel (instead of `redisUrl`). */
+      redisSentinel: RedisSentinelConnection;
+    } & RedisRevocationSettings)
   | { mirror: DenylistMirror };
+
+/** Revocation through Tessera's feed (`GET /revocations/stream`): HTTP only, no Redis, no dependency. */
+export interface FeedRevocationOptions {
+  /** The stream's URL, e.g. `https://auth.example.com/revocations/stream`. */
+  feedUrl: string;
+  /** A client of Tessera's INTROSPECTION_CLIENTS with the `revocations` permission (`id:secret:revocations`). */
+  clientId: string;
+  clientSecret: string;
+  /** How long verify() waits for the first snapshot before failing. Default 5000. */
+  readyTimeoutMs?: number;
+  /** Silence (no event, no heartbeat) after which the connection is reopened. Default 45000: 3 of Tessera's 15 s heartbeats. */
+  heartbeatTimeoutMs?: number;
+  /** Longest wait between reconnection attempts. Default 30000. */
+  maxRetryMs?: number;
+}
 
 export interface VerifierOptions {
   /** Expected `iss`, exactly as Tessera's `ISSUER` (e.g. `https://auth.example.com`). */
@@ -43,11 +85,11 @@ export interface VerifierOptions {
   jwksMaxAgeMs?: number;
   /** Timeout of one JWKS request. Default 5000. */
   jwksTimeoutMs?: number;
-  /** Replaces the global fetch for JWKS requests (tests, proxies). */
+  /** Replaces the global fetch for JWKS and revocation feed requests (tests, proxies). */
   fetch?: typeof globalThis.fetch;
   /** Clock in milliseconds since the epoch. Default `Date.now`. */
   now?: () => number;
-  /** Told about failures that verify() does not throw: background JWKS refreshes, revocation sync. */
+  /** Told about failures that verify() does not throw: background JWKS refreshes, revocation sync (a stale mirror). */
   onError?: (error: Error) => void;
 }
 
@@ -97,6 +139,64 @@ function httpUrl(value: string, name: string): string {
   return value;
 }
 
+function validateSentinel(value: RedisSentinelConnection): void {
+  if (typeof value !== 'object' || value === null) bad('revocation.redisSentinel', '{ sentinels, name?, password?, sentinelPassword?, db? }');
+  const { sentinels, name, password, sentinelPassword, db } = value;
+  const address = (s: unknown) => {
+    const { host, port } = (s ?? {}) as { host?: unknown; port?: unknown };
+    return typeof host === 'string' && host.length > 0 && typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536;
+  };
+  if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(address)) {
+    bad('revocation.redisSentinel.sentinels', 'a non-empty array of { host, port }');
+  }
+  for (const [key, v] of Object.entries({ name, password, sentinelPassword })) {
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0)) bad(`revocation.redisSentinel.${key}`, 'a non-empty string');
+  }
+  if (db !== undefined) nonNegative(db, 'revocation.redisSentinel.db', 0, true);
+}
+
+const REVOCATION_SHAPES = '{ feedUrl, clientId, clientSecret }, { redisUrl }, { redisSentinel } or { mirror }';
+const FEED_OPTIONS = new Set(['feedUrl', 'clientId', 'clientSecret', 'readyTimeoutMs', 'heartbeatTimeoutMs', 'maxRetryMs']);
+const REDIS_OPTIONS = new Set(['redisUrl', 'redisSentinel', 'keyPrefix', 'readyTimeoutMs']);
+
+function validateRevocation(revocation: RevocationOptions): void {
+  if (typeof revocation !== 'object' || revocation === null) bad('revocation', REVOCATION_SHAPES);
+  const ways = (['feedUrl', 'redisUrl', 'redisSentinel', 'mirror'] as const).filter((way) => way in revocation);
+  if (ways.length > 1) {
+    throw new TypeError(`createVerifier: option "revocation" takes one source of revocations, got ${ways.map((w) => `"${w}"`).join(' and ')}: use ${REVOCATION_SHAPES}`);
+  }
+  const only = (allowed: Set<string>, kind: string) => {
+    for (const name of Object.keys(revocation)) {
+      if (!allowed.has(name)) throw new TypeError(`createVerifier: unknown option "revocation.${name}" for revocation through ${kind}`);
+    }
+  };
+  if ('mirror' in revocation) {
+    if (!(revocation.mirror instanceof DenylistMirror)) bad('revocation.mirror', 'a DenylistMirror');
+  } else if ('feedUrl' in revocation) {
+    only(FEED_OPTIONS, 'the feed');
+    if (typeof revocation.feedUrl !== 'string') bad('revocation.feedUrl', 'an absolute http(s) URL');
+    httpUrl(revocation.feedUrl, 'revocation.feedUrl');
+    const url = new URL(revocation.feedUrl);
+    // fetch refuses such URLs, and credentials belong in clientId/clientSecret anyway.
+    if (url.username !== '' || url.password !== '') bad('revocation.feedUrl', 'a URL without credentials (use clientId and clientSecret)');
+    for (const name of ['clientId', 'clientSecret'] as const) {
+      if (typeof revocation[name] !== 'string' || revocation[name].length === 0) bad(`revocation.${name}`, 'a non-empty string');
+    }
+    nonNegative(revocation.readyTimeoutMs, 'revocation.readyTimeoutMs', 0);
+    if (nonNegative(revocation.heartbeatTimeoutMs, 'revocation.heartbeatTimeoutMs', 1) <= 0) bad('revocation.heartbeatTimeoutMs', 'a positive number');
+    if (nonNegative(revocation.maxRetryMs, 'revocation.maxRetryMs', 1) <= 0) bad('revocation.maxRetryMs', 'a positive number');
+  } else if ('redisUrl' in revocation || 'redisSentinel' in revocation) {
+    only(REDIS_OPTIONS, 'Redis');
+    if ('redisUrl' in revocation) {
+      if (typeof revocation.redisUrl !== 'string' || !/^rediss?:\/\/./.test(revocation.redisUrl)) {
+        bad('revocation.redisUrl', 'a redis:// or rediss:// URL');
+      }
+    } else validateSentinel(revocation.redisSentinel);
+    if (revocation.keyPrefix !== undefined && typeof revocation.keyPrefix !== 'string') bad('revocation.keyPrefix', 'a string');
+    nonNegative(revocation.readyTimeoutMs, 'revocation.readyTimeoutMs', 0);
+  } else bad('revocation', REVOCATION_SHAPES);
+}
+
 export function validateOptions(options: VerifierOptions): ValidOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('createVerifier: options must be an object');
   for (const name of Object.keys(options)) {
@@ -120,18 +220,7 @@ export function validateOptions(options: VerifierOptions): ValidOptions {
     if (cacheEntries < 1) bad('cache.maxEntries', 'at least 1');
   } else if (cache !== undefined && cache !== false) bad('cache', 'a boolean or { maxEntries }');
 
-  if (revocation !== undefined) {
-    if (typeof revocation !== 'object' || revocation === null) bad('revocation', '{ redisUrl } or { mirror }');
-    if ('mirror' in revocation) {
-      if (!(revocation.mirror instanceof DenylistMirror)) bad('revocation.mirror', 'a DenylistMirror');
-    } else if ('redisUrl' in revocation) {
-      if (typeof revocation.redisUrl !== 'string' || !/^rediss?:\/\/./.test(revocation.redisUrl)) {
-        bad('revocation.redisUrl', 'a redis:// or rediss:// URL');
-      }
-      if (revocation.keyPrefix !== undefined && typeof revocation.keyPrefix !== 'string') bad('revocation.keyPrefix', 'a string');
-      nonNegative(revocation.readyTimeoutMs, 'revocation.readyTimeoutMs', 0);
-    } else bad('revocation', '{ redisUrl } or { mirror }');
-  }
+  if (revocation !== undefined) validateRevocation(revocation);
   for (const name of ['fetch', 'now', 'onError'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') bad(name, 'a function');
   }

@@ -8,6 +8,7 @@
 // - the message (not the stored value) adds `published_at` (ms, writer's clock) for lag metrics.
 import { Redis, type RedisOptions } from 'ioredis';
 import type { DenylistEntry, DenylistMirror } from './denylist-mirror.js';
+import type { RedisSentinelConnection } from './options.js';
 
 export const DEFAULT_KEY_PREFIX = 'tessera:';
 
@@ -103,6 +104,22 @@ export function openRedis(redis: string | RedisOptions, overrides: RedisOptions)
   // Without a listener ioredis prints every failed reconnect; status() reports outages instead.
   connection.on('error', () => {});
   return connection;
+}
+
+/**
+ * ioredis options for a Sentinel-managed Redis (what `revocation: { redisSentinel }` uses).
+ * Passing ioredis' own `{ sentinels, name, … }` as `redis` works too; this adds a reconnect
+ * when a command meets a demoted primary (READONLY), so the sentinels name the new one.
+ */
+export function sentinelRedisOptions(connection: RedisSentinelConnection): RedisOptions {
+  return {
+    sentinels: connection.sentinels.map(({ host, port }) => ({ host, port })),
+    name: connection.name ?? 'mymaster',
+    db: connection.db ?? 0,
+    ...(connection.password !== undefined ? { password: connection.password } : {}),
+    ...(connection.sentinelPassword !== undefined ? { sentinelPassword: connection.sentinelPassword } : {}),
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  };
 }
 
 /** Closes politely when possible, at once otherwise (quit would wait for a reconnect). */

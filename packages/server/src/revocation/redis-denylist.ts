@@ -60,6 +60,12 @@ export interface RedisDenylistOptions {
   startTimeoutMs?: number;
   /** Pause between background retries of the outbox. Default 1000. */
   retryIntervalMs?: number;
+  /**
+   * How long a confirmed write is remembered, to be written again if Redis turns out to be
+   * another server (a Sentinel failover, a restart): replication is asynchronous, so the
+   * promoted replica may lack the last writes the old primary confirmed. Default 60000.
+   */
+  replayWindowMs?: number;
   logger?: Logger;
   /** The durable outbox (SQL); without it, unconfirmed revocations wait in this process only. */
   sqlOutbox?: SqlRevocationOutbox;
@@ -97,6 +103,10 @@ export class RedisDenylist implements Denylist {
   private readonly outbox = new Map<string, DenylistEntry>();
   /** Writes under way: re-applied after a full reload in case their message is still to come. */
   private readonly inFlight = new Set<DenylistEntry>();
+  /** Entries Redis confirmed within replayWindowMs, by kind:id, oldest first, with when. */
+  private readonly confirmed = new Map<string, { entry: DenylistEntry; at: number }>();
+  /** run_id of the Redis server the writer last talked to; another one means data may be missing. */
+  private serverRunId: string | undefined;
   private sync: DenylistSync | undefined;
   private writer: Redis | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -133,7 +143,7 @@ export class RedisDenylist implements Denylist {
       socketTimeout: Math.max(this.options.writeTimeoutMs, 500),
       connectionName: 'tessera-denylist-write',
     });
-    this.writer.on('ready', () => void this.flush());
+    this.writer.on('ready', () => void this.writerConnected());
     for (const event of ['ready', 'close', 'end']) this.writer.on(event, () => this.report());
     this.retryTimer = setInterval(() => void this.flush(), this.options.retryIntervalMs ?? 1_000);
     this.retryTimer.unref();
@@ -275,6 +285,46 @@ export class RedisDenylist implements Denylist {
       encodeDenylistEntry(entry),
       String(this.options.clock.now()),
     );
+    this.remember(entry);
+  }
+
+  /** Keeps what Redis confirmed for replayWindowMs (bounded by the revocation rate). */
+  private remember(entry: DenylistEntry): void {
+    const now = this.options.clock.now();
+    const id = entryId(entry);
+    const known = this.confirmed.get(id);
+    this.confirmed.delete(id); // re-inserted last: the map stays in confirmation order
+    this.confirmed.set(id, { entry: known ? merge(known.entry, entry) : entry, at: now });
+    const horizon = now - (this.options.replayWindowMs ?? 60_000);
+    for (const [key, { at }] of this.confirmed) {
+      if (at >= horizon) break;
+      this.confirmed.delete(key);
+    }
+  }
+
+  /**
+   * On every (re)connect: if this is not the Redis server the writer talked to before (a
+   * Sentinel promoted a replica, or Redis restarted), the writes it confirmed lately may not
+   * have made it there; they go back into the outbox and are written again (the script
+   * merges, so a replay changes nothing that is already there). Then the outbox is flushed.
+   */
+  private async writerConnected(): Promise<void> {
+    try {
+      const runId = /^run_id:(\w+)/m.exec((await this.writer?.info('server')) ?? '')?.[1];
+      if (runId && this.serverRunId && runId !== this.serverRunId && this.confirmed.size > 0) {
+        const replayed = [...this.confirmed.values()];
+        this.confirmed.clear();
+        for (const { entry } of replayed) this.enqueue(entry);
+        this.options.logger?.warn(
+          { event: 'denylist.replay', count: replayed.length },
+          'Redis is another server than before (failover or restart); writing recent revocations again',
+        );
+      }
+      if (runId) this.serverRunId = runId;
+    } catch {
+      // Lost the connection again; the next 'ready' checks once more.
+    }
+    await this.flush();
   }
 
   private enqueue(entry: DenylistEntry): void {

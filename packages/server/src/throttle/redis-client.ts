@@ -1,21 +1,21 @@
-import { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { openRedis } from '@tessera/verifier/redis';
 
 /**
  * The connection for rate-limit counters. It fails fast instead of queueing while Redis is
  * away (no offline queue, a command timeout): the limiters then fail open, so an outage
  * slows no login down and never turns into a 500.
  */
-export function openRateLimitRedis(url: string): Redis {
-  const redis = new Redis(url, {
+export function openRateLimitRedis(target: string | RedisOptions): Redis {
+  // target: redisConnection(config.redis), a URL or Sentinel options. openRedis also silences
+  // 'error' events: outages are reported by the throttle when it is used.
+  return openRedis(target, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: 1_000,
     connectionName: 'tessera-rate-limit',
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   });
-  // Outages are reported by the throttle when it is used; no unhandled 'error' events.
-  redis.on('error', () => {});
-  return redis;
 }
 
 export async function closeRateLimitRedis(redis: Redis): Promise<void> {

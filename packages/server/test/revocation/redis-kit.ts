@@ -46,7 +46,12 @@ export class RedisProxy {
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private port = 0;
 
-  constructor(private readonly target = new URL(REDIS_URL)) {}
+  constructor(private target = new URL(REDIS_URL)) {}
+
+  /** New connections go to `target` from now on (established ones stay where they are). */
+  retarget(target: URL): void {
+    this.target = target;
+  }
 
   /** The target's URL with the proxy's address: its database index and credentials kept. */
   get url(): string {

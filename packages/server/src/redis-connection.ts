@@ -1,0 +1,121 @@
+// Where Redis is and how to log in to it: one Redis server (REDIS_URL) or a Sentinel-managed
+// primary (REDIS_SENTINELS). Every Redis connection the server opens (denylist writer and
+// mirror, rate limits, login and recovery throttling) takes its ioredis options from
+// redisConnection(), so each of them follows a Sentinel failover the same way.
+import net from 'node:net';
+import type { RedisOptions } from 'ioredis';
+import { z } from 'zod';
+import { sentinelRedisOptions } from '@tessera/verifier/redis';
+
+export interface SentinelAddress {
+  host: string;
+  port: number;
+}
+
+export type RedisConfig =
+  /** One Redis server; `url` carries the database index and, if any, the credentials. */
+  | { mode: 'direct'; url: string }
+  | {
+      mode: 'sentinel';
+      sentinels: SentinelAddress[];
+      /** The master group name the sentinels monitor (REDIS_SENTINEL_NAME). */
+      name: string;
+      /** AUTH for the primary and replicas (REDIS_PASSWORD). */
+      password: string | undefined;
+      /** AUTH for the sentinels themselves (REDIS_SENTINEL_PASSWORD). */
+      sentinelPassword: string | undefined;
+      db: number;
+    };
+
+export const DEFAULT_SENTINEL_NAME = 'mymaster';
+
+/** `host:port` entries, comma-separated; an IPv6 host goes in brackets (`[::1]:26379`). */
+export const sentinelList = z.string().transform((v, ctx): SentinelAddress[] => {
+  const list: SentinelAddress[] = [];
+  for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry);
+    const host = match?.[1] ?? match?.[2];
+    const port = Number(match?.[3]);
+    if (!host || (match?.[1] !== undefined && !net.isIPv6(host)) || port < 1 || port > 65535) {
+      // The entry is not echoed: the variable is treated as one that may hold a secret.
+      ctx.addIssue({ code: 'custom', message: 'each entry must be host:port (IPv6 as [address]:port), comma-separated' });
+      return z.NEVER;
+    }
+    list.push({ host, port });
+  }
+  if (list.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must list at least one sentinel as host:port' });
+    return z.NEVER;
+  }
+  return list;
+});
+
+export interface RedisEnv {
+  REDIS_URL?: string | undefined;
+  REDIS_SENTINELS?: SentinelAddress[] | undefined;
+  REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_PASSWORD?: string | undefined;
+  REDIS_SENTINEL_PASSWORD?: string | undefined;
+  REDIS_DB?: number | undefined;
+}
+
+/**
+ * REDIS_URL and REDIS_SENTINELS exclude each other: with Sentinel the primary's address is
+ * whatever the sentinels say, so a URL's host would be a second, contradicting answer. A
+ * variable that only means something in the other mode is refused rather than ignored.
+ * Problems name the variable, never a value (passwords).
+ */
+export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | undefined {
+  const onlyWithSentinels = (name: keyof RedisEnv, hint: string) => {
+    if (e[name] !== undefined) problems.push(`${name}: only used with REDIS_SENTINELS${hint}`);
+  };
+  if (e.REDIS_SENTINELS) {
+    if (e.REDIS_URL !== undefined) {
+      problems.push('REDIS_SENTINELS: set either REDIS_URL (one Redis server) or REDIS_SENTINELS (Sentinel), not both; with Sentinel use REDIS_PASSWORD and REDIS_DB');
+      return undefined;
+    }
+    return {
+      mode: 'sentinel',
+      sentinels: e.REDIS_SENTINELS,
+      name: e.REDIS_SENTINEL_NAME ?? DEFAULT_SENTINEL_NAME,
+      password: e.REDIS_PASSWORD,
+      sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+      db: e.REDIS_DB ?? 0,
+    };
+  }
+  onlyWithSentinels('REDIS_SENTINEL_NAME', '');
+  onlyWithSentinels('REDIS_SENTINEL_PASSWORD', '');
+  onlyWithSentinels('REDIS_DB', '; with REDIS_URL give the database in its path (redis://host:6379/2)');
+  if (e.REDIS_URL === undefined) {
+    if (e.REDIS_PASSWORD !== undefined) problems.push('REDIS_PASSWORD: set REDIS_URL or REDIS_SENTINELS too (there is no Redis to log in to)');
+    return undefined;
+  }
+  const url = new URL(e.REDIS_URL);
+  if (e.REDIS_PASSWORD !== undefined) {
+    if (url.password !== '') {
+      problems.push('REDIS_PASSWORD: REDIS_URL holds a password too; give it in one place');
+      return undefined;
+    }
+    // ioredis decodeURIComponent()s the password; the setter alone would leave a '%' as it is.
+    url.password = encodeURIComponent(e.REDIS_PASSWORD);
+  }
+  return { mode: 'direct', url: url.toString() };
+}
+
+/**
+ * The ioredis connection target for `redis`: the URL as it is, or Sentinel options. ioredis
+ * asks the sentinels for the current primary on every (re)connect and checks its role, so a
+ * connection lost in a failover comes back on the promoted replica by itself.
+ */
+export function redisConnection(redis: RedisConfig): string | RedisOptions {
+  if (redis.mode === 'direct') return redis.url;
+  // The verifier library's builder: services and the server connect alike (READONLY → reconnect).
+  const { sentinels, name, password, sentinelPassword, db } = redis;
+  return sentinelRedisOptions({
+    sentinels,
+    name,
+    db,
+    ...(password !== undefined ? { password } : {}),
+    ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
+  });
+}

@@ -1,0 +1,350 @@
+// Fault test: Redis behind Sentinel (Debian redis-server + redis-sentinel: one primary, one
+// replica, three sentinels on loopback), three compiled Tessera replicas and an in-process
+// verifier, all configured with REDIS_SENTINELS. Under steady verification and revocation
+// load the primary is SIGKILLed. Verification must never fail, and every revocation made
+// before, during and after the failover must reach every replica, the verifier's mirror,
+// the promoted primary (a verifier started afterwards) and the revocation feed.
+import fs from 'node:fs';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVerifier, VerifyError, type Verifier } from '@tessera/verifier';
+import { tempDir } from '../helpers/app.ts';
+import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
+import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
+import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/process.ts';
+import { DenylistMirror } from '@tessera/verifier';
+import { syncDenylistFromRedis, type DenylistSync } from '@tessera/verifier/redis';
+import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
+import { MASTER_NAME, sentinelAvailable, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
+import { bearerStatus, post, type Pair } from './cluster-kit.ts';
+
+const ISSUER = 'http://tessera.test';
+const FEED_CLIENT = { id: 'feed-reader', secret: 'feed-secret' };
+const SESSIONS = 70;
+const REVOKE_EVERY_MS = 200;
+const STEADY_BEFORE_KILL_MS = 3_000;
+const KEEP_GOING_AFTER_FAILOVER_MS = 4_000;
+
+interface Revocation {
+  sid: string;
+  token: string;
+  phase: 'before' | 'during' | 'after';
+  /** performance.now() when the logout was sent. */
+  sentAt: number;
+  status: number;
+  /** When the in-process verifier's mirror first rejected the token. */
+  seenAt?: number;
+}
+
+const claimsOf = (token: string): { sid: string } => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string };
+
+async function isRevokedBy(verifier: Verifier, token: string): Promise<boolean> {
+  try {
+    await verifier.verify(token);
+    return false;
+  } catch (err) {
+    if (err instanceof VerifyError && err.code === 'revoked') return true;
+    throw err;
+  }
+}
+
+/**
+ * The sids the revocation feed (GET /revocations, branch issue-feed) lists, or undefined when
+ * this build has no feed (404). One function, so the check is one call in the test below.
+ */
+async function feedSessionIds(replica: TesseraProcess): Promise<Set<string> | undefined> {
+  const auth = `Basic ${Buffer.from(`${FEED_CLIENT.id}:${FEED_CLIENT.secret}`).toString('base64')}`;
+  const ids = new Set<string>();
+  let after: string | undefined;
+  for (let page = 0; page < 100; page++) {
+    const res = await fetch(`${replica.url}/revocations${after === undefined ? '' : `?after=${encodeURIComponent(after)}`}`, { headers: { authorization: auth } });
+    if (res.status === 404) return undefined;
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { entries: { kind: string; sid?: string }[]; next: string; more?: boolean };
+    for (const entry of body.entries) if (entry.kind === 'session' && entry.sid) ids.add(entry.sid);
+    if (!body.more) return ids;
+    after = body.next;
+  }
+  throw new Error('the feed did not end within 100 pages');
+}
+
+/**
+ * A polling feed client that holds a cursor across the failover: its set of revoked sids is
+ * replaced by a snapshot, grown by incremental pages. Undefined when there is no feed.
+ */
+function followFeed(replicas: TesseraProcess[], stopped: () => boolean): { sids: Set<string>; snapshots: number; done: Promise<void> } {
+  const auth = `Basic ${Buffer.from(`${FEED_CLIENT.id}:${FEED_CLIENT.secret}`).toString('base64')}`;
+  const state = { sids: new Set<string>(), snapshots: 0, done: Promise.resolve() };
+  state.done = (async () => {
+    let cursor: string | undefined;
+    for (let i = 0; ; i++) {
+      const last = stopped();
+      try {
+        const res = await fetch(`${replicas[i % replicas.length]!.url}/revocations${cursor === undefined ? '' : `?after=${encodeURIComponent(cursor)}`}`, { headers: { authorization: auth } });
+        if (res.ok) {
+          const page = (await res.json()) as { snapshot: boolean; entries: { kind: string; sid?: string }[]; next: string; more?: boolean };
+          if (page.snapshot) {
+            state.snapshots++;
+            state.sids = new Set();
+          }
+          for (const entry of page.entries) if (entry.kind === 'session' && entry.sid) state.sids.add(entry.sid);
+          cursor = page.next;
+          if (page.more) continue;
+        }
+      } catch {
+        // a replica busy or restarting: poll again
+      }
+      if (last) return;
+      await sleep(200);
+    }
+  })();
+  return state;
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
+
+async function scanValues(redis: Redis, pattern: string): Promise<Map<string, string | null>> {
+  const values = new Map<string, string | null>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) values.set(key, await redis.get(key).catch(() => null));
+  } while (cursor !== '0');
+  return values;
+}
+
+describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () => {
+  let deployment: SentinelDeployment;
+  let testDb: TestDb;
+  let keysDir: string;
+  const prefix = uniquePrefix('sentinel');
+  const replicas: TesseraProcess[] = [];
+  const verifiers: Verifier[] = [];
+  let service: TesseraProcess | undefined;
+  let rawSync: DenylistSync | undefined;
+  let sentinelOptions: { sentinels: { host: string; port: number }[]; name: string; password: string; sentinelPassword: string };
+
+  const newVerifier = (): Verifier => {
+    const verifier = createVerifier({
+      issuer: ISSUER,
+      audience: 'tessera',
+      jwksUri: `${replicas[0]!.url}/.well-known/jwks.json`,
+      revocation: { redisSentinel: sentinelOptions, keyPrefix: prefix, readyTimeoutMs: 10_000 },
+    });
+    verifiers.push(verifier);
+    return verifier;
+  };
+
+  beforeAll(async () => {
+    [deployment, testDb] = await Promise.all([startSentinelDeployment(), createTestDb('postgres')]);
+    keysDir = tempDir('tessera-keys-');
+    sentinelOptions = { sentinels: deployment.addresses, name: MASTER_NAME, password: deployment.password, sentinelPassword: deployment.sentinelPassword };
+    const env = {
+      DATABASE_URL: urlWithSchema(testDb.schema!),
+      REDIS_SENTINELS: deployment.sentinelsEnv,
+      REDIS_SENTINEL_NAME: MASTER_NAME,
+      REDIS_PASSWORD: deployment.password,
+      REDIS_SENTINEL_PASSWORD: deployment.sentinelPassword,
+      REDIS_KEY_PREFIX: prefix,
+      KEYS_DIR: keysDir,
+      ISSUER,
+      INTROSPECTION_CLIENTS: `${FEED_CLIENT.id}:${FEED_CLIENT.secret}:introspect+revocations`,
+      // Rate limiting stays on (its counters follow the failover too), with room for the test's logins.
+      RATE_LIMIT_IP_PER_MINUTE: '100000',
+      REVOCATION_WRITE_TIMEOUT_MS: '1000',
+      LOG_LEVEL: 'info',
+    };
+    replicas.push(await startProcess({ env }));
+    replicas.push(...(await Promise.all([startProcess({ env }), startProcess({ env })])));
+    // The example resource service, configured with the same variables as Tessera.
+    const { REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, REDIS_KEY_PREFIX } = env;
+    service = await startProcess({
+      script: RESOURCE_SERVICE,
+      env: { ISSUER, JWKS_URI: `${replicas[0]!.url}/.well-known/jwks.json`, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, REDIS_KEY_PREFIX },
+    });
+  }, 40_000);
+
+  afterAll(async () => {
+    await Promise.all([...verifiers.map((v) => v.close()), rawSync?.close()]);
+    await Promise.all([...replicas, ...(service ? [service] : [])].map((r) => r.stop('SIGKILL')));
+    await deployment?.stop();
+    await testDb?.drop();
+    if (keysDir) fs.rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('loses no revocation and fails no verification when the primary is SIGKILLed', async () => {
+    const email = uniqueEmail();
+    expect((await post(replicas[0]!.url, '/auth/register', { email, password: PASSWORD })).status).toBe(201);
+    const login = async (i: number): Promise<Pair> => {
+      const res = await post(replicas[i % 3]!.url, '/auth/login', { email, password: PASSWORD });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Pair;
+    };
+    const live = await login(0);
+    const sessions: Pair[] = [];
+    for (let i = 0; i < SESSIONS; i += 3) sessions.push(...(await Promise.all([i, i + 1, i + 2].map(login))));
+    const verifier = newVerifier();
+    await verifier.verify(live.access_token); // first denylist load done
+    // The library's sync given ioredis' own Sentinel options, as they are.
+    const rawMirror = new DenylistMirror();
+    // Its status goes 'degraded' when the subscriber loses the primary and 'ok' only after it
+    // re-subscribed and reloaded the whole denylist from the new one.
+    const rawChanges: string[] = [];
+    rawSync = syncDenylistFromRedis({ redis: { ...sentinelOptions }, keyPrefix: prefix, mirror: rawMirror, onChange: (status) => rawChanges.push(status) });
+    await rawSync.ready;
+    const serviceTarget = service!;
+
+    // Steady load: verification (must never fail) and revocations on rotating replicas.
+    let stopping = false;
+    const verification = { made: 0, failed: [] as string[] };
+    const verifyLoop = async () => {
+      for (let i = 0; !stopping; i++) {
+        const replica = replicas[i % 3]!;
+        const [status, serviceStatus, verified] = await Promise.all([
+          bearerStatus(replica, live.access_token).catch((err: Error) => err.message),
+          bearerStatus(serviceTarget, live.access_token, true).catch((err: Error) => err.message),
+          verifier.verify(live.access_token).then(
+            () => 'ok',
+            (err: Error) => err.message,
+          ),
+        ]);
+        verification.made += 3;
+        if (status !== 200) verification.failed.push(`${replica.url}/auth/me: ${status}`);
+        if (serviceStatus !== 200) verification.failed.push(`resource service: ${serviceStatus}`);
+        if (verified !== 'ok') verification.failed.push(`verifier: ${verified}`);
+        await sleep(20);
+      }
+    };
+    const revocations: Revocation[] = [];
+    let phase: Revocation['phase'] = 'before';
+    const revokeLoop = async () => {
+      for (let i = 0; !stopping && i < sessions.length; i++) {
+        const pair = sessions[i]!;
+        const sentAt = performance.now();
+        const revocation: Revocation = { sid: claimsOf(pair.access_token).sid, token: pair.access_token, phase, sentAt, status: 0 };
+        revocations.push(revocation);
+        // 503: applied on that replica, not yet confirmed by Redis (kept in its outbox). Still made.
+        void post(replicas[i % 3]!.url, '/auth/logout', { refresh_token: pair.refresh_token })
+          .then((res) => (revocation.status = res.status))
+          .catch(() => (revocation.status = -1));
+        await sleep(REVOKE_EVERY_MS);
+      }
+    };
+    // Propagation as the in-process verifier sees it: a Redis subscriber like any service's.
+    const watchLoop = async () => {
+      while (!stopping || revocations.some((r) => r.seenAt === undefined)) {
+        for (const r of revocations) if (r.seenAt === undefined && (await isRevokedBy(verifier, r.token))) r.seenAt = performance.now();
+        await sleep(25);
+        if (stopping && performance.now() - stoppedAt > 10_000) break;
+      }
+    };
+    let stoppedAt = 0;
+    let feedFinal = false;
+    const follower = followFeed(replicas, () => feedFinal);
+    const loops = [verifyLoop(), revokeLoop(), watchLoop()];
+
+    await sleep(STEADY_BEFORE_KILL_MS);
+    const oldPort = deployment.primary.port;
+    const killedAt = performance.now();
+    phase = 'during';
+    await deployment.primary.kill('SIGKILL');
+    for (;;) {
+      const port = await deployment.primaryPort().catch(() => oldPort);
+      if (port !== oldPort) break;
+      if (performance.now() - killedAt > 15_000) throw new Error('no failover within 15 s');
+      await sleep(50);
+    }
+    const switchedAt = performance.now();
+    phase = 'after';
+    await sleep(KEEP_GOING_AFTER_FAILOVER_MS);
+    stopping = true;
+    stoppedAt = performance.now();
+    await Promise.all(loops);
+    // Every logout has been answered.
+    const deadline = performance.now() + 10_000;
+    while (revocations.some((r) => r.status === 0) && performance.now() < deadline) await sleep(50);
+
+    // Where every revocation must be now.
+    const newPrimary = deployment.client(await deployment.primaryPort());
+    const stored = await scanValues(newPrimary, `${prefix}deny:session:*`);
+    const late = newVerifier(); // starts after the failover: loads only what the promoted primary holds
+    await late.verify(live.access_token);
+    const lost = { replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0], feedFollower: 0 };
+    const at = Date.now();
+    const feeds = await Promise.all(replicas.map(feedSessionIds));
+    // The polling client's last pass starts now, after every revocation was seen by the mirror.
+    feedFinal = true;
+    await follower.done;
+    for (const r of revocations) {
+      for (const [i, replica] of replicas.entries()) if ((await bearerStatus(replica, r.token)) !== 401) lost.replicas[i]!++;
+      if ((await bearerStatus(serviceTarget, r.token, true)) !== 401) lost.service++;
+      if (!(await isRevokedBy(verifier, r.token))) lost.verifier++;
+      if (!rawMirror.isRevoked({ sid: r.sid, jti: 'unused', sub: 'unused', iat: Math.floor(at / 1000) }, at)) lost.rawSync++;
+      if (!(await isRevokedBy(late, r.token))) lost.lateVerifier++;
+      if (!stored.has(`${prefix}deny:session:${r.sid}`)) lost.promotedPrimary++;
+      for (const [i, feed] of feeds.entries()) if (feed && !feed.has(r.sid)) lost.feed[i]!++;
+      if (feeds[0] && !follower.sids.has(r.sid)) lost.feedFollower++;
+    }
+
+    // Rate limits and login throttling write to the promoted primary too.
+    const countersBefore = await scanValues(newPrimary, `${prefix}ratelimit:*`);
+    const sum = (m: Map<string, string | null>) => [...m.values()].reduce((n, v) => n + Number(v ?? 0), 0);
+    await login(1);
+    expect(sum(await scanValues(newPrimary, `${prefix}ratelimit:*`))).toBeGreaterThan(sum(countersBefore));
+    expect((await post(replicas[2]!.url, '/auth/login', { email, password: 'not the password' })).status).toBe(401);
+    expect((await scanValues(newPrimary, `${prefix}throttle:*`)).size).toBeGreaterThan(0);
+
+    const byPhase = (p: Revocation['phase']) => revocations.filter((r) => r.phase === p);
+    const delays = (list: Revocation[]) => list.filter((r) => r.seenAt !== undefined).map((r) => r.seenAt! - r.sentAt);
+    const fmt = (list: Revocation[]) => {
+      const d = delays(list);
+      return `${list.length} made (${list.filter((r) => r.status === 204).length}×204, ${list.filter((r) => r.status === 503).length}×503), propagation p50 ${percentile(d, 50).toFixed(0)} ms, max ${Math.max(0, ...d).toFixed(0)} ms`;
+    };
+    const stall = Math.max(0, ...delays(revocations));
+    // What each replica wrote again on the promoted primary (its recently confirmed revocations).
+    const replayed = replicas.map((r) =>
+      r.output().split('\n').filter((line) => line.includes('"denylist.replay"')).map((line) => Number(/"count":(\d+)/.exec(line)?.[1] ?? 0)).reduce((a, b) => a + b, 0),
+    );
+    const totalLost = [...lost.replicas, lost.service, lost.verifier, lost.rawSync, lost.lateVerifier, lost.promotedPrimary, ...lost.feed, lost.feedFollower].reduce((a, b) => a + b, 0);
+    console.log(
+      [
+        `Sentinel failover: primary SIGKILLed, sentinels named the new one after ${(switchedAt - killedAt).toFixed(0)} ms`,
+        `  revocations before: ${fmt(byPhase('before'))}`,
+        `  revocations during: ${fmt(byPhase('during'))}`,
+        `  revocations after:  ${fmt(byPhase('after'))}`,
+        `  made ${revocations.length}, lost ${totalLost} (replicas ${lost.replicas.join('/')}, resource service ${lost.service}, verifier mirror ${lost.verifier}, sync with raw ioredis options ${lost.rawSync}, verifier started after ${lost.lateVerifier}, promoted primary ${lost.promotedPrimary}, feed ${feeds.some(Boolean) ? `${lost.feed.join('/')}, polling client holding a cursor ${lost.feedFollower} (${follower.snapshots} snapshots)` : 'not in this build'})`,
+        `  propagation stall (longest revocation → verifier mirror): ${stall.toFixed(0)} ms; replayed on the promoted primary by each replica: ${replayed.join('/')}`,
+        `  verifications ${verification.made}, failed ${verification.failed.length}`,
+      ].join('\n'),
+    );
+    expect(verification.failed).toEqual([]);
+    expect(revocations.every((r) => r.status === 204 || r.status === 503)).toBe(true);
+    expect(byPhase('before').length).toBeGreaterThan(0);
+    expect(byPhase('during').length).toBeGreaterThan(0);
+    expect(byPhase('after').length).toBeGreaterThan(0);
+    expect(lost).toEqual({ replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0], feedFollower: 0 });
+    expect(rawSync.status()).toBe('ok');
+    expect(rawChanges).toContain('degraded');
+    expect(rawChanges.at(-1)).toBe('ok');
+    expect(revocations.every((r) => r.seenAt !== undefined)).toBe(true);
+    // And every replica's denylist is in step with the promoted primary again.
+    for (const replica of replicas) {
+      const until = performance.now() + 10_000;
+      let denylist = '';
+      while (denylist !== 'ok' && performance.now() < until) {
+        denylist = ((await (await fetch(`${replica.url}/readyz`)).json()) as { denylist: string }).denylist;
+        if (denylist !== 'ok') await sleep(100);
+      }
+      expect(denylist, replica.url).toBe('ok');
+    }
+    // Failover warnings and all: no process ever logged a Redis password.
+    for (const p of [...replicas, serviceTarget]) {
+      expect(p.output()).not.toContain(deployment.password);
+      expect(p.output()).not.toContain(deployment.sentinelPassword);
+    }
+  }, 45_000);
+});

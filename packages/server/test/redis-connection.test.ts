@@ -1,0 +1,130 @@
+// REDIS_URL or REDIS_SENTINELS, and the credentials that go with each: which combinations
+// start, what the connection options become, and that a bad one names the variable and
+// never echoes a password.
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { redisConnection } from '../src/redis-connection.ts';
+import { closeRateLimitRedis, openRateLimitRedis } from '../src/throttle/redis-client.ts';
+import { tempDir } from './helpers/app.ts';
+import { REDIS_SERVER_BIN, sentinelAvailable, startRedisNode } from './sentinel/sentinel-kit.ts';
+
+const keys = tempDir();
+const load = (env: Record<string, string>) => loadConfig({ KEYS_DIR: keys, ...env });
+
+function problems(env: Record<string, string>): string {
+  try {
+    load(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('Redis connection settings', () => {
+  it('REDIS_URL alone: one server, the URL as given (database index included)', () => {
+    const config = load({ REDIS_URL: 'redis://cache.internal:6379/4' });
+    expect(config.redis).toEqual({ mode: 'direct', url: 'redis://cache.internal:6379/4' });
+    expect(redisConnection(config.redis!)).toBe('redis://cache.internal:6379/4');
+  });
+
+  it('REDIS_PASSWORD goes into the URL, percent-encoded', () => {
+    for (const password of ['p@ss:w/rd', '100%', 'a%41b', "it's (ok)!~*"]) {
+      const config = load({ REDIS_URL: 'redis://cache.internal:6379/2', REDIS_PASSWORD: password });
+      const url = new URL(redisConnection(config.redis!) as string);
+      // What ioredis does with it (decodeURIComponent of the parsed URL's password).
+      expect(decodeURIComponent(url.password), password).toBe(password);
+      expect(url.pathname).toBe('/2');
+    }
+  });
+
+  it('REDIS_SENTINELS: Sentinel options for ioredis, with the defaults', () => {
+    const config = load({ REDIS_SENTINELS: '10.0.0.1:26379, sentinel-b:26380,[::1]:26381' });
+    expect(config.redis).toEqual({
+      mode: 'sentinel',
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: 'sentinel-b', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
+      name: 'mymaster',
+      password: undefined,
+      sentinelPassword: undefined,
+      db: 0,
+    });
+    const options = redisConnection(config.redis!);
+    expect(options).toMatchObject({ sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-b', port: 26380 }, { host: '::1', port: 26381 }], name: 'mymaster', db: 0 });
+    expect(options).not.toHaveProperty('password');
+    // A demoted primary answers READONLY: reconnect (the sentinels name the new one).
+    const reconnect = (options as { reconnectOnError: (err: Error) => unknown }).reconnectOnError;
+    expect(reconnect(new Error("READONLY You can't write against a read only replica."))).toBe(true);
+    expect(reconnect(new Error('ERR something else'))).toBe(false);
+  });
+
+  it('REDIS_SENTINELS with its name, passwords and database', () => {
+    const config = load({
+      REDIS_SENTINELS: '127.0.0.1:26379',
+      REDIS_SENTINEL_NAME: 'tessera-cache',
+      REDIS_PASSWORD: 'data-secret',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      REDIS_DB: '3',
+    });
+    expect(redisConnection(config.redis!)).toMatchObject({
+      sentinels: [{ host: '127.0.0.1', port: 26379 }],
+      name: 'tessera-cache',
+      password: 'data-secret',
+      sentinelPassword: 'sentinel-secret',
+      db: 3,
+    });
+  });
+
+  it('refuses contradicting or meaningless combinations, naming the variable', () => {
+    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINELS: '127.0.0.1:26379' })).toMatch(/REDIS_SENTINELS: set either REDIS_URL .* or REDIS_SENTINELS .*not both/);
+    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_DB: '2' })).toMatch(/REDIS_DB: only used with REDIS_SENTINELS; with REDIS_URL give the database in its path/);
+    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINEL_NAME: 'x' })).toMatch(/REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS/);
+    expect(problems({ REDIS_SENTINEL_PASSWORD: 'x' })).toMatch(/REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS/);
+    expect(problems({ REDIS_PASSWORD: 'x' })).toMatch(/REDIS_PASSWORD: set REDIS_URL or REDIS_SENTINELS too/);
+    expect(problems({ REDIS_URL: 'redis://:a@127.0.0.1:6379', REDIS_PASSWORD: 'b' })).toMatch(/REDIS_PASSWORD: REDIS_URL holds a password too/);
+    for (const bad of ['127.0.0.1', 'host:0', 'host:70000', '[not-ipv6]:1', ':26379', 'a:1,,b']) {
+      expect(problems({ REDIS_SENTINELS: bad }), bad).toMatch(/REDIS_SENTINELS: each entry must be host:port/);
+    }
+    expect(problems({ REDIS_SENTINELS: ',' })).toMatch(/REDIS_SENTINELS: must list at least one sentinel/);
+  });
+
+  it('never echoes a password or a sentinel list in a configuration error', () => {
+    const message = problems({
+      REDIS_SENTINELS: 'hunter2-host',
+      REDIS_PASSWORD: 'hunter2-data',
+      REDIS_SENTINEL_PASSWORD: 'hunter2-sentinel',
+      REDIS_DB: '-1',
+    });
+    expect(message).toContain('REDIS_SENTINELS');
+    expect(message).toContain('REDIS_DB');
+    expect(message).not.toContain('hunter2');
+    const both = problems({ REDIS_URL: 'redis://:hunter2@127.0.0.1:6379', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_PASSWORD: 'hunter2-b' });
+    expect(both).not.toContain('hunter2');
+  });
+});
+
+describe.skipIf(!sentinelAvailable())('REDIS_PASSWORD against a real redis-server', () => {
+  it('logs in with a password full of URL characters', async () => {
+    const dir = tempDir('tessera-redis-auth-');
+    const password = 'p%41@ss:w/rd#100%';
+    const node = await startRedisNode(REDIS_SERVER_BIN, dir, 'auth', ['save ""', 'appendonly no', `requirepass "${password}"`]);
+    try {
+      const config = load({ REDIS_URL: `redis://127.0.0.1:${node.port}/3`, REDIS_PASSWORD: password });
+      const redis = openRateLimitRedis(redisConnection(config.redis!));
+      try {
+        await new Promise((resolve) => redis.once('ready', resolve));
+        expect(await redis.ping()).toBe('PONG');
+        expect(((await redis.client('INFO')) as string)).toMatch(/ db=3 /);
+      } finally {
+        await closeRateLimitRedis(redis);
+      }
+    } finally {
+      await node.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

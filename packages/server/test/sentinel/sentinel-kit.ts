@@ -1,0 +1,194 @@
+// A throw-away Redis Sentinel deployment on loopback: one primary, one replica and three
+// sentinels, each a real Debian redis-server / redis-sentinel process with its own config
+// file in a temp directory (Sentinel rewrites its config, so it must be writable). The test
+// that starts one stops it (every process killed, the directory removed).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from '../helpers/process.ts';
+
+export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
+export const REDIS_SENTINEL_BIN = '/usr/bin/redis-sentinel';
+export const MASTER_NAME = 'mymaster';
+
+/**
+ * True when both binaries are there. Missing under CI=true is a failure, not a skip: the
+ * fault tests are part of what CI proves.
+ */
+export function sentinelAvailable(): boolean {
+  const present = [REDIS_SERVER_BIN, REDIS_SENTINEL_BIN].every((bin) => fs.existsSync(bin));
+  if (!present && process.env.CI === 'true') {
+    throw new Error(`${REDIS_SERVER_BIN} and ${REDIS_SENTINEL_BIN} are required under CI (Debian packages redis-server, redis-sentinel)`);
+  }
+  return present;
+}
+
+export interface RedisNode {
+  port: number;
+  process: ChildProcess;
+  output(): string;
+  alive(): boolean;
+  /** Sends the signal and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface SentinelDeployment {
+  primary: RedisNode;
+  replica: RedisNode;
+  sentinels: RedisNode[];
+  /** For ioredis / REDIS_SENTINELS. */
+  addresses: { host: string; port: number }[];
+  /** REDIS_SENTINELS=… */
+  sentinelsEnv: string;
+  password: string;
+  sentinelPassword: string;
+  /** The port the sentinels currently name as primary. */
+  primaryPort(): Promise<number>;
+  /** A direct connection to the node on `port` (AUTH included). */
+  client(port: number): Redis;
+  stop(): Promise<void>;
+}
+
+/** A redis-server (or redis-sentinel) on a free loopback port, config file in `dir`; resolves once it accepts connections. */
+export async function startRedisNode(bin: string, dir: string, name: string, config: string[]): Promise<RedisNode> {
+  const port = await freePort();
+  const file = path.join(dir, `${name}.conf`);
+  fs.writeFileSync(file, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, ...config, ''].join('\n'));
+  const child = spawn(bin, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let alive = true;
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      alive = false;
+      resolve();
+    }),
+  );
+  const node: RedisNode = {
+    port,
+    process: child,
+    output: () => output,
+    alive: () => alive,
+    async kill(signal = 'SIGKILL') {
+      if (alive) child.kill(signal);
+      await exited;
+    },
+  };
+  const deadline = Date.now() + 10_000;
+  while (!output.includes('Ready to accept connections') && !output.includes('Sentinel ID is')) {
+    if (!alive) throw new Error(`${name} exited:\n${output}`);
+    if (Date.now() > deadline) {
+      await node.kill();
+      throw new Error(`${name} not ready in time:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return node;
+}
+
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await condition()) return;
+    } catch {
+      // not there yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Primary + replica (replicaof, AUTH on both, no persistence) and three sentinels (quorum 2,
+ * down after 1 s), started in that order and only returned once every sentinel knows the
+ * replica and the two other sentinels: a failover is possible from then on.
+ */
+export async function startSentinelDeployment(options: { downAfterMs?: number } = {}): Promise<SentinelDeployment> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-sentinel-'));
+  const password = 'data-pass-' + Math.random().toString(36).slice(2);
+  const sentinelPassword = 'sentinel-pass-' + Math.random().toString(36).slice(2);
+  const nodes: RedisNode[] = [];
+  const clients: Redis[] = [];
+  const client = (port: number, pass = password): Redis => {
+    const c = new Redis({ host: '127.0.0.1', port, password: pass, maxRetriesPerRequest: 1, lazyConnect: false, retryStrategy: () => null });
+    c.on('error', () => {});
+    clients.push(c);
+    return c;
+  };
+  const stop = async () => {
+    for (const c of clients) c.disconnect();
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const data = ['save ""', 'appendonly no', `requirepass ${password}`, `masterauth ${password}`, 'protected-mode no'];
+    const primary = await startRedisNode(REDIS_SERVER_BIN, dir, 'primary', data);
+    nodes.push(primary);
+    const replica = await startRedisNode(REDIS_SERVER_BIN, dir, 'replica', [...data, `replicaof 127.0.0.1 ${primary.port}`]);
+    nodes.push(replica);
+    const replicaClient = client(replica.port);
+    await until(async () => /master_link_status:up/.test(await replicaClient.info('replication')), 'the replica to sync', 15_000);
+
+    const sentinelConfig = [
+      `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primary.port} 2`,
+      `sentinel auth-pass ${MASTER_NAME} ${password}`,
+      `sentinel down-after-milliseconds ${MASTER_NAME} ${options.downAfterMs ?? 1000}`,
+      `sentinel failover-timeout ${MASTER_NAME} 3000`,
+      `sentinel parallel-syncs ${MASTER_NAME} 1`,
+      // Clients and the other sentinels log in to a sentinel with this one.
+      `requirepass ${sentinelPassword}`,
+      `sentinel sentinel-pass ${sentinelPassword}`,
+      'protected-mode no',
+    ];
+    const sentinels: RedisNode[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await startRedisNode(REDIS_SENTINEL_BIN, dir, `sentinel-${i}`, sentinelConfig);
+      nodes.push(s);
+      sentinels.push(s);
+    }
+    const sentinelClients = sentinels.map((s) => client(s.port, sentinelPassword));
+    await until(
+      async () => {
+        for (const c of sentinelClients) {
+          const fields = (await c.call('SENTINEL', 'MASTER', MASTER_NAME)) as string[];
+          const info = new Map<string, string>();
+          for (let i = 0; i + 1 < fields.length; i += 2) info.set(fields[i]!, fields[i + 1]!);
+          if (info.get('num-slaves') !== '1' || info.get('num-other-sentinels') !== '2') return false;
+        }
+        return true;
+      },
+      'every sentinel to know the replica and the other sentinels',
+      30_000,
+    );
+    const addresses = sentinels.map((s) => ({ host: '127.0.0.1', port: s.port }));
+    return {
+      primary,
+      replica,
+      sentinels,
+      addresses,
+      sentinelsEnv: addresses.map((a) => `${a.host}:${a.port}`).join(','),
+      password,
+      sentinelPassword,
+      async primaryPort() {
+        for (const c of sentinelClients) {
+          try {
+            const [, port] = (await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as [string, string];
+            return Number(port);
+          } catch {
+            // ask the next one
+          }
+        }
+        throw new Error('no sentinel answered');
+      },
+      client: (port: number) => client(port),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,125 @@
+// A TCP proxy between a feed-following service and a Tessera replica that records both
+// directions of every connection (plain HTTP on loopback) and can cut the network and
+// restore it: what the end-to-end test reads to see which cursor a reconnect sent and
+// which events the feed answered it with.
+import net from 'node:net';
+
+export interface SniffedConnection {
+  request: Buffer;
+  response: Buffer;
+}
+
+export interface SseRecord {
+  event: string;
+  id: string;
+  data: string;
+}
+
+export class SniffingProxy {
+  readonly connections: SniffedConnection[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private server: net.Server | undefined;
+  private refusing = false;
+  port = 0;
+
+  constructor(private readonly targetPort: number) {}
+
+  async start(): Promise<this> {
+    this.server = net.createServer((client) => {
+      if (this.refusing) return void client.destroy();
+      const record: SniffedConnection = { request: Buffer.alloc(0), response: Buffer.alloc(0) };
+      this.connections.push(record);
+      const upstream = net.connect(this.targetPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        s.setNoDelay(true);
+        this.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          this.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.on('data', (d: Buffer) => {
+        record.request = Buffer.concat([record.request, d]);
+        upstream.write(d);
+      });
+      upstream.on('data', (d: Buffer) => {
+        record.response = Buffer.concat([record.response, d]);
+        client.write(d);
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** A network outage: every connection is cut, new ones are dropped at once. */
+  cut(): void {
+    this.refusing = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.refusing = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  /** Connections that asked for the revocation stream. */
+  feedConnections(): SniffedConnection[] {
+    return this.connections.filter((c) => c.request.toString('latin1').startsWith('GET /revocations/stream'));
+  }
+}
+
+/** A request header of a sniffed connection (case-insensitive), or undefined. */
+export function requestHeader(connection: SniffedConnection, name: string): string | undefined {
+  const head = connection.request.toString('latin1').split('\r\n\r\n')[0]!;
+  const line = head.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line?.slice(name.length + 1).trim();
+}
+
+/** The SSE events of a sniffed response (HTTP chunked transfer coding undone). */
+export function sseEvents(connection: SniffedConnection): SseRecord[] {
+  const raw = connection.response;
+  const headerEnd = raw.indexOf('\r\n\r\n');
+  if (headerEnd === -1) return [];
+  const head = raw.subarray(0, headerEnd).toString('latin1');
+  let body = raw.subarray(headerEnd + 4);
+  if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (;;) {
+      const lineEnd = body.indexOf('\r\n', at);
+      if (lineEnd === -1) break;
+      const size = parseInt(body.subarray(at, lineEnd).toString('latin1'), 16);
+      if (!Number.isFinite(size) || size === 0 || lineEnd + 2 + size > body.length) {
+        if (size > 0) parts.push(body.subarray(lineEnd + 2)); // a chunk still arriving when the connection was cut
+        break;
+      }
+      parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
+      at = lineEnd + 2 + size + 2;
+    }
+    body = Buffer.concat(parts);
+  }
+  const events: SseRecord[] = [];
+  for (const block of body.toString('utf8').split(/\r?\n\r?\n/)) {
+    const fields: Record<string, string[]> = {};
+    for (const line of block.split(/\r?\n/)) {
+      if (line === '' || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      (fields[field] ??= []).push(value);
+    }
+    if (fields.data) events.push({ event: fields.event?.at(-1) ?? 'message', id: fields.id?.at(-1) ?? '', data: fields.data.join('\n') });
+  }
+  return events;
+}
