@@ -159,10 +159,11 @@ export class AuthService {
   }
 
   async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
-    const outcome = await this.deps.sessions.refresh(refreshToken);
+    const pending = new PendingRevocations(this.deps.denylist);
+    const outcome = await this.deps.sessions.refresh(refreshToken, this.recordSessions(pending));
     this.metrics.refresh(outcome.kind);
     if (outcome.kind === 'reused') {
-      await this.reuseDetected(outcome.session, ctx);
+      await this.reuseDetected(outcome.session, ctx, pending.size > 0 ? pending : undefined);
       throw new AuthError('refresh_token_reused', 'The refresh token was already used; the session has been revoked');
     }
     this.audit('session.refreshed', { user_id: outcome.session.userId, session_id: outcome.session.id, grace: outcome.kind === 'grace' }, ctx);
@@ -341,10 +342,13 @@ export class AuthService {
    * cut-off and the revoked sessions go to the durable outbox with the change — and
    * publish() once it has committed.
    */
-  userRevocations(): { recordUser(tx: Queryable, userId: string, sessions: Session[]): Promise<void>; publish(): Promise<void> } {
+  userRevocations(options: { throughThisSecond?: boolean } = {}): {
+    recordUser(tx: Queryable, userId: string, sessions: Session[]): Promise<void>;
+    publish(): Promise<void>;
+  } {
     const pending = new PendingRevocations(this.deps.denylist);
     return {
-      recordUser: (tx, userId, sessions) => pending.record(tx, this.userEntries(userId, sessions)),
+      recordUser: (tx, userId, sessions) => pending.record(tx, this.userEntries(userId, sessions, options)),
       publish: () => pending.publish(),
     };
   }

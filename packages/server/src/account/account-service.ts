@@ -1,7 +1,8 @@
 // Account recovery and the account's life cycle: password reset by email, operator
 // set-password, account deletion. Every path that changes a password or removes an account
 // ends the user's sessions and access tokens on every replica through AuthService's own
-// path (the SQL revocation in the same transaction, then denyUser), like /auth/password.
+// path (the SQL revocation and its durable outbox rows in the same transaction, then the
+// publication: AuthService.userRevocations), like /auth/password.
 // The CLI and the admin API call these methods as they are.
 import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts';
 import type { Clock } from '../clock.ts';

@@ -136,13 +136,19 @@ export class AdminService {
    * sessions live on, so clients simply refresh into tokens without it).
    */
   async setRoles(userId: string, roles: string[], actor: AdminActor, ctx: RequestContext): Promise<AdminUserView> {
-    const before = await this.deps.db.transaction((tx) => adminStore.setRoles(tx, userId, roles));
-    if (!before) throw this.notFound();
-    const removed = before.filter((r) => !roles.includes(r));
     // Through the end of this second: a refresh that read the old roles just before our
     // commit issues its token within this second, and no session is revoked to catch it.
     // A client refreshing again within the same second gets a refused token once more.
-    if (removed.length > 0) await this.deps.auth.denyUser(userId, [], { throughThisSecond: true });
+    // Recorded with the change (durable outbox), published after the commit.
+    const revocations = this.deps.auth.userRevocations({ throughThisSecond: true });
+    const before = await this.deps.db.transaction(async (tx) => {
+      const previous = await adminStore.setRoles(tx, userId, roles);
+      if (previous?.some((r) => !roles.includes(r))) await revocations.recordUser(tx, userId, []);
+      return previous;
+    });
+    if (!before) throw this.notFound();
+    const removed = before.filter((r) => !roles.includes(r));
+    if (removed.length > 0) await revocations.publish();
     this.audit('admin.roles_set', userId, actor, ctx, { roles, removed });
     return this.find(userId);
   }

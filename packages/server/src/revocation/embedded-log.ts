@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import type { DenylistEntry } from './denylist.ts';
-import { AppendSignal, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
+import { AppendSignal, type AppendBatch, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
 
 type Row = {
   seq: string | number;
@@ -114,7 +114,7 @@ export class EmbeddedRevocationLog implements RevocationLog {
     return { snapshot, items, more, next: String(more && last !== undefined ? last : this.head) };
   }
 
-  onAppend(listener: () => void): () => void {
+  onAppend(listener: (batch?: AppendBatch) => void): () => void {
     return this.signal.on(listener);
   }
 }

@@ -19,11 +19,22 @@ export interface LogPage {
   more: boolean;
 }
 
+/** What the log just grew by: every live entry after `after`, up to `next`. */
+export interface AppendBatch {
+  after: string;
+  items: LogItem[];
+  next: string;
+}
+
 export interface RevocationLog {
   /** Entries after `after` (exclusive), at most `limit`, or a snapshot page when the cursor cannot be served. */
   read(after: string | undefined, limit: number): Promise<LogPage>;
-  /** Calls `listener` whenever the log may have grown. Returns the unsubscribe function. */
-  onAppend(listener: () => void): () => void;
+  /**
+   * Calls `listener` whenever the log may have grown, with the new entries when the log
+   * knows them (a listener whose cursor is `batch.after` needs no read of its own).
+   * Returns the unsubscribe function.
+   */
+  onAppend(listener: (batch?: AppendBatch) => void): () => void;
 }
 
 /** The wire form of an entry (times in epoch seconds, like JWT claims). */
@@ -59,18 +70,18 @@ export function dedupe(items: LogItem[]): DenylistEntry[] {
 
 /** Calls every listener; one that throws does not stop the others. */
 export class AppendSignal {
-  private readonly listeners = new Set<() => void>();
-  on(listener: () => void): () => void {
+  private readonly listeners = new Set<(batch?: AppendBatch) => void>();
+  on(listener: (batch?: AppendBatch) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
   get size(): number {
     return this.listeners.size;
   }
-  emit(): void {
+  emit(batch?: AppendBatch): void {
     for (const listener of this.listeners) {
       try {
-        listener();
+        listener(batch);
       } catch {
         // A listener's failure is its own business (a closed stream).
       }

@@ -9,6 +9,10 @@ export class PendingRevocations {
 
   constructor(private readonly denylist: Denylist) {}
 
+  get size(): number {
+    return this.entries.length;
+  }
+
   /** Call inside the transaction. */
   async record(tx: Queryable, entries: DenylistEntry[]): Promise<void> {
     for (const entry of entries) this.entries.push({ entry, outboxId: await this.denylist.record?.(tx, entry) });

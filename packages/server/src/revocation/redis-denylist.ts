@@ -111,6 +111,8 @@ export class RedisDenylist implements Denylist {
   private writer: Redis | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private flushing = false;
+  /** The durable outbox could not be read (database away): logged once until it can. */
+  private drainFailing = false;
   private readyWaiter: Promise<void> | undefined;
   private closed = false;
   private lastStatus: DenylistStatus | undefined;
@@ -366,12 +368,14 @@ export class RedisDenylist implements Denylist {
       const delivered = await sqlOutbox
         .drain((entry) => withTimeout(this.write(entry), this.options.writeTimeoutMs), this.options.clock.now())
         .catch((err: unknown) => {
-          // Redis failing again is retried; a database failure is worth a line.
-          if (!/Redis|not started/.test((err as Error).message)) {
-            this.options.logger?.warn({ event: 'denylist.outbox_drain_failed', error: (err as Error).message }, 'could not drain the durable outbox');
+          // Redis failing again is retried; a database failure is worth one line per outage.
+          if (!/Redis|not started/.test((err as Error).message) && !this.drainFailing) {
+            this.drainFailing = true;
+            this.options.logger?.warn({ event: 'denylist.outbox_drain_failed', error: (err as Error).message }, 'could not drain the durable outbox; retrying');
           }
           throw err;
         });
+      this.drainFailing = false;
       if (delivered.length === 0) return;
       // What this process still holds for the same subjects is delivered if the row covered it.
       for (const entry of delivered) {

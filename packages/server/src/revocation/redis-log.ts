@@ -4,7 +4,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { closeRedis, openRedis, parseDenylistEntry } from '@tessera/verifier/redis';
-import { AppendSignal, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
+import { AppendSignal, type AppendBatch, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
 
 export const revocationStreamKey = (prefix: string): string => `${prefix}revocations`;
 /** The ID of the newest entry trimmed away: a cursor below it may have missed entries. */
@@ -81,21 +81,28 @@ export class RedisRevocationLog implements RevocationLog {
       string,
       StreamItem[],
     ];
+    const items = this.live(raw);
+    const more = raw.length >= limit;
+    return { snapshot: snapshot === 1, items, more, next: more ? raw[raw.length - 1]![0] : head };
+  }
+
+  /** The stream items still live, as log items. */
+  private live(raw: StreamItem[]): LogItem[] {
     const now = this.options.clock.now();
     const items: LogItem[] = [];
     for (const [id, fields] of raw) {
       const entry = parseDenylistEntry(fields[fields.indexOf('e') + 1]);
       if (entry && entry.until > now) items.push({ cursor: id, entry });
     }
-    const more = raw.length >= limit;
-    return { snapshot: snapshot === 1, items, more, next: more ? raw[raw.length - 1]![0] : head };
+    return items;
   }
 
   /**
    * The first listener starts one tailing connection per replica (XREAD BLOCK); every new
-   * entry then wakes the listeners, who read from their own cursors.
+   * batch is handed to the listeners, so those already in step (the usual case) need no
+   * read of their own: one Redis round trip per batch, whatever the number of streams.
    */
-  onAppend(listener: () => void): () => void {
+  onAppend(listener: (batch?: AppendBatch) => void): () => void {
     const off = this.signal.on(listener);
     if (!this.tailer && !this.closed) void this.tail();
     return off;
@@ -117,8 +124,9 @@ export class RedisRevocationLog implements RevocationLog {
         const got = (await tailer.xread('BLOCK', 5_000, 'STREAMS', stream, last)) as [string, StreamItem[]][] | null;
         const items = got?.[0]?.[1] ?? [];
         if (items.length > 0) {
+          const after = last;
           last = items[items.length - 1]![0];
-          this.signal.emit();
+          this.signal.emit({ after, items: this.live(items), next: last });
         }
       } catch {
         if (this.closed) break;

@@ -137,7 +137,8 @@ export class SessionService {
    * token rotated within the grace window and are handed the same current token, so the
    * session never forks into branches.
    */
-  async refresh(token: string): Promise<RefreshOutcome> {
+  /** `onReuse` runs in the transaction that revokes a session for reuse (its durable outbox rows). */
+  async refresh(token: string, onReuse?: WithinRevocation): Promise<RefreshOutcome> {
     if (!looksLikeRefreshToken(token)) throw new AuthError('invalid_grant', 'The refresh token is invalid');
     const tokenHash = hashRefreshToken(token);
 
@@ -172,8 +173,9 @@ export class SessionService {
 
       // Reuse after the grace window: someone holds a token that was already exchanged.
       // Either the thief or the victim is presenting it; we cannot tell, so the session dies.
-      const revoked = (await sessionStore.revoke(tx, session.id, new Date(now), 'refresh_token_reused')) ?? session;
-      return { kind: 'reused', session: revoked };
+      const revoked = await sessionStore.revoke(tx, session.id, new Date(now), 'refresh_token_reused');
+      if (revoked) await onReuse?.(tx, [revoked]);
+      return { kind: 'reused', session: revoked ?? session };
     });
   }
 

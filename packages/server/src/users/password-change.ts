@@ -8,7 +8,7 @@ import { userStore } from './user-store.ts';
  * The one way a password is replaced (change, reset by email, operator): the new hash,
  * every session revoked and every outstanding reset link voided. Runs in the caller's
  * transaction, which must hold the user's row lock. Returns the sessions it revoked, for
- * the caller to deny their access tokens (AuthService.denyUser).
+ * the caller to deny their access tokens (AuthService.userRevocations, in the same transaction).
  */
 export async function storePasswordAndEndSessions(
   tx: Queryable,

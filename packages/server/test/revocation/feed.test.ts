@@ -203,6 +203,30 @@ describe.each<Mode>(['memory', 'redis'])('revocation feed (%s)', (mode) => {
     expect(head.headers.get('content-type')).toMatch(/^text\/event-stream/);
   });
 
+  it('fans each revocation out to many open streams, in order', async () => {
+    const fans = await Promise.all(Array.from({ length: 100 }, () => open()));
+    await Promise.all(fans.map((s) => s.until(() => s.snapshots().length === 1, 'the snapshot')));
+    const entries = [token(clock), token(clock), token(clock)];
+    // Count the log reads the streams make meanwhile: in Redis mode the tailer's batches serve them.
+    const log = t.denylist.feed!;
+    const read = log.read.bind(log);
+    let reads = 0;
+    log.read = (after, limit) => {
+      reads += 1;
+      return read(after, limit);
+    };
+    const since = performance.now();
+    try {
+      for (const entry of entries) await t.denylist.revoke(entry);
+      await Promise.all(fans.map((s) => s.until(() => s.revocations().length === 3, 'the three revocations')));
+    } finally {
+      log.read = read;
+    }
+    console.log(`${mode}: 3 revocations reached all 100 open streams in ${(performance.now() - since).toFixed(0)} ms, with ${reads} log reads`);
+    if (mode === 'redis') expect(reads).toBeLessThan(100);
+    for (const s of fans) expect(jtis(s.revocations())).toEqual(entries.map((e) => e.id));
+  });
+
   it('sends a keep-alive comment on an idle stream', async () => {
     const stream = await open();
     const since = performance.now();

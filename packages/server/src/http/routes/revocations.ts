@@ -160,7 +160,17 @@ export async function revocationRoutes(
       // Also a catch-up: a wake-up lost while Redis was away costs at most one interval.
       void pull();
     }, config.revocationFeedHeartbeatSeconds * 1000);
-    const stopListening = log.onAppend(() => void pull());
+    const stopListening = log.onAppend((batch) => {
+      // In step with the log and not reading: the batch is exactly what comes next.
+      if (batch && !running && !ended && batch.after === state.cursor) {
+        const text = batch.items.map((item) => sseEvent('revocation', item.cursor, toWire(item.entry))).join('');
+        state = { text, cursor: batch.next };
+        if (text) res.write(text);
+        if (res.writableLength > MAX_BUFFERED_BYTES) end();
+        return;
+      }
+      void pull();
+    });
     const end = () => {
       if (ended) return;
       ended = true;
