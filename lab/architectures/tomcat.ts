@@ -160,6 +160,7 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
     return {
       url: nginx.url,
       replicaUrls: upstreams.map((u) => `http://${u}`),
+      loginUrls: upstreams.map((u) => `http://${u}`),
       replicas: procs,
       protocol: 'cookie',
       serverPids: () => procs.map((p) => p.pid).filter((p): p is number => p !== undefined),

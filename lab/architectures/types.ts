@@ -2,13 +2,15 @@
 // restart, and to ask directly), the shared store if there is one, and its memory.
 import type { Proc } from '../lib/proc.ts';
 
-export type ArchitectureId = 'memory' | 'sticky' | 'tomcat-delta' | 'tomcat-backup' | 'redis-store' | 'postgres-store' | 'tessera';
+export type ArchitectureId = 'memory' | 'sticky' | 'tomcat-delta' | 'tomcat-backup' | 'redis-store' | 'tessera';
 
 export interface Deployment {
   /** The balancer (nginx). */
   url: string;
   /** Each application replica's own URL, in the order of `replicas`. */
   replicaUrls: string[];
+  /** Where a login on replica i goes (the replica itself; Tessera: the Tessera replica of pair i). */
+  loginUrls: string[];
   /**
    * The application replicas. Tessera's "replica i" is a pair: the resource service that
    * answers the authenticated requests and the Tessera server beside it; both are killed.

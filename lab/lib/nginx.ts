@@ -15,6 +15,8 @@ export interface NginxOptions {
   sticky: boolean;
   /** A second upstream and the path prefixes routed to it (Tessera: /auth/ and /.well-known/). */
   auth?: { upstreams: string[]; prefixes: string[] };
+  /** Listen on this port (default: a free one). */
+  port?: number;
 }
 
 export interface Nginx {
@@ -75,7 +77,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-lab-nginx-'));
   // Workers drop root privileges (to nobody) and must reach their temp folders.
   fs.chmodSync(prefix, 0o755);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const conf = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(conf, renderNginxConf(prefix, `127.0.0.1:${port}`, options));
   const url = `http://127.0.0.1:${port}`;
