@@ -1,19 +1,19 @@
 // Live memory of the lab's servers, measured the same way per runtime: the heap still in use
-// after a full garbage collection (Node: heapUsed + external through lab/apps/heap-probe.cjs;
+// after a full garbage collection (Node: heapUsed + external through lab/apps/heap-probe.mjs;
 // JVM: jcmd GC.run then GC.heap_info "used"), Redis's used_memory, PostgreSQL's table sizes.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sleep } from './proc.ts';
 
 const run = promisify(execFile);
 
 /** Node flags that let nodeLiveBytes() ask a process for its live heap. */
 export const HEAP_PROBE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-lab-heap-'));
-export const HEAP_PROBE_ARGS = ['--expose-gc', '--require', path.join(path.dirname(fileURLToPath(import.meta.url)), '../apps/heap-probe.cjs')];
+export const HEAP_PROBE_ARGS = ['--expose-gc', '--import', pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), '../apps/heap-probe.mjs')).href];
 
 export async function nodeLiveBytes(pid: number): Promise<number> {
   const file = path.join(HEAP_PROBE_DIR, `${pid}.json`);
