@@ -124,6 +124,10 @@ export function renderResults(run: LabRun): string {
     '- **Replication lag**: a login sent to replica A directly, then requests to replica B directly until B accepts the session (Tessera: the login on Tessera replica A, the request on application replica B). “not replicated” means B never accepted it within 2 s.',
   );
   lines.push('');
+  lines.push('## Notes');
+  lines.push('');
+  for (const note of NOTES) lines.push(`- ${note}`);
+  lines.push('');
   lines.push('## Raw figures');
   lines.push('');
   lines.push('| Architecture | steady requests | 401 | failed | kill: requests / 401 / failed | rolling: requests / 401 / failed | outage: requests / 401 / failed | password change | logins ok / failed | replica restart |');
@@ -139,6 +143,18 @@ export function renderResults(run: LabRun): string {
   lines.push('');
   return `${lines.join('\n')}\n`;
 }
+
+/** What a reader needs to weigh the figures: how each architecture was set up, and the lab's limits. */
+const NOTES = [
+  'Tessera’s authenticated requests go to the application — three replicas of the example resource service (examples/resource-service/server.mjs), which verifies the access token in-process with @tessera/verifier — and never to Tessera; logins, logouts and the password change go to Tessera’s replicas through the same nginx (`/auth/`, `/.well-known/`). Tessera’s “replica i” is the pair (Tessera replica i, application replica i): the kill and the rolling restart hit both. Tessera runs with `SHUTDOWN_LINGER_MS=1000` to keep the rolling restart short and `RATE_LIMIT_ENABLED=false` (every login comes from 127.0.0.1).',
+  'The Node session app (lab/apps/session-app.ts) has no user database: any user name logs in, a password change rotates the session id. The lab measures sessions, not password checks. The Tomcat webapp (lab/apps/tomcat) does the same on the container’s sessions.',
+  'Sticky routing hashes a visitor cookie (`lab_client`) that every virtual user sends from its first request, as a browser keeps a cookie from its first visit; open-source nginx has no `sticky cookie`, and `ip_hash` would pin every loopback user to one replica. When the pinned replica dies, `consistent` moves its users to the next one (where they have no session), and back again when it returns.',
+  'Round robin with memory sessions: each user’s requests land on a replica chosen by the global request order, so whether a request finds its session depends on the timing of everyone else’s; with a regular request cycle the mismatch can reach 100 %. The users it “logs out” in the faults are logged out all the time anyway.',
+  'Tomcat: each instance is a separate JVM (`-Xmx384m -XX:+UseSerialGC`) with its own CATALINA_BASE, the cluster’s receiver on loopback, `StaticMembershipService` (multicast does not work here), asynchronous replication (`channelSendOptions=8`, the default). With BackupManager a session lives on a primary and one backup; the other node holds a proxy entry and asks the primary, so right after a SIGKILL, until the failure detector has dropped the dead member, a request can find no session: that is the loss the kill column shows when it is not 0.',
+  'The store outage is a graceful stop of the lab’s own redis-server (it writes its snapshot, and reloads it on restart), so the figure is unavailability, not data loss; a crash without persistence would also log out everyone whose session was in it. The Node app fails fast (503) while Redis is down (`disableOfflineQueue`) instead of queueing.',
+  'Memory: Node and JVM heaps are measured after a full GC, but a few hundred kilobytes of unrelated heap growth remain as noise; divided by the sessions created and scaled to 100,000, noise shows up as a few MiB (or, for Tessera’s few hundred argon2-bound sessions, tens of MiB). Tessera’s replicas keep no per-session state: what the replica figure holds is the verifiers’ token caches (bounded at 10,000 tokens per replica, so it does not keep growing with sessions) and noise; its sessions live in PostgreSQL (table bytes, on disk) and the Redis denylist holds revoked sessions only.',
+  'Each figure comes from one run on a shared 2-core machine; the latency and CPU columns move by tens of percent between runs, the outcome columns (mismatch, users logged out, failures during the outage) do not.',
+];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 

@@ -16,8 +16,8 @@ import { renderResults, renderSvg, type LabResult, type LabRun } from './report.
 import { runWorkload, type WorkloadOptions } from './workload.ts';
 
 export const PROFILES: Record<'quick' | 'full', Omit<WorkloadOptions, 'log'>> = {
-  full: { users: 60, rate: 120, steadySeconds: 12, downSeconds: 3, settleSeconds: 3, outageSeconds: 4, logoutSamples: 10, lagSamples: 10, memorySessions: 5_000 },
-  quick: { users: 20, rate: 60, steadySeconds: 4, downSeconds: 2, settleSeconds: 2, outageSeconds: 2, logoutSamples: 4, lagSamples: 4, memorySessions: 1_000 },
+  full: { users: 60, rate: 120, steadySeconds: 10, downSeconds: 3, settleSeconds: 3, outageSeconds: 4, logoutSamples: 8, lagSamples: 8, memorySessions: 3_000 },
+  quick: { users: 20, rate: 60, steadySeconds: 4, downSeconds: 2, settleSeconds: 2, outageSeconds: 2, logoutSamples: 3, lagSamples: 3, memorySessions: 600 },
 };
 
 export interface LabOptions {
