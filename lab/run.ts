@@ -16,7 +16,7 @@ import { renderResults, renderSvg, type LabResult, type LabRun } from './report.
 import { runWorkload, type WorkloadOptions } from './workload.ts';
 
 export const PROFILES: Record<'quick' | 'full', Omit<WorkloadOptions, 'log'>> = {
-  full: { users: 60, rate: 120, steadySeconds: 10, downSeconds: 3, settleSeconds: 3, outageSeconds: 4, logoutSamples: 8, lagSamples: 8, memorySessions: 3_000 },
+  full: { users: 60, rate: 120, steadySeconds: 8, downSeconds: 2, settleSeconds: 2, outageSeconds: 3, logoutSamples: 8, lagSamples: 8, memorySessions: 2_000 },
   quick: { users: 20, rate: 60, steadySeconds: 4, downSeconds: 2, settleSeconds: 2, outageSeconds: 2, logoutSamples: 3, lagSamples: 3, memorySessions: 600 },
 };
 
@@ -50,6 +50,7 @@ export async function runLab(options: LabOptions): Promise<LabRun> {
     try {
       const measured = await runWorkload(deployment, workload);
       results.push({ id: arch.id, label: arch.label, what: arch.what, startSeconds, measured });
+      log(`  ${arch.id}: started in ${startSeconds.toFixed(1)} s, ran in ${((performance.now() - t0) / 1000 - startSeconds).toFixed(1)} s`);
     } catch (err) {
       log(`  failed: ${(err as Error).stack}`);
       results.push({ id: arch.id, label: arch.label, what: arch.what, error: (err as Error).message.split('\n')[0]! });

@@ -74,6 +74,8 @@ interface Sample {
   user: string;
   status: number;
   ms: number;
+  /** performance.now() when the request was sent. */
+  at: number;
 }
 
 export function protocolFor(deployment: Deployment, client: Client): Protocol {
@@ -129,6 +131,7 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       const creds = user.creds;
       let status = 0;
       let ms = 0;
+      const sentAt = performance.now();
       try {
         const res = await protocol.profile(user.name, creds, lb);
         status = res.status;
@@ -138,17 +141,27 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       }
       // A 401 means the app asks the user to log in again: it does so on its next turn.
       if (status === 401 && user.creds === creds) user.creds = undefined;
-      samples.push({ phase: at, user: user.name, status, ms });
+      samples.push({ phase: at, user: user.name, status, ms, at: sentAt });
     }
   };
   const loops = users.map((u, i) => loop(u, (i / users.length) * intervalMs));
 
+  const marks: Record<string, number> = {};
   const timed = async (p: Phase, fn: () => Promise<void>): Promise<number> => {
     phase = p;
-    log(`  ${p}`);
     const t0 = performance.now();
+    marks[p] = t0;
     await fn();
-    return (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - t0) / 1000;
+    log(`  ${p} ${seconds.toFixed(1)} s`);
+    return seconds;
+  };
+  // Where a fault's 401s fell, relative to the fault (LAB_DEBUG=1): which part of the fault costs users.
+  const debugFault = (p: Phase, events: Record<string, number>) => {
+    if (!process.env.LAB_DEBUG) return;
+    const t0 = marks[p]!;
+    const when = samples.filter((s) => s.phase === p && s.status !== 200).map((s) => `${s.user.split("-").pop()}:${s.status}@${Math.round(s.at - t0)}`);
+    log(`    ${p}: ${Object.entries(events).map(([k, v]) => `${k}@${Math.round(v - t0)}`).join(' ')} | ${when.join(' ')}`);
   };
 
   try {
@@ -194,27 +207,35 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       } else {
         passwordError = 'the user was not logged in';
       }
-      await sleep(Math.max(1_000, options.settleSeconds * 500));
+      await sleep(1_000);
     });
 
     let restartSeconds = 0;
     const victim = deployment.replicas[1]!;
+    const killEvents: Record<string, number> = {};
     const killSeconds = await timed('kill', async () => {
       await victim.kill();
+      killEvents.killed = performance.now();
       await sleep(options.downSeconds * 1000);
       const t0 = performance.now();
       await victim.start();
+      killEvents.ready = performance.now();
       restartSeconds = (performance.now() - t0) / 1000;
       await sleep(options.settleSeconds * 1000);
     });
+    debugFault('kill', killEvents);
 
+    const rollingEvents: Record<string, number> = {};
     const rollingSeconds = await timed('rolling', async () => {
       for (const replica of deployment.replicas) {
         await replica.stop();
+        rollingEvents[`${replica.name}-stopped`] = performance.now();
         await replica.start();
+        rollingEvents[`${replica.name}-ready`] = performance.now();
       }
       await sleep(options.settleSeconds * 1000);
     });
+    debugFault('rolling', rollingEvents);
 
     let outage: Measurements['outage'];
     if (deployment.store) {
@@ -256,12 +277,15 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       memory: { sessions: 0, replicaBytes: 0, storeBytes: 0 },
       logins,
     };
-    log('  logout propagation');
-    result.logoutHonouredMs = await logoutPropagation(deployment, protocol, run, options.logoutSamples);
-    log('  replication lag');
-    result.replicationLagMs = await replicationLag(deployment, protocol, run, options.lagSamples);
-    log('  memory');
-    result.memory = await memoryPerSession(deployment, protocol, run, options.memorySessions);
+    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      const value = await fn();
+      log(`  ${name} ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return value;
+    };
+    result.logoutHonouredMs = await step('logout propagation', () => logoutPropagation(deployment, protocol, run, options.logoutSamples));
+    result.replicationLagMs = await step('replication lag', () => replicationLag(deployment, protocol, run, options.lagSamples));
+    result.memory = await step('memory', () => memoryPerSession(deployment, protocol, run, options.memorySessions));
     return result;
   } finally {
     running = false;
@@ -332,13 +356,13 @@ async function replicationLag(deployment: Deployment, protocol: Protocol, run: s
 
 /**
  * Live memory before and after `count` more sessions, divided by the sessions created. Tessera's
- * sessions cost an argon2 login each, so it creates fewer (a tenth, at least 100), spread over 10
+ * sessions cost an argon2 login each, so it creates fewer (a twentieth, at least 100), spread over 10
  * users; each token is also verified once on every application replica, so the verifiers' caches
  * (bounded: 10,000 tokens per replica in the example service) are counted too.
  */
 async function memoryPerSession(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<Measurements['memory']> {
   const tessera = deployment.protocol === 'tessera';
-  const sessions = tessera ? Math.max(100, Math.round(count / 10)) : count;
+  const sessions = tessera ? Math.max(100, Math.round(count / 20)) : count;
   const owners = Array.from({ length: tessera ? 10 : sessions }, (_, i) => `${run}-mem-${i}`);
   if (tessera) await protocol.setup(owners);
   const held: Credentials[] = [];

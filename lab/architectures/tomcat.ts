@@ -151,11 +151,15 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
   const upstreams = nodes.map((n) => `127.0.0.1:${n.http}`);
   const started: Proc[] = [];
   try {
-    // One after the other: each newcomer fetches the sessions of the nodes already up.
-    for (const p of procs) {
-      await p.start();
-      started.push(p);
-    }
+    // The first node, then the other two together: each fetches the sessions of the nodes up.
+    await procs[0]!.start();
+    started.push(procs[0]!);
+    await Promise.all(
+      procs.slice(1).map(async (p) => {
+        await p.start();
+        started.push(p);
+      }),
+    );
     const nginx = await startNginx({ upstreams, sticky: options.sticky ?? false });
     return {
       url: nginx.url,
