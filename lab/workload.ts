@@ -115,7 +115,9 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
     while (running) {
       const wait = next - performance.now();
       if (wait > 0) await sleep(wait);
-      next = Math.max(next + intervalMs, performance.now());
+      // Users do not click in lockstep: a regular cycle would let plain round robin pin each user
+      // to one replica (or never), depending on how users and replicas divide. ±50 % jitter.
+      next = Math.max(next + intervalMs * (0.5 + Math.random()), performance.now());
       if (!running) break;
       if (user.busy) continue;
       if (!user.creds) {
@@ -314,6 +316,9 @@ async function untilRefusedEverywhere(deployment: Deployment, protocol: Protocol
   return Math.max(0, last);
 }
 
+/** Two samples in a row that never happened: the architecture does not do it; stop waiting. */
+const neverTwice = (out: (number | null)[]) => out.length >= 2 && out.at(-1) === null && out.at(-2) === null;
+
 async function logoutPropagation(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<(number | null)[]> {
   const out: (number | null)[] = [];
   for (let i = 0; i < count; i++) {
@@ -325,6 +330,7 @@ async function logoutPropagation(deployment: Deployment, protocol: Protocol, run
     const res = await protocol.logout(user, creds, deployment.url);
     if (res.status >= 300) throw new Error(`logout answered ${res.status}`);
     out.push(await untilRefusedEverywhere(deployment, protocol, user, creds, res.at, 3_000));
+    if (neverTwice(out)) break;
   }
   return out;
 }
@@ -350,6 +356,7 @@ async function replicationLag(deployment: Deployment, protocol: Protocol, run: s
     }
     void t0;
     out.push(lag);
+    if (neverTwice(out)) break;
   }
   return out;
 }

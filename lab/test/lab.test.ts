@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { findNginx } from '../../scripts/cluster/nginx.ts';
 import { tomcatMissing } from '../architectures/tomcat.ts';
 import { runLab } from '../run.ts';
@@ -29,6 +29,7 @@ describe.skipIf(absent !== undefined)('npm run lab, quick profile', () => {
   let run: LabRun;
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-lab-test-'));
   const lines: string[] = [];
+  afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
   const of = (id: string): Measurements => {
     const r = run.results.find((x) => x.id === id);
     if (!r?.measured) throw new Error(`${id} did not run: ${r?.error ?? 'missing'}\n${lines.join('\n')}`);
