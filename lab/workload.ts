@@ -58,7 +58,8 @@ export interface Measurements {
   logoutHonouredMs: (number | null)[];
   /** Per sample: ms from a login on replica A until replica B accepts the session; null = not within 2 s. */
   replicationLagMs: (number | null)[];
-  memory: { sessions: number; replicaBytes: number; storeBytes: number };
+  /** Bytes per session; `boundedBytes` per session until `boundedCap` sessions per replica, then flat. */
+  memory: { sessions: number; replicaBytes: number; storeBytes: number; boundedBytes?: number; boundedCap?: number };
   logins: { ok: number; failed: number };
 }
 
@@ -385,7 +386,13 @@ async function memoryPerSession(deployment: Deployment, protocol: Protocol, run:
   const before = await deployment.liveBytes();
   await poolOf(sessions, tessera ? 4 : 16, create);
   const after = await deployment.liveBytes();
-  return { sessions, replicaBytes: (after.replicas - before.replicas) / sessions, storeBytes: (after.store - before.store) / sessions };
+  const memory: Measurements['memory'] = { sessions, replicaBytes: (after.replicas - before.replicas) / sessions, storeBytes: (after.store - before.store) / sessions };
+  if (after.bounded && before.bounded) {
+    memory.boundedBytes = (after.bounded.bytes - before.bounded.bytes) / sessions;
+    // Every session's token sits in every replica's cache: the caches are full at `cap` sessions.
+    memory.boundedCap = after.bounded.capPerReplica;
+  }
+  return memory;
 }
 
 async function poolOf(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {

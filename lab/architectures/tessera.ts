@@ -17,6 +17,8 @@ import type { Deployment, ReplicaHandle } from './types.ts';
 
 export const LAB_DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const AUDIENCE = 'tessera';
+/** The example resource service's verifier cache (`cache: { maxEntries: 10_000 }`). */
+export const VERIFIER_CACHE_ENTRIES = 10_000;
 
 async function withDb<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
   const db = new pg.Client({ connectionString: LAB_DATABASE_URL });
@@ -133,7 +135,11 @@ export async function startTessera(): Promise<Deployment> {
       serverPids: () => [...all, redis.proc].map((p) => p.pid).filter((p): p is number => p !== undefined),
       async liveBytes() {
         let replicas = 0;
-        for (const p of all) if (p.pid) replicas += await nodeLiveBytes(p.pid);
+        for (const p of pairs) if (p.tessera.pid) replicas += await nodeLiveBytes(p.tessera.pid);
+        // The application replicas' growth is the verifier's token cache (the example service
+        // caps it at 10,000 tokens): reported as bounded, not scaled to 100,000 sessions.
+        let apps = 0;
+        for (const p of pairs) if (p.app.pid) apps += await nodeLiveBytes(p.app.pid);
         const tables = await withDb(async (db) => {
           const { rows } = await db.query<{ bytes: string | null }>(
             `SELECT sum(pg_total_relation_size(c.oid))::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
@@ -141,7 +147,7 @@ export async function startTessera(): Promise<Deployment> {
           );
           return Number(rows[0]?.bytes ?? 0);
         });
-        return { replicas, store: (await redis.usedMemory()) + tables };
+        return { replicas, store: (await redis.usedMemory()) + tables, bounded: { bytes: apps, capPerReplica: VERIFIER_CACHE_ENTRIES, replicas: pairs.length } };
       },
       store: redis.proc,
       async close() {

@@ -20,8 +20,12 @@ export interface Deployment {
   protocol: 'cookie' | 'tessera';
   /** Pids of every server process whose CPU counts (replicas, store). */
   serverPids(): number[];
-  /** Live bytes (after a full GC where there is one) held by the replicas and by the store. */
-  liveBytes(): Promise<{ replicas: number; store: number }>;
+  /**
+   * Live bytes (after a full GC where there is one) held by the replicas and by the store.
+   * `bounded`: bytes held in caches that stop growing at `cap` sessions per replica (Tessera's
+   * verifier token caches), kept apart so they are not scaled past their bound.
+   */
+  liveBytes(): Promise<LiveBytes>;
   /** The shared store, when the architecture has one to stop. */
   store: ReplicaHandle | undefined;
   close(): Promise<void>;
@@ -36,3 +40,9 @@ export interface ReplicaHandle {
 }
 
 export type { Proc };
+
+export interface LiveBytes {
+  replicas: number;
+  store: number;
+  bounded?: { bytes: number; capPerReplica: number; replicas: number };
+}
