@@ -364,13 +364,13 @@ async function replicationLag(deployment: Deployment, protocol: Protocol, run: s
 
 /**
  * Live memory before and after `count` more sessions, divided by the sessions created. Tessera's
- * sessions cost an argon2 login each, so it creates fewer (a twentieth, at least 100), spread over 10
+ * sessions cost an argon2 login each, so it creates fewer (a quarter, at least 100), spread over 10
  * users; each token is also verified once on every application replica, so the verifiers' caches
  * (bounded: 10,000 tokens per replica in the example service) are counted too.
  */
 async function memoryPerSession(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<Measurements['memory']> {
   const tessera = deployment.protocol === 'tessera';
-  const sessions = tessera ? Math.max(100, Math.round(count / 20)) : count;
+  const sessions = tessera ? Math.max(100, Math.round(count / 4)) : count;
   const owners = Array.from({ length: tessera ? 10 : sessions }, (_, i) => `${run}-mem-${i}`);
   if (tessera) await protocol.setup(owners);
   const held: Credentials[] = [];
