@@ -1,0 +1,52 @@
+// The architectures the lab compares, in the order it runs and reports them.
+import { startNodeSessions } from './node-sessions.ts';
+import { startTessera } from './tessera.ts';
+import { startTomcatCluster } from './tomcat.ts';
+import type { ArchitectureId, Deployment } from './types.ts';
+
+export interface Architecture {
+  id: ArchitectureId;
+  label: string;
+  /** One line: what runs, as deployed in the lab. */
+  what: string;
+  start(): Promise<Deployment>;
+}
+
+export const ARCHITECTURES: Architecture[] = [
+  {
+    id: 'memory',
+    label: 'Memory sessions, round robin',
+    what: '@fastify/session with its memory store ×3, nginx round robin',
+    start: () => startNodeSessions({ store: 'memory', sticky: false }),
+  },
+  {
+    id: 'sticky',
+    label: 'Sticky sessions',
+    what: 'the same app ×3, nginx `hash $cookie_lab_client consistent`',
+    start: () => startNodeSessions({ store: 'memory', sticky: true }),
+  },
+  {
+    id: 'tomcat-delta',
+    label: 'Clustering, all-to-all',
+    what: 'Tomcat 10 ×3, SimpleTcpCluster + DeltaManager, static membership, nginx round robin',
+    start: () => startTomcatCluster('delta'),
+  },
+  {
+    id: 'tomcat-backup',
+    label: 'Clustering, primary–backup',
+    what: 'Tomcat 10 ×3, SimpleTcpCluster + BackupManager, static membership, nginx round robin',
+    start: () => startTomcatCluster('backup'),
+  },
+  {
+    id: 'redis-store',
+    label: 'Central store (Redis)',
+    what: '@fastify/session + connect-redis ×3, one Redis, nginx round robin',
+    start: () => startNodeSessions({ store: 'redis', sticky: false }),
+  },
+  {
+    id: 'tessera',
+    label: 'Tessera',
+    what: 'Tessera ×3 + the example resource service ×3 (@tessera/verifier, Redis denylist), nginx round robin',
+    start: () => startTessera(),
+  },
+];

@@ -1,0 +1,48 @@
+// What the workload needs from an architecture: a balancer URL, the replicas (to kill and
+// restart, and to ask directly), the shared store if there is one, and its memory.
+import type { Proc } from '../lib/proc.ts';
+
+export type ArchitectureId = 'memory' | 'sticky' | 'tomcat-delta' | 'tomcat-backup' | 'redis-store' | 'tessera';
+
+export interface Deployment {
+  /** The balancer (nginx). */
+  url: string;
+  /** Each application replica's own URL, in the order of `replicas`. */
+  replicaUrls: string[];
+  /** Where a login on replica i goes (the replica itself; Tessera: the Tessera replica of pair i). */
+  loginUrls: string[];
+  /**
+   * The application replicas. Tessera's "replica i" is a pair: the resource service that
+   * answers the authenticated requests and the Tessera server beside it; both are killed.
+   */
+  replicas: ReplicaHandle[];
+  /** How a virtual user logs in and proves it: a session cookie, or Tessera's tokens. */
+  protocol: 'cookie' | 'tessera';
+  /** Pids of every server process whose CPU counts (replicas, store). */
+  serverPids(): number[];
+  /**
+   * Live bytes (after a full GC where there is one) held by the replicas and by the store.
+   * `bounded`: bytes held in caches that stop growing at `cap` sessions per replica (Tessera's
+   * verifier token caches), kept apart so they are not scaled past their bound.
+   */
+  liveBytes(): Promise<LiveBytes>;
+  /** The shared store, when the architecture has one to stop. */
+  store: ReplicaHandle | undefined;
+  close(): Promise<void>;
+}
+
+/** Something the lab can crash, stop gracefully and start again. */
+export interface ReplicaHandle {
+  readonly name: string;
+  kill(): Promise<void>;
+  stop(graceMs?: number): Promise<void>;
+  start(): Promise<void>;
+}
+
+export type { Proc };
+
+export interface LiveBytes {
+  replicas: number;
+  store: number;
+  bounded?: { bytes: number; capPerReplica: number; replicas: number };
+}

@@ -1,0 +1,405 @@
+// The scripted workload, the same for every architecture: N virtual users log in through the
+// balancer and make authenticated requests at a steady rate; some log out, one changes its
+// password; then the faults (a replica SIGKILLed and restarted, a rolling restart, the shared
+// store stopped and restarted). Afterwards, without load: how long a logout takes to be honoured
+// on every replica, the replication lag (login on A, first request on B), and live memory per
+// session. Everything below is measured from the outside, as a user (or an operator) sees it.
+import { cpuSecondsOf } from '../bench/lib/process.ts';
+import { median, percentile } from '../bench/lib/stats.ts';
+import { Client, cookieProtocol, tesseraProtocol, type Credentials, type Protocol } from './lib/protocol.ts';
+import { sleep } from './lib/proc.ts';
+import type { Deployment } from './architectures/types.ts';
+
+export interface WorkloadOptions {
+  users: number;
+  /** Authenticated requests per second, all users together. */
+  rate: number;
+  /** Seconds of fault-free steady load (mismatch, latency and CPU are measured here). */
+  steadySeconds: number;
+  /** Seconds a killed replica stays down before it is restarted. */
+  downSeconds: number;
+  /** Seconds of load after each fault's recovery before the next fault. */
+  settleSeconds: number;
+  /** Seconds the shared store stays stopped. */
+  outageSeconds: number;
+  /** Logouts timed for "honoured on every replica". */
+  logoutSamples: number;
+  /** Logins timed for the replication lag. */
+  lagSamples: number;
+  /** Sessions created to measure memory per session (Tessera's are argon2-bound: see below). */
+  memorySessions: number;
+  log?: (line: string) => void;
+}
+
+export type Phase = 'warmup' | 'steady' | 'actions' | 'kill' | 'rolling' | 'outage' | 'recovery';
+
+export interface PhaseStats {
+  /** Authenticated requests sent while the user held credentials. */
+  requests: number;
+  ok: number;
+  /** Answered "not logged in" (401). */
+  unauthorized: number;
+  /** Answered anything else, or no answer. */
+  failed: number;
+  /** Users answered "not logged in" at least once in the phase (each then logs in again). */
+  usersLoggedOut: number;
+  seconds: number;
+}
+
+export interface Measurements {
+  users: number;
+  steady: PhaseStats & { mismatch: number; p50Ms: number; p99Ms: number; cpuMsPerRequest: number };
+  actions: PhaseStats & { logouts: number; passwordChanged: boolean; passwordError?: string };
+  kill: PhaseStats & { restartSeconds: number };
+  rolling: PhaseStats;
+  /** Absent where there is no shared store to stop. */
+  outage?: { down: PhaseStats; recovery: PhaseStats; usersLoggedOut: number };
+  /** Per sample: ms from the logout's answer until every replica refuses the session; null = not within 3 s. */
+  logoutHonouredMs: (number | null)[];
+  /** Per sample: ms from a login on replica A until replica B accepts the session; null = not within 2 s. */
+  replicationLagMs: (number | null)[];
+  /** Bytes per session; `boundedBytes` per session until `boundedCap` sessions per replica, then flat. */
+  memory: { sessions: number; replicaBytes: number; storeBytes: number; boundedBytes?: number; boundedCap?: number };
+  logins: { ok: number; failed: number };
+}
+
+interface User {
+  name: string;
+  creds: Credentials | undefined;
+  /** A logout or password change in flight: the loop leaves the user alone meanwhile. */
+  busy: boolean;
+}
+
+interface Sample {
+  phase: Phase;
+  user: string;
+  status: number;
+  ms: number;
+  /** performance.now() when the request was sent. */
+  at: number;
+}
+
+export function protocolFor(deployment: Deployment, client: Client): Protocol {
+  return deployment.protocol === 'tessera' ? tesseraProtocol(client, deployment.url) : cookieProtocol(client);
+}
+
+function stats(samples: Sample[], phase: Phase, seconds: number): PhaseStats {
+  const mine = samples.filter((s) => s.phase === phase);
+  const loggedOut = new Set(mine.filter((s) => s.status === 401).map((s) => s.user));
+  return {
+    requests: mine.length,
+    ok: mine.filter((s) => s.status === 200).length,
+    unauthorized: mine.filter((s) => s.status === 401).length,
+    failed: mine.filter((s) => s.status !== 200 && s.status !== 401).length,
+    usersLoggedOut: loggedOut.size,
+    seconds,
+  };
+}
+
+export async function runWorkload(deployment: Deployment, options: WorkloadOptions): Promise<Measurements> {
+  const log = options.log ?? (() => {});
+  const client = new Client(128);
+  const protocol = protocolFor(deployment, client);
+  const lb = deployment.url;
+  const run = `u${Date.now().toString(36)}`;
+  const users: User[] = Array.from({ length: options.users }, (_, i) => ({ name: `${run}-${i}`, creds: undefined, busy: false }));
+  await protocol.setup(users.map((u) => u.name));
+
+  const samples: Sample[] = [];
+  const logins = { ok: 0, failed: 0 };
+  let phase: Phase = 'warmup';
+  let running = true;
+  const intervalMs = (options.users / options.rate) * 1000;
+
+  const loop = async (user: User, offset: number) => {
+    let next = performance.now() + offset;
+    while (running) {
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+      // Users do not click in lockstep: a regular cycle would let plain round robin pin each user
+      // to one replica (or never), depending on how users and replicas divide. ±50 % jitter.
+      next = Math.max(next + intervalMs * (0.5 + Math.random()), performance.now());
+      if (!running) break;
+      if (user.busy) continue;
+      if (!user.creds) {
+        try {
+          user.creds = await protocol.login(user.name, lb);
+          logins.ok++;
+        } catch {
+          logins.failed++;
+        }
+        continue;
+      }
+      const at = phase;
+      const creds = user.creds;
+      let status = 0;
+      let ms = 0;
+      const sentAt = performance.now();
+      try {
+        const res = await protocol.profile(user.name, creds, lb);
+        status = res.status;
+        ms = res.ms;
+      } catch {
+        status = 0;
+      }
+      // A 401 means the app asks the user to log in again: it does so on its next turn.
+      if (status === 401 && user.creds === creds) user.creds = undefined;
+      samples.push({ phase: at, user: user.name, status, ms, at: sentAt });
+    }
+  };
+  const loops = users.map((u, i) => loop(u, (i / users.length) * intervalMs));
+
+  const marks: Record<string, number> = {};
+  const timed = async (p: Phase, fn: () => Promise<void>): Promise<number> => {
+    phase = p;
+    const t0 = performance.now();
+    marks[p] = t0;
+    await fn();
+    const seconds = (performance.now() - t0) / 1000;
+    log(`  ${p} ${seconds.toFixed(1)} s`);
+    return seconds;
+  };
+  // Where a fault's 401s fell, relative to the fault (LAB_DEBUG=1): which part of the fault costs users.
+  const debugFault = (p: Phase, events: Record<string, number>) => {
+    if (!process.env.LAB_DEBUG) return;
+    const t0 = marks[p]!;
+    const when = samples.filter((s) => s.phase === p && s.status !== 200).map((s) => `${s.user.split("-").pop()}:${s.status}@${Math.round(s.at - t0)}`);
+    log(`    ${p}: ${Object.entries(events).map(([k, v]) => `${k}@${Math.round(v - t0)}`).join(' ')} | ${when.join(' ')}`);
+  };
+
+  try {
+    // Everyone logged in (or a bounded wait), then the steady phase.
+    const warmDeadline = performance.now() + 30_000;
+    while (users.some((u) => !u.creds) && performance.now() < warmDeadline) await sleep(50);
+    await sleep(Math.min(2_000, intervalMs * 2));
+
+    let cpu = 0;
+    const steadySeconds = await timed('steady', async () => {
+      const pids = deployment.serverPids();
+      const before = pids.map((p) => cpuSecondsOf(p));
+      await sleep(options.steadySeconds * 1000);
+      cpu = pids.reduce((sum, p, i) => sum + (cpuSecondsOf(p) - before[i]!), 0);
+    });
+
+    // Some users log out (and come back), one changes its password.
+    let passwordChanged = false;
+    let passwordError: string | undefined;
+    const leaving = users.filter((_, i) => i % 10 === 5);
+    const actionsSeconds = await timed('actions', async () => {
+      await Promise.all(
+        leaving.map(async (u) => {
+          if (!u.creds) return;
+          u.busy = true;
+          await protocol.logout(u.name, u.creds, lb).catch(() => {});
+          u.creds = undefined;
+          u.busy = false;
+        }),
+      );
+      const changer = users[1]!;
+      if (changer.creds) {
+        changer.busy = true;
+        try {
+          changer.creds = await protocol.changePassword(changer.name, changer.creds, lb);
+          const check = await protocol.profile(changer.name, changer.creds, lb);
+          passwordChanged = check.status === 200;
+          if (!passwordChanged) passwordError = `profile after the change: ${check.status}`;
+        } catch (err) {
+          passwordError = (err as Error).message;
+        }
+        changer.busy = false;
+      } else {
+        passwordError = 'the user was not logged in';
+      }
+      await sleep(1_000);
+    });
+
+    let restartSeconds = 0;
+    const victim = deployment.replicas[1]!;
+    const killEvents: Record<string, number> = {};
+    const killSeconds = await timed('kill', async () => {
+      await victim.kill();
+      killEvents.killed = performance.now();
+      await sleep(options.downSeconds * 1000);
+      const t0 = performance.now();
+      await victim.start();
+      killEvents.ready = performance.now();
+      restartSeconds = (performance.now() - t0) / 1000;
+      await sleep(options.settleSeconds * 1000);
+    });
+    debugFault('kill', killEvents);
+
+    const rollingEvents: Record<string, number> = {};
+    const rollingSeconds = await timed('rolling', async () => {
+      for (const replica of deployment.replicas) {
+        await replica.stop();
+        rollingEvents[`${replica.name}-stopped`] = performance.now();
+        await replica.start();
+        rollingEvents[`${replica.name}-ready`] = performance.now();
+      }
+      await sleep(options.settleSeconds * 1000);
+    });
+    debugFault('rolling', rollingEvents);
+
+    let outage: Measurements['outage'];
+    if (deployment.store) {
+      const store = deployment.store;
+      // Requests in flight while the store shuts down count for the phase before.
+      await store.stop();
+      const downSeconds = await timed('outage', async () => {
+        await sleep(options.outageSeconds * 1000);
+      });
+      const recoverySeconds = await timed('recovery', async () => {
+        await store.start();
+        await sleep(options.settleSeconds * 1000);
+      });
+      const down = stats(samples, 'outage', downSeconds);
+      const recovery = stats(samples, 'recovery', recoverySeconds);
+      const loggedOut = new Set(samples.filter((s) => (s.phase === 'outage' || s.phase === 'recovery') && s.status === 401).map((s) => s.user));
+      outage = { down, recovery, usersLoggedOut: loggedOut.size };
+    }
+    running = false;
+    await Promise.all(loops);
+
+    const steadyStats = stats(samples, 'steady', steadySeconds);
+    const latencies = samples.filter((s) => s.phase === 'steady' && s.status === 200).map((s) => s.ms);
+    const result: Measurements = {
+      users: options.users,
+      steady: {
+        ...steadyStats,
+        mismatch: steadyStats.requests === 0 ? Number.NaN : steadyStats.unauthorized / steadyStats.requests,
+        p50Ms: median(latencies),
+        p99Ms: percentile(latencies, 99),
+        cpuMsPerRequest: steadyStats.requests === 0 ? Number.NaN : (cpu * 1000) / steadyStats.requests,
+      },
+      actions: { ...stats(samples, 'actions', actionsSeconds), logouts: leaving.length, passwordChanged, ...(passwordError ? { passwordError } : {}) },
+      kill: { ...stats(samples, 'kill', killSeconds), restartSeconds },
+      rolling: stats(samples, 'rolling', rollingSeconds),
+      ...(outage ? { outage } : {}),
+      logoutHonouredMs: [],
+      replicationLagMs: [],
+      memory: { sessions: 0, replicaBytes: 0, storeBytes: 0 },
+      logins,
+    };
+    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      const value = await fn();
+      log(`  ${name} ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return value;
+    };
+    result.logoutHonouredMs = await step('logout propagation', () => logoutPropagation(deployment, protocol, run, options.logoutSamples));
+    result.replicationLagMs = await step('replication lag', () => replicationLag(deployment, protocol, run, options.lagSamples));
+    result.memory = await step('memory', () => memoryPerSession(deployment, protocol, run, options.memorySessions));
+    return result;
+  } finally {
+    running = false;
+    await Promise.all(loops);
+    client.close();
+  }
+}
+
+/** Polls every replica with `creds` until each refuses it; ms after `t0` per replica. */
+async function untilRefusedEverywhere(deployment: Deployment, protocol: Protocol, user: string, creds: Credentials, t0: number, limitMs: number): Promise<number | null> {
+  const pending = new Set(deployment.replicaUrls);
+  let last = 0;
+  while (pending.size > 0) {
+    const now = performance.now();
+    if (now - t0 > limitMs) return null;
+    await Promise.all(
+      [...pending].map(async (url) => {
+        const res = await protocol.profile(user, creds, url).catch(() => undefined);
+        if (res && res.status === 401) {
+          pending.delete(url);
+          last = Math.max(last, res.at - t0);
+        }
+      }),
+    );
+  }
+  return Math.max(0, last);
+}
+
+/** Two samples in a row that never happened: the architecture does not do it; stop waiting. */
+const neverTwice = (out: (number | null)[]) => out.length >= 2 && out.at(-1) === null && out.at(-2) === null;
+
+async function logoutPropagation(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<(number | null)[]> {
+  const out: (number | null)[] = [];
+  for (let i = 0; i < count; i++) {
+    const user = `${run}-logout-${i}`;
+    if (deployment.protocol === 'tessera') await protocol.setup([user]);
+    const creds = await protocol.login(user, deployment.url);
+    // The session is used once on every replica first (where it works at all).
+    for (const url of deployment.replicaUrls) await protocol.profile(user, creds, url).catch(() => {});
+    const res = await protocol.logout(user, creds, deployment.url);
+    if (res.status >= 300) throw new Error(`logout answered ${res.status}`);
+    out.push(await untilRefusedEverywhere(deployment, protocol, user, creds, res.at, 3_000));
+    if (neverTwice(out)) break;
+  }
+  return out;
+}
+
+async function replicationLag(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<(number | null)[]> {
+  const out: (number | null)[] = [];
+  const n = deployment.replicaUrls.length;
+  for (let i = 0; i < count; i++) {
+    const user = `${run}-lag-${i}`;
+    if (deployment.protocol === 'tessera') await protocol.setup([user]);
+    const a = i % n;
+    const b = (i + 1) % n;
+    const t0 = performance.now();
+    const creds = await protocol.login(user, deployment.loginUrls[a]!);
+    const loggedIn = performance.now();
+    let lag: number | null = null;
+    while (performance.now() - loggedIn < 2_000) {
+      const res = await protocol.profile(user, creds, deployment.replicaUrls[b]!).catch(() => undefined);
+      if (res?.status === 200) {
+        lag = res.at - loggedIn;
+        break;
+      }
+    }
+    void t0;
+    out.push(lag);
+    if (neverTwice(out)) break;
+  }
+  return out;
+}
+
+/**
+ * Live memory before and after `count` more sessions, divided by the sessions created. Tessera's
+ * sessions cost an argon2 login each, so it creates fewer (a quarter, at least 100), spread over 10
+ * users; each token is also verified once on every application replica, so the verifiers' caches
+ * (bounded: 10,000 tokens per replica in the example service) are counted too.
+ */
+async function memoryPerSession(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<Measurements['memory']> {
+  const tessera = deployment.protocol === 'tessera';
+  const sessions = tessera ? Math.max(100, Math.round(count / 4)) : count;
+  const owners = Array.from({ length: tessera ? 10 : sessions }, (_, i) => `${run}-mem-${i}`);
+  if (tessera) await protocol.setup(owners);
+  const held: Credentials[] = [];
+  const create = async (i: number) => {
+    const user = owners[i % owners.length]!;
+    const creds = await protocol.login(user, deployment.url);
+    held.push(creds);
+    if (tessera) for (const url of deployment.replicaUrls) await protocol.profile(user, creds, url);
+  };
+  // A fifth more first, not counted: one-time growth (code paths, pools, caches warming up)
+  // would otherwise be divided among the sessions.
+  await poolOf(Math.round(sessions / 5), tessera ? 4 : 16, create);
+  const before = await deployment.liveBytes();
+  await poolOf(sessions, tessera ? 4 : 16, create);
+  const after = await deployment.liveBytes();
+  const memory: Measurements['memory'] = { sessions, replicaBytes: (after.replicas - before.replicas) / sessions, storeBytes: (after.store - before.store) / sessions };
+  if (after.bounded && before.bounded) {
+    memory.boundedBytes = (after.bounded.bytes - before.bounded.bytes) / sessions;
+    // Every session's token sits in every replica's cache: the caches are full at `cap` sessions.
+    memory.boundedCap = after.bounded.capPerReplica;
+  }
+  return memory;
+}
+
+async function poolOf(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(count, concurrency) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
