@@ -49,7 +49,8 @@ describe('second factor and admin API on three replicas', () => {
     const allowed = await fetch(`${cluster.service.url}/api/transfers`, { method: 'POST', headers: { authorization: `Bearer ${strong.access_token}` } });
     expect(allowed.status).toBe(200);
     expect(await allowed.json()).toMatchObject({ accepted: true, amr: ['pwd', 'otp'] });
-  });
+    // Waiting for a fresh TOTP step alone can take 30 s.
+  }, 90_000);
 
   it("an admin's \"end all sessions\" is honoured by every replica and the resource service within milliseconds", async () => {
     const email = uniqueEmail('admin-e2e');

@@ -276,7 +276,7 @@ describe('options', () => {
     ['a cache given as a number', { ...base, cache: 100 }, /"cache"/],
     ['revocation without redisUrl or mirror', { ...base, revocation: {} }, /"revocation"/],
     ['a non-redis redisUrl', { ...base, revocation: { redisUrl: 'http://redis' } }, /"revocation.redisUrl"/],
-    ['redisUrl and redisSentinel together', { ...base, revocation: { redisUrl: 'redis://r', redisSentinel: { sentinels: [{ host: 's', port: 26379 }] } } }, /"revocation".*not both/],
+    ['redisUrl and redisSentinel together', { ...base, revocation: { redisUrl: 'redis://r', redisSentinel: { sentinels: [{ host: 's', port: 26379 }] } } }, /"revocation" takes one source of revocations, got "redisUrl" and "redisSentinel"/],
     ['a redisSentinel without sentinels', { ...base, revocation: { redisSentinel: { sentinels: [] } } }, /"revocation.redisSentinel.sentinels"/],
     ['a sentinel given as a string', { ...base, revocation: { redisSentinel: { sentinels: ['127.0.0.1:26379'] } } }, /"revocation.redisSentinel.sentinels"/],
     ['a sentinel port out of range', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 70000 }] } } }, /"revocation.redisSentinel.sentinels"/],
