@@ -137,6 +137,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'revocations', ...fields }, ctx),
   });
+  const authenticateOAuthClient = createClientAuthenticator({
+    realm: 'oauth',
+    clients: (id) => config.introspectionClients.get(id)?.secret,
+    throttle,
+    audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'oauth', ...fields }, ctx),
+  });
   const feedStreams = new FeedStreams();
   metrics.observeFeed(feedStreams);
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
@@ -188,7 +194,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await fastify.register(accountRoutes, { ...routeDeps, account, email });
   await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
   await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
-  await fastify.register(oauthRoutes, { ...routeDeps, oauth });
+  await fastify.register(oauthRoutes, { ...routeDeps, oauth, authenticateOAuthClient });
   await fastify.register(revocationRoutes, { ...routeDeps, authenticateFeedClient, streams: feedStreams });
   // Open streams never end by themselves: close() would wait on them forever.
   fastify.addHook('preClose', async () => feedStreams.endAll());

@@ -134,6 +134,7 @@ export const envSchema = z.object({
   RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
   RATE_LIMIT_REFRESH_SESSION_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
+  RATE_LIMIT_CLIENT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(6000),
   LOGIN_FAILURES_BEFORE_BACKOFF: z.coerce.number().int().min(1).max(1000).default(5),
   LOGIN_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(900),
 
@@ -240,6 +241,8 @@ export interface RateLimitConfig {
   refreshIpPerMinute: number;
   /** Refreshes (rotations) per minute per session: a client stuck in a loop. */
   refreshSessionPerMinute: number;
+  /** Requests per minute per (client, IP) on /oauth/introspect and /oauth/revoke (each route counted apart). */
+  clientPerMinute: number;
   /** Consecutive failures for one (account, IP) pair before back-off starts; 4× this for the account from anywhere. */
   failuresBeforeBackoff: number;
   /** The longest back-off window, seconds: an attacker can delay the real user by at most this much. */
@@ -317,6 +320,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
       refreshIpPerMinute: e.RATE_LIMIT_REFRESH_IP_PER_MINUTE,
       refreshSessionPerMinute: e.RATE_LIMIT_REFRESH_SESSION_PER_MINUTE,
+      clientPerMinute: e.RATE_LIMIT_CLIENT_PER_MINUTE,
       failuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
       backoffMaxSeconds: e.LOGIN_BACKOFF_MAX_SECONDS,
     },

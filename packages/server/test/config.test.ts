@@ -127,16 +127,18 @@ describe('config', () => {
 
   it('parses INTROSPECTION_CLIENTS into client credentials and permissions', () => {
     const config = loadConfig({
-      INTROSPECTION_CLIENTS: 'api:s3cret, billing:p:w, feed:s3:cret:introspect+revocations, only:x:revocations, odd:a:b:introspect+nope',
+      INTROSPECTION_CLIENTS: 'api:s3cret, billing:p:w, feed:s3:cret:introspect+revocations, only:x:revocations, odd:a:b:introspect+nope, rv:y:revoke',
       KEYS_DIR: tempDir(),
     });
     expect([...config.introspectionClients].map(([id, c]) => [id, c.secret, [...c.permissions]])).toEqual([
-      ['api', 's3cret', ['introspect']],
-      ['billing', 'p:w', ['introspect']],
+      // No permissions given: what every client could do before permissions existed.
+      ['api', 's3cret', ['introspect', 'revoke']],
+      ['billing', 'p:w', ['introspect', 'revoke']],
       ['feed', 's3:cret', ['introspect', 'revocations']],
       ['only', 'x', ['revocations']],
       // Not every word is a permission: the whole rest is the secret.
-      ['odd', 'a:b:introspect+nope', ['introspect']],
+      ['odd', 'a:b:introspect+nope', ['introspect', 'revoke']],
+      ['rv', 'y', ['revoke']],
     ]);
     expect(config.revocationFeedHeartbeatSeconds).toBe(15);
     expect(loadConfig({ REVOCATION_FEED_HEARTBEAT_SECONDS: '2', KEYS_DIR: tempDir() }).revocationFeedHeartbeatSeconds).toBe(2);

@@ -22,8 +22,8 @@ export function parseClientList(value: string): Map<string, string> | string {
   return clients;
 }
 
-/** What a resource-server client (INTROSPECTION_CLIENTS) may call: /oauth/introspect and /oauth/revoke, the revocation feed. */
-export const CLIENT_PERMISSIONS = ['introspect', 'revocations'] as const;
+/** What a resource-server client (INTROSPECTION_CLIENTS) may call: /oauth/introspect, /oauth/revoke, the revocation feed. */
+export const CLIENT_PERMISSIONS = ['introspect', 'revoke', 'revocations'] as const;
 export type ClientPermission = (typeof CLIENT_PERMISSIONS)[number];
 
 export interface ResourceClient {
@@ -31,12 +31,15 @@ export interface ResourceClient {
   permissions: ReadonlySet<ClientPermission>;
 }
 
+/** An entry without a permission suffix: what every client could do before permissions existed. */
+const DEFAULT_PERMISSIONS: readonly ClientPermission[] = ['introspect', 'revoke'];
+
 const isPermission = (word: string): word is ClientPermission => (CLIENT_PERMISSIONS as readonly string[]).includes(word);
 
 /**
  * Parses `id:secret[:perm+perm],…`. The last `:…` is read as permissions only when every
  * `+`-separated word in it is a known permission, so a secret containing `:` still works;
- * without a suffix a client may introspect (and revoke), as before permissions existed.
+ * without a suffix a client may introspect and revoke, as before permissions existed.
  */
 export function parseResourceClients(value: string): Map<string, ResourceClient> | string {
   const list = parseClientList(value);
@@ -48,7 +51,7 @@ export function parseResourceClients(value: string): Map<string, ResourceClient>
     if (words.length > 0 && words.every(isPermission)) {
       clients.set(id, { secret: rest.slice(0, colon), permissions: new Set(words) });
     } else {
-      clients.set(id, { secret: rest, permissions: new Set(['introspect']) });
+      clients.set(id, { secret: rest, permissions: new Set(DEFAULT_PERMISSIONS) });
     }
   }
   return clients;

@@ -5,9 +5,10 @@
 // X-Forwarded-For only when TRUST_PROXY says so. Refresh is limited differently: failures
 // per IP and rotations per session (refresh-failures.ts).
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
+import { basicCredentials } from '../admin/client-auth.ts';
 import { AuthError } from '../errors.ts';
 import { registerRefreshFailureLimit } from './refresh-failures.ts';
 
@@ -17,7 +18,15 @@ export function routeLimits(config: Config): Record<string, RateLimitOptions> {
   // part; Redis expires its own keys.
   const perMinute = (max: number) => ({ max, timeWindow: 60_000, cache: 10_000 });
   const credentials = perMinute(config.rateLimit.ipPerMinute);
+  // Resource servers call these for their users: one budget per client and address, so one
+  // noisy client (or a guesser behind a shared address) does not starve the others.
+  const perClient = {
+    ...perMinute(config.rateLimit.clientPerMinute),
+    keyGenerator: (request: FastifyRequest) => `${basicCredentials(request.headers.authorization)?.id ?? '-'}|${request.ip}`,
+  };
   return {
+    'POST /oauth/introspect': perClient,
+    'POST /oauth/revoke': perClient,
     'POST /auth/login': credentials,
     'POST /auth/register': credentials,
     'POST /auth/password': credentials,

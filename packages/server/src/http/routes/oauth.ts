@@ -2,7 +2,8 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { basicCredentials, secretMatches, type ResourceClient } from '../../admin/client-auth.ts';
+import type { ClientPermission } from '../../admin/client-auth.ts';
+import type { AuthenticateClient } from './admin.ts';
 import type { OAuthService } from '../../oauth/oauth-service.ts';
 import { requestContext } from '../context.ts';
 import { AuthError } from '../../errors.ts';
@@ -31,22 +32,6 @@ function parseForm<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   throw new OAuthError('invalid_request', `missing or invalid parameter: ${fields.join(', ')}`);
 }
 
-/**
- * RFC 6749 §2.3.1 HTTP Basic client authentication against INTROSPECTION_CLIENTS (the
- * admin API's check, client-auth.ts); the client must hold the `introspect` permission.
- */
-function authenticateClient(request: FastifyRequest, clients: Map<string, ResourceClient>): string {
-  const credentials = basicCredentials(request.headers.authorization);
-  if (!credentials) {
-    const present = request.headers.authorization !== undefined;
-    throw new OAuthError('invalid_client', present ? 'client credentials are malformed' : 'client authentication (HTTP Basic) is required', 401);
-  }
-  const client = clients.get(credentials.id);
-  if (!secretMatches(client?.secret, credentials.secret)) throw new OAuthError('invalid_client', 'client authentication failed', 401);
-  if (!client!.permissions.has('introspect')) throw new OAuthError('unauthorized_client', 'this client may not introspect or revoke tokens', 403);
-  return credentials.id;
-}
-
 function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
   if (err.status === 401) reply.header('www-authenticate', 'Basic realm="tessera"');
   return noStore(reply).code(err.status).send({ error: err.error, error_description: err.description });
@@ -73,8 +58,23 @@ function toOAuthError(err: unknown): OAuthError | undefined {
   }
 }
 
-export async function oauthRoutes(app: FastifyInstance, deps: RouteDeps & { oauth: OAuthService }): Promise<void> {
+export async function oauthRoutes(
+  app: FastifyInstance,
+  deps: RouteDeps & { oauth: OAuthService; authenticateOAuthClient: AuthenticateClient },
+): Promise<void> {
   const { config, auth, oauth } = deps;
+
+  /**
+   * RFC 6749 §2.3.1 HTTP Basic client authentication against INTROSPECTION_CLIENTS (the
+   * shared check: back-off and a `client.auth_failed` audit line), then the permission.
+   */
+  const authorizedClient = async (request: FastifyRequest, permission: ClientPermission): Promise<string> => {
+    const clientId = await deps.authenticateOAuthClient(request.headers.authorization, requestContext(request));
+    if (!config.introspectionClients.get(clientId)?.permissions.has(permission)) {
+      throw new OAuthError('unauthorized_client', `this client lacks the ${permission} permission`, 403);
+    }
+    return clientId;
+  };
   await app.register(formbody, { bodyLimit: config.bodyLimit });
 
   app.setErrorHandler((err: unknown, request, reply) => {
@@ -105,7 +105,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: RouteDeps & { oaut
   });
 
   app.post('/oauth/revoke', async (request, reply) => {
-    const clientId = authenticateClient(request, config.introspectionClients);
+    const clientId = await authorizedClient(request, 'revoke');
     const form = parseForm(tokenParam, request.body);
     const hint = form.token_type_hint === 'access_token' || form.token_type_hint === 'refresh_token' ? form.token_type_hint : undefined;
     await oauth.revoke(form.token, hint, clientId, requestContext(request));
@@ -113,7 +113,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: RouteDeps & { oaut
   });
 
   app.post('/oauth/introspect', async (request, reply) => {
-    authenticateClient(request, config.introspectionClients);
+    await authorizedClient(request, 'introspect');
     const form = parseForm(tokenParam, request.body);
     return noStore(reply).send(await oauth.introspect(form.token));
   });
