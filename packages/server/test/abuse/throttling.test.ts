@@ -30,6 +30,7 @@ describe('defaults', () => {
       ipPerMinute: 30,
       refreshIpPerMinute: 300,
       refreshSessionPerMinute: 30,
+      clientPerMinute: 6000,
       failuresBeforeBackoff: 5,
       backoffMaxSeconds: 900,
     });

@@ -4,7 +4,7 @@ export const FEED_CLIENT = { id: 'billing', secret: 's3cret' };
 export const INTROSPECT_ONLY = { id: 'reports', secret: 'r3ports' };
 export const FEED_ONLY = { id: 'mirror', secret: 'm1rr:or' };
 /** INTROSPECTION_CLIENTS for feed tests: both permissions, introspection only (the default), the feed only. */
-export const FEED_CLIENTS_ENV = `${FEED_CLIENT.id}:${FEED_CLIENT.secret}:introspect+revocations,${INTROSPECT_ONLY.id}:${INTROSPECT_ONLY.secret},${FEED_ONLY.id}:${FEED_ONLY.secret}:revocations`;
+export const FEED_CLIENTS_ENV = `${FEED_CLIENT.id}:${FEED_CLIENT.secret}:introspect+revoke+revocations,${INTROSPECT_ONLY.id}:${INTROSPECT_ONLY.secret},${FEED_ONLY.id}:${FEED_ONLY.secret}:revocations`;
 
 export const basic = (client: { id: string; secret: string }) => ({
   authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString('base64')}`,
