@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { denylistKeyPattern } from '@tessera/verifier/redis';
 
 /** The whole URL, database index (`redis://host:6379/6`) and credentials included: pass it on as it is. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -15,11 +14,15 @@ export function adminClient(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
 }
 
-/** Deletes every denylist key under `prefix` (never FLUSHALL: other suites share the server). */
+/**
+ * Deletes every key under `prefix`: denylist entries, the revocation feed's stream and its
+ * trim mark, throttle counters (never FLUSHALL: other suites share the server, and each
+ * test's prefix is its own, see uniquePrefix).
+ */
 export async function deleteKeys(admin: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', denylistKeyPattern(prefix), 'COUNT', 1000);
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length > 0) await admin.del(...keys);
   } while (cursor !== '0');
