@@ -10,6 +10,7 @@
 import { describeCause } from './causes.js';
 import type { DenylistEntry, DenylistMirror } from './denylist-mirror.js';
 import { SseParser, type SseEvent } from './sse.js';
+import { firstLoad } from './first-load.js';
 
 export type FeedSyncStatus = 'ok' | 'degraded';
 
@@ -136,14 +137,8 @@ export function syncDenylistFromFeed(options: FeedSyncOptions): FeedSync {
   let current: AbortController | undefined;
   let wake: (() => void) | undefined;
 
-  let resolveReady!: () => void;
-  let rejectReady!: (err: Error) => void;
-  let readySettled = false;
-  const ready = new Promise<void>((resolve, reject) => {
-    resolveReady = resolve;
-    rejectReady = reject;
-  });
-  ready.catch(() => {}); // nobody has to await it
+  const firstComplete = firstLoad();
+  const ready = firstComplete.promise;
 
   const status = (): FeedSyncStatus => (!closed && synced ? 'ok' : 'degraded');
   const report = (): void => {
@@ -155,10 +150,7 @@ export function syncDenylistFromFeed(options: FeedSyncOptions): FeedSync {
   const caughtUp = (): void => {
     synced = true;
     report();
-    if (!readySettled) {
-      readySettled = true;
-      resolveReady();
-    }
+    firstComplete.loaded();
   };
 
   function apply(event: SseEvent): void {
@@ -286,10 +278,7 @@ export function syncDenylistFromFeed(options: FeedSyncOptions): FeedSync {
       clearInterval(pruneTimer);
       current?.abort(new FeedError('closed'));
       wake?.();
-      if (!readySettled) {
-        readySettled = true;
-        rejectReady(new Error('revocation feed sync closed before the first load'));
-      }
+      firstComplete.closedBefore(new Error('revocation feed sync closed before the first load'));
       await running;
     },
   };

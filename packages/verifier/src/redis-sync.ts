@@ -9,6 +9,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { DenylistEntry, DenylistMirror } from './denylist-mirror.js';
 import type { RedisSentinelConnection } from './options.js';
+import { firstLoad } from './first-load.js';
 
 export const DEFAULT_KEY_PREFIX = 'tessera:';
 
@@ -192,14 +193,8 @@ export function startDenylistSync(options: DenylistSyncOptions, internals: Denyl
   // Wakes a load retry that is waiting, so close() does not leave a timer behind.
   let wakeRetry: (() => void) | undefined;
 
-  let resolveReady!: () => void;
-  let rejectReady!: (err: Error) => void;
-  let readySettled = false;
-  const ready = new Promise<void>((resolve, reject) => {
-    resolveReady = resolve;
-    rejectReady = reject;
-  });
-  ready.catch(() => {}); // nobody has to await it
+  const firstComplete = firstLoad();
+  const ready = firstComplete.promise;
 
   const status = (): DenylistSyncStatus =>
     !closed && synced && subscriber.status === 'ready' && commands.status === 'ready' ? 'ok' : 'degraded';
@@ -261,10 +256,7 @@ export function startDenylistSync(options: DenylistSyncOptions, internals: Denyl
         internals.afterReload?.();
         synced = true;
         report();
-        if (!readySettled) {
-          readySettled = true;
-          resolveReady();
-        }
+        firstComplete.loaded();
         return;
       } catch {
         if (duringLoad === buffer) duringLoad = undefined;
@@ -307,10 +299,7 @@ export function startDenylistSync(options: DenylistSyncOptions, internals: Denyl
       clearInterval(pruneTimer);
       clearInterval(heartbeatTimer);
       wakeRetry?.();
-      if (!readySettled) {
-        readySettled = true;
-        rejectReady(new Error('denylist sync closed before the first load'));
-      }
+      firstComplete.closedBefore(new Error('denylist sync closed before the first load'));
       await Promise.all([closeRedis(subscriber), closeRedis(commands)]);
     },
   };

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/db.ts';
+import { date, nullableDate, type Row } from '../db/rows.ts';
 
 /** What a mailed secret lets its holder do. */
 export type MailTokenPurpose = 'password_reset' | 'email_verification' | 'email_change';
@@ -16,9 +17,6 @@ export interface MailToken {
   voidedReason: string | null;
 }
 
-type Row = Record<string, unknown>;
-const date = (v: unknown) => new Date(v as string | Date);
-const nullableDate = (v: unknown) => (v === null || v === undefined ? null : date(v));
 
 const toToken = (r: Row): MailToken => ({
   tokenHash: r.token_hash as string,

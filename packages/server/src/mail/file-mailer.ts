@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.ts';
-import { MailSendError, type MailMessage, type Mailer } from './mailer.ts';
+import { MailSendError, nodemailerOptions, type MailMessage, type Mailer } from './mailer.ts';
 
 /**
  * The embedded default: every message is an RFC 5322 file (`.eml`, CRLF line ends, MIME
@@ -24,14 +24,7 @@ export class FileMailer implements Mailer {
   async send(message: MailMessage): Promise<void> {
     const file = path.join(this.dir, `${fileStem(message)}.eml`);
     try {
-      const composed = await this.composer.sendMail({
-        from: this.from,
-        to: message.to,
-        subject: message.subject,
-        text: message.text,
-        html: message.html,
-        messageId: message.messageId,
-      });
+      const composed = await this.composer.sendMail(nodemailerOptions(message, this.from));
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
       const temporary = `${file}.${process.pid}.tmp`;
       await fs.writeFile(temporary, composed.message as Buffer, { mode: 0o600 });

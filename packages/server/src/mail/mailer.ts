@@ -41,3 +41,9 @@ export function createMailer(config: Pick<Config, 'mail'>, logger: Logger): Mail
   const { smtpUrl, from, dir } = config.mail;
   return smtpUrl ? new SmtpMailer(smtpUrl, from, logger) : new FileMailer(dir, from, logger);
 }
+
+/** The nodemailer options of a message: what both transports (SMTP, .eml files) send. */
+export function nodemailerOptions(message: MailMessage, from: string) {
+  const { to, subject, text, html, messageId } = message;
+  return { from, to, subject, text, html, messageId };
+}

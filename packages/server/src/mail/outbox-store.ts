@@ -2,6 +2,7 @@
 // secret: secrets are minted when the mail is composed for sending (see account-mail.ts).
 import type { Queryable } from '../db/db.ts';
 import type { MailKind } from './templates.ts';
+import type { Row } from '../db/rows.ts';
 
 /** Who caused a mail: copied into the audit lines the draining replica writes about it. */
 export interface MailContext {
@@ -36,7 +37,6 @@ export interface NewMail {
 
 export type MailOutcome = 'sent' | 'dropped' | 'failed';
 
-type Row = Record<string, unknown>;
 const toMail = (r: Row): OutboxMail => ({
   seq: Number(r.seq),
   kind: r.kind as MailKind,

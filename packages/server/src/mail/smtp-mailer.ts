@@ -1,6 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.ts';
-import { MailSendError, type MailMessage, type Mailer } from './mailer.ts';
+import { MailSendError, nodemailerOptions, type MailMessage, type Mailer } from './mailer.ts';
 
 // Every step of a send is bounded, so one attempt always ends well within the outbox's
 // claim lease (OUTBOX_LEASE_MS): a replica never sends a mail another one still holds.
@@ -21,14 +21,7 @@ export class SmtpMailer implements Mailer {
 
   async send(message: MailMessage): Promise<void> {
     try {
-      await this.transporter.sendMail({
-        from: this.from,
-        to: message.to,
-        subject: message.subject,
-        text: message.text,
-        html: message.html,
-        messageId: message.messageId,
-      });
+      await this.transporter.sendMail(nodemailerOptions(message, this.from));
     } catch (err) {
       throw toSendError(err);
     }

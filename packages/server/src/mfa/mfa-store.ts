@@ -3,6 +3,7 @@
 // UPDATE, so PostgreSQL's row lock decides between replicas: the loser re-reads the row
 // after the winner's commit and its WHERE no longer matches.
 import type { Queryable } from '../db/db.ts';
+import type { Row } from '../db/rows.ts';
 
 export interface TotpFactor {
   userId: string;
@@ -23,7 +24,6 @@ export interface MfaChallenge {
   failures: number;
 }
 
-type Row = Record<string, unknown>;
 
 const toFactor = (r: Row): TotpFactor => ({
   userId: r.user_id as string,

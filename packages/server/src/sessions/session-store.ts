@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/db.ts';
+import { date, nullableDate, type Row } from '../db/rows.ts';
 
 export interface Session {
   id: string;
@@ -34,10 +35,7 @@ export interface RefreshTokenRecord {
   successorSealed: string | null;
 }
 
-type Row = Record<string, unknown>;
 
-const date = (v: unknown) => new Date(v as string | Date);
-const nullableDate = (v: unknown) => (v === null || v === undefined ? null : date(v));
 
 const toSession = (r: Row): Session => ({
   id: r.id as string,
