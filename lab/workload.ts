@@ -22,6 +22,8 @@ export interface WorkloadOptions {
   settleSeconds: number;
   /** Seconds the shared store stays stopped. */
   outageSeconds: number;
+  /** Log where each fault's non-200 answers fell, relative to the fault (default: LAB_DEBUG set). */
+  timelines?: boolean;
   /** Logouts timed for "honoured on every replica". */
   logoutSamples: number;
   /** Logins timed for the replication lag. */
@@ -159,9 +161,9 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
     log(`  ${p} ${seconds.toFixed(1)} s`);
     return seconds;
   };
-  // Where a fault's 401s fell, relative to the fault (LAB_DEBUG=1): which part of the fault costs users.
+  // Where a fault's 401s fell, relative to the fault: which part of the fault costs users.
   const debugFault = (p: Phase, events: Record<string, number>) => {
-    if (!process.env.LAB_DEBUG) return;
+    if (!(options.timelines ?? Boolean(process.env.LAB_DEBUG))) return;
     const t0 = marks[p]!;
     const when = samples.filter((s) => s.phase === p && s.status !== 200).map((s) => `${s.user.split("-").pop()}:${s.status}@${Math.round(s.at - t0)}`);
     log(`    ${p}: ${Object.entries(events).map(([k, v]) => `${k}@${Math.round(v - t0)}`).join(' ')} | ${when.join(' ')}`);

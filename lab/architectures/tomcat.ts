@@ -121,7 +121,11 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
   for (let i = 0; i < 3; i++) {
     nodes.push({ name: `t${i + 1}`, http: await freePort(), shutdown: await freePort(), receiver: await freePort(), uniqueId: uniqueId(i) });
   }
-  const procs = nodes.map((node) => {
+  // A node is ready once it serves and sees every other node that runs: a node that started
+  // before the others found it holds no sessions (it had no one to fetch them from), and a
+  // rolling restart that moved on sooner would take the next node down before the state is back.
+  const runningPeers = (self: number) => procs.filter((p, i) => i !== self && p.running).length;
+  const procs: Proc[] = nodes.map((node, index) => {
     const base = path.join(dir, node.name);
     for (const sub of ['conf', 'logs', 'temp', 'work', 'webapps']) fs.mkdirSync(path.join(base, sub), { recursive: true });
     fs.writeFileSync(path.join(base, 'conf/server.xml'), serverXml(nodes, node, manager));
@@ -154,7 +158,7 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
       ],
       cwd: base,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir() },
-      ready: httpReady(`http://127.0.0.1:${node.http}/healthz`),
+      ready: () => httpReady(`http://127.0.0.1:${node.http}/healthz?members=${runningPeers(index)}`)(),
       readyTimeoutMs: 90_000,
     });
   });

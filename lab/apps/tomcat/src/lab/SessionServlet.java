@@ -5,6 +5,9 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import jakarta.servlet.http.HttpSession;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -21,7 +24,15 @@ public class SessionServlet extends HttpServlet {
     protected void doGet(HttpServletRequest req, HttpServletResponse res) throws IOException {
         String path = req.getServletPath() + (req.getPathInfo() == null ? "" : req.getPathInfo());
         if (path.equals("/healthz")) {
-            send(res, 200, "{\"status\":\"ok\"}");
+            // ?members=N: ready only once this node sees N other cluster members, so that a
+            // rolling restart moves on when the node has rejoined (as an operator would wait).
+            String wanted = req.getParameter("members");
+            int members = clusterMembers();
+            if (wanted != null && members < Integer.parseInt(wanted)) {
+                send(res, 503, "{\"status\":\"joining\",\"members\":" + members + "}");
+            } else {
+                send(res, 200, "{\"status\":\"ok\",\"members\":" + members + "}");
+            }
         } else if (path.equals("/profile")) {
             HttpSession session = req.getSession(false);
             Object user = session == null ? null : session.getAttribute("user");
@@ -72,6 +83,20 @@ public class SessionServlet extends HttpServlet {
             }
             default -> send(res, 404, "{\"error\":\"not found\"}");
         }
+    }
+
+    /** Members this node's cluster channel sees, from the Tribes membership MBean (-1: none found). */
+    private static int clusterMembers() {
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        try {
+            for (ObjectName name : server.queryNames(new ObjectName("*:component=Membership,*"), null)) {
+                Object members = server.getAttribute(name, "MembersByName");
+                if (members instanceof String[] names) return names.length;
+            }
+        } catch (Exception e) {
+            return -1;
+        }
+        return -1;
     }
 
     private void send(HttpServletResponse res, int status, String json) throws IOException {
