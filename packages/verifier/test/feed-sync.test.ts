@@ -1,18 +1,14 @@
 // Revocation through the feed: the verifier against a protocol-conforming fake feed over
 // real HTTP — snapshot, live events, resume with Last-Event-ID, a too-old cursor, a silent
 // connection, refused credentials — and the SSE parser on its own.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createVerifier, DenylistMirror, VerifyError, type Verifier } from '@tessera/verifier';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createVerifier, DenylistMirror, type Verifier, type VerifyError } from '@tessera/verifier';
 import { basicCredentials, syncDenylistFromFeed, type FeedEvent, type FeedSync } from '@tessera/verifier/feed';
 import { SseParser, type SseEvent } from '../src/sse.ts';
 import { FakeFeed } from './fake-feed.ts';
-import { startTestIssuer, type TestIssuer } from './issuer.ts';
+import { refusalCode, useTestIssuer } from './issuer.ts';
 
-let idp: TestIssuer;
-beforeAll(async () => {
-  idp = await startTestIssuer();
-});
-afterAll(async () => idp.close());
+const idp = useTestIssuer();
 
 const nowS = () => Math.floor(Date.now() / 1000);
 const later = () => nowS() + 900;
@@ -26,12 +22,6 @@ async function eventually(condition: () => boolean | Promise<boolean>, what: str
   }
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
-  if (err === undefined) return undefined;
-  expect(err).toBeInstanceOf(VerifyError);
-  return (err as VerifyError).code;
-}
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -46,7 +36,7 @@ async function feed(): Promise<FakeFeed> {
 
 function verifierOn(f: FakeFeed, extra: { clientSecret?: string; readyTimeoutMs?: number; heartbeatTimeoutMs?: number } = {}, errors: Error[] = []): Verifier {
   const verifier = createVerifier({
-    issuer: idp.issuer,
+    issuer: idp().issuer,
     audience: 'tessera',
     cache: true,
     revocation: { feedUrl: f.url, clientId: f.clientId, clientSecret: f.clientSecret, maxRetryMs: 200, ...extra },
@@ -67,23 +57,23 @@ describe('revocation through the feed', () => {
     const verifier = verifierOn(f);
     expect(verifier.status()).toBe('degraded');
 
-    expect(await codeOf(verifier.verify(idp.sign({ sid: 'sid-old' })))).toBe('revoked');
+    expect(await refusalCode(verifier.verify(idp().sign({ sid: 'sid-old' })))).toBe('revoked');
     expect(verifier.status()).toBe('ok');
     expect(f.requests.map((r) => r.answered)).toEqual(['snapshot']);
     expect(f.requests[0]!.lastEventId).toBeUndefined();
     // RFC 6749 §2.3.1: the id's space and the secret's ':', '+' and '%' are form-encoded.
     expect(f.requests[0]!.authorization).toBe(basicCredentials('svc id', 's3cr:t+%'));
     expect(Buffer.from(f.requests[0]!.authorization!.slice(6), 'base64').toString()).toBe('svc+id:s3cr%3At%2B%25');
-    expect(await codeOf(verifier.verify(idp.sign({ jti: 'jti-old' })))).toBe('revoked');
-    expect(await codeOf(verifier.verify(idp.sign({ sub: user, iat: nowS() - 20 })))).toBe('revoked');
-    expect(await codeOf(verifier.verify(idp.sign({ sub: user, iat: nowS() - 5 })))).toBeUndefined(); // issued after the cut
-    expect(await codeOf(verifier.verify(idp.sign({ sid: 'sid-expired' })))).toBeUndefined();
+    expect(await refusalCode(verifier.verify(idp().sign({ jti: 'jti-old' })))).toBe('revoked');
+    expect(await refusalCode(verifier.verify(idp().sign({ sub: user, iat: nowS() - 20 })))).toBe('revoked');
+    expect(await refusalCode(verifier.verify(idp().sign({ sub: user, iat: nowS() - 5 })))).toBeUndefined(); // issued after the cut
+    expect(await refusalCode(verifier.verify(idp().sign({ sid: 'sid-expired' })))).toBeUndefined();
 
-    const token = idp.sign({ sid: 'sid-live' });
-    expect(await codeOf(verifier.verify(token))).toBeUndefined();
+    const token = idp().sign({ sid: 'sid-live' });
+    expect(await refusalCode(verifier.verify(token))).toBeUndefined();
     const at = performance.now();
     f.revoke({ kind: 'session', sid: 'sid-live', expires_at: later() });
-    await eventually(async () => (await codeOf(verifier.verify(token))) === 'revoked', 'the live revocation');
+    await eventually(async () => (await refusalCode(verifier.verify(token))) === 'revoked', 'the live revocation');
     const ms = performance.now() - at;
     console.log(`fake feed: revocation event → rejected by the verifier ${ms.toFixed(1)} ms later`);
     expect(ms).toBeLessThan(1_000);
@@ -153,7 +143,7 @@ describe('revocation through the feed', () => {
     f.heartbeatMs = 50;
     const errors: Error[] = [];
     const verifier = verifierOn(f, { heartbeatTimeoutMs: 400 }, errors);
-    await verifier.verify(idp.sign());
+    await verifier.verify(idp().sign());
     await new Promise((r) => setTimeout(r, 600)); // heartbeats keep a quiet stream alive
     expect(f.requests).toHaveLength(1);
     expect(verifier.status()).toBe('ok');
@@ -171,7 +161,7 @@ describe('revocation through the feed', () => {
     const f = await feed();
     const errors: Error[] = [];
     const verifier = verifierOn(f, { clientSecret: 'wrong', readyTimeoutMs: 300 }, errors);
-    const err = await verifier.verify(idp.sign()).then(() => undefined, (e: unknown) => e as VerifyError);
+    const err = await verifier.verify(idp().sign()).then(() => undefined, (e: unknown) => e as VerifyError);
     expect(err?.code).toBe('revocation_unavailable');
     expect((err?.cause as Error).message).toMatch(/refused the client credentials \(401\)/);
     expect(errors[0]?.message).toBe('the revocation feed refused the client credentials (401): check clientId and clientSecret');
@@ -191,7 +181,7 @@ describe('revocation through the feed', () => {
     expect(verifier.status()).toBe('degraded');
     f.refuseWith = undefined;
     await eventually(() => verifier.status() === 'ok', 'ok once permitted');
-    expect(await codeOf(verifier.verify(idp.sign()))).toBeUndefined();
+    expect(await refusalCode(verifier.verify(idp().sign()))).toBeUndefined();
   });
 
   it('reports an unreachable feed with the cause behind fetch\'s "fetch failed"', async () => {
@@ -226,9 +216,9 @@ describe('revocation through the feed', () => {
   });
 
   it('status() is ok without revocation or with an own mirror', async () => {
-    const plain = createVerifier({ issuer: idp.issuer, audience: 'tessera' });
+    const plain = createVerifier({ issuer: idp().issuer, audience: 'tessera' });
     expect(plain.status()).toBe('ok');
-    const own = createVerifier({ issuer: idp.issuer, audience: 'tessera', revocation: { mirror: new DenylistMirror() } });
+    const own = createVerifier({ issuer: idp().issuer, audience: 'tessera', revocation: { mirror: new DenylistMirror() } });
     expect(own.status()).toBe('ok');
     await Promise.all([plain.close(), own.close()]);
   });

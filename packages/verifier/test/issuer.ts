@@ -3,6 +3,8 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { VerifyError } from '@tessera/verifier';
 
 export interface TestIssuer {
   issuer: string;
@@ -73,4 +75,25 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     jwksRequests: () => requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** One issuer for the test file: started before its tests, closed after; call `idp()` inside a test. */
+export function useTestIssuer(): () => TestIssuer {
+  let idp: TestIssuer | undefined;
+  beforeAll(async () => {
+    idp = await startTestIssuer();
+  });
+  afterAll(async () => idp?.close());
+  return () => {
+    if (!idp) throw new Error('the test issuer is not started yet');
+    return idp;
+  };
+}
+
+/** The VerifyError code a verification was refused with, or undefined when it was accepted. */
+export async function refusalCode(promise: Promise<unknown>): Promise<string | undefined> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  if (err === undefined) return undefined;
+  expect(err).toBeInstanceOf(VerifyError);
+  return (err as VerifyError).code;
 }
