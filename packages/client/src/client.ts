@@ -51,6 +51,20 @@ export interface ClientEvents {
   error: TesseraError;
 }
 
+/** The second factor of a login, a step-up or a removal: a TOTP `code` or one of the `recoveryCode`s. */
+export interface SecondFactor {
+  code?: string;
+  recoveryCode?: string;
+}
+
+/** A TOTP authenticator being added: not active until {@link TesseraClient.confirmTotp}. */
+export interface TotpEnrollment {
+  /** Base32, for typing into an authenticator app by hand. */
+  secret: string;
+  /** `otpauth://totp/…`, for a QR code. */
+  otpauthUri: string;
+}
+
 interface TokenBody {
   access_token: string;
   expires_in: number;
@@ -121,10 +135,8 @@ export class TesseraClient {
   }
 
   /** Completes a login that answered `mfa_required`, with a TOTP `code` or a `recoveryCode`. */
-  async verifyMfa(input: { mfaToken: string; code?: string; recoveryCode?: string }): Promise<void> {
-    const body: Record<string, string> = { mfa_token: input.mfaToken };
-    if (input.code !== undefined) body.code = input.code;
-    if (input.recoveryCode !== undefined) body.recovery_code = input.recoveryCode;
+  async verifyMfa(input: { mfaToken: string } & SecondFactor): Promise<void> {
+    const body = { mfa_token: input.mfaToken, ...secondFactorBody(input) };
     await this.accept((await this.call('/auth/mfa/verify', { body, credentials: true })) as unknown as TokenBody);
   }
 
@@ -134,13 +146,36 @@ export class TesseraClient {
    * (`amr` gains `otp`, `auth_time` becomes now); the new access token replaces the current
    * one here and in the other tabs. Retry the refused request afterwards.
    */
-  async stepUp(input: { code?: string; recoveryCode?: string }): Promise<void> {
-    const token = await this.getAccessToken();
-    if (token === null) throw new TesseraError('invalid_token', 401, 'Not signed in');
-    const body: Record<string, string> = {};
-    if (input.code !== undefined) body.code = input.code;
-    if (input.recoveryCode !== undefined) body.recovery_code = input.recoveryCode;
-    await this.accept((await this.call('/auth/mfa/step-up', { body, bearer: token })) as unknown as TokenBody);
+  async stepUp(input: SecondFactor): Promise<void> {
+    const bearer = await this.requireAccessToken();
+    await this.accept((await this.call('/auth/mfa/step-up', { body: secondFactorBody(input), bearer })) as unknown as TokenBody);
+  }
+
+  /**
+   * Starts adding a TOTP authenticator (the password is asked again). Show the `secret` (for
+   * typing into an app) and the `otpauthUri` (for a QR code); nothing changes for the user
+   * until {@link confirmTotp} with a first code. Calling it again before that replaces the secret.
+   */
+  async enrollTotp(input: { password: string }): Promise<TotpEnrollment> {
+    const bearer = await this.requireAccessToken();
+    const body = await this.call('/auth/mfa/totp/enroll', { body: { password: input.password }, bearer });
+    return { secret: String(body.secret), otpauthUri: String(body.otpauth_uri) };
+  }
+
+  /**
+   * Activates the authenticator with a first code; from now on logins ask for a code. Answers
+   * the ten single-use recovery codes: show them now, Tessera keeps only their hashes.
+   */
+  async confirmTotp(input: { code: string }): Promise<{ recoveryCodes: string[] }> {
+    const bearer = await this.requireAccessToken();
+    const body = await this.call('/auth/mfa/totp/confirm', { body: { code: input.code }, bearer });
+    return { recoveryCodes: body.recovery_codes as string[] };
+  }
+
+  /** Removes the authenticator and its recovery codes: the password and a current `code` (or a `recoveryCode`). */
+  async removeTotp(input: { password: string } & SecondFactor): Promise<void> {
+    const bearer = await this.requireAccessToken();
+    await this.call('/auth/mfa/totp', { method: 'DELETE', body: { password: input.password, ...secondFactorBody(input) }, bearer, expect: 204 });
   }
 
   /** On app start: takes another tab's token, or trades the refresh token for one. True when signed in. */
@@ -167,6 +202,13 @@ export class TesseraClient {
     if (/insufficient_user_authentication/.test(response.headers.get('www-authenticate') ?? '')) return response;
     if (!(await this.refresh(token).catch(() => false)) || !this.token) return response;
     return this.fetchImpl(input, withBearer(init, this.token.accessToken));
+  }
+
+  /** The access token for a call that needs one; a TesseraError `invalid_token` when signed out. */
+  private async requireAccessToken(): Promise<string> {
+    const token = await this.getAccessToken();
+    if (token === null) throw new TesseraError('invalid_token', 401, 'Not signed in');
+    return token;
   }
 
   /** Ends this session on the server and in every tab. Local state is cleared even if the call fails. */
@@ -279,10 +321,10 @@ export class TesseraClient {
     }
   }
 
-  /** POSTs JSON to Tessera; resolves with the JSON body, rejects with a TesseraError. */
+  /** Sends JSON to Tessera (POST unless `method`); resolves with the JSON body, rejects with a TesseraError. */
   private async call(
     path: string,
-    options: { body?: unknown; credentials?: boolean; expect?: number; bearer?: string },
+    options: { method?: 'POST' | 'DELETE'; body?: unknown; credentials?: boolean; expect?: number; bearer?: string },
   ): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { ...CSRF_HEADER };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
@@ -290,7 +332,7 @@ export class TesseraClient {
     let response: Response;
     try {
       response = await this.fetchImpl(`${this.baseUrl}${path}`, {
-        method: 'POST',
+        method: options.method ?? 'POST',
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
         credentials: options.credentials && this.delivery === 'cookie' ? 'include' : 'omit',
@@ -313,6 +355,13 @@ export class TesseraClient {
       }
     }
   }
+}
+
+function secondFactorBody(input: SecondFactor): Record<string, string> {
+  const body: Record<string, string> = {};
+  if (input.code !== undefined) body.code = input.code;
+  if (input.recoveryCode !== undefined) body.recovery_code = input.recoveryCode;
+  return body;
 }
 
 function withBearer(init: RequestInit, token: string | null): RequestInit {

@@ -147,6 +147,58 @@ describe('TesseraClient with body delivery (React Native)', () => {
     expect(JSON.parse(String(tessera.calls.at(-1)!.init.body))).toEqual({ mfa_token: 'mfa-1', code: '123456' });
     expect(auth.signedIn).toBe(true);
   });
+
+  it('adds and removes a TOTP authenticator with the bearer token: enroll, confirm (the recovery codes), remove', async () => {
+    const recoveryCodes = Array.from({ length: 10 }, (_, i) => `aaaa-bbbb-cccc-${String(i).padStart(4, '2')}`);
+    const tessera = fakeTessera({
+      '/auth/login': () => tessera.tokenResponse(),
+      '/auth/mfa/totp/enroll': () => json(200, { secret: 'JBSWY3DPEHPK3PXP', otpauth_uri: 'otpauth://totp/Tessera:a%40example.com?secret=JBSWY3DPEHPK3PXP' }),
+      '/auth/mfa/totp/confirm': () => json(200, { recovery_codes: recoveryCodes }),
+      '/auth/mfa/totp': (call) => (call.init.method === 'DELETE' ? new Response(null, { status: 204 }) : problem(405, 'method_not_allowed')),
+    });
+    const auth = client({ baseUrl: BASE, delivery: 'body', fetch: tessera.fetch });
+    // Signed out: refused here, without a request.
+    await expect(auth.enrollTotp({ password: 'pw' })).rejects.toMatchObject({ code: 'invalid_token', status: 401 });
+    expect(tessera.calls).toEqual([]);
+
+    await auth.login({ email: 'a@example.com', password: 'pw' });
+    expect(await auth.enrollTotp({ password: 'pw' })).toEqual({
+      secret: 'JBSWY3DPEHPK3PXP',
+      otpauthUri: 'otpauth://totp/Tessera:a%40example.com?secret=JBSWY3DPEHPK3PXP',
+    });
+    expect(await auth.confirmTotp({ code: '123456' })).toEqual({ recoveryCodes });
+    await auth.removeTotp({ password: 'pw', recoveryCode: recoveryCodes[0]! });
+
+    const sent = tessera.calls.slice(1).map((c) => ({
+      path: c.path,
+      method: c.init.method,
+      auth: new Headers(c.init.headers).get('authorization'),
+      body: JSON.parse(String(c.init.body)) as unknown,
+    }));
+    expect(sent).toEqual([
+      { path: '/auth/mfa/totp/enroll', method: 'POST', auth: 'Bearer at-1', body: { password: 'pw' } },
+      { path: '/auth/mfa/totp/confirm', method: 'POST', auth: 'Bearer at-1', body: { code: '123456' } },
+      { path: '/auth/mfa/totp', method: 'DELETE', auth: 'Bearer at-1', body: { password: 'pw', recovery_code: recoveryCodes[0] } },
+    ]);
+    // Still signed in: adding or removing a factor does not end the session.
+    expect(auth.signedIn).toBe(true);
+  });
+
+  it('throws the server code when a second-factor call is refused', async () => {
+    const tessera = fakeTessera({
+      '/auth/login': () => tessera.tokenResponse(),
+      '/auth/mfa/totp/confirm': () => problem(401, 'invalid_mfa_code'),
+      '/auth/mfa/totp': () => problem(409, 'mfa_not_enabled'),
+      '/auth/mfa/verify': () => problem(401, 'invalid_mfa_token'),
+    });
+    const auth = client({ baseUrl: BASE, delivery: 'body', fetch: tessera.fetch });
+    await expect(auth.verifyMfa({ mfaToken: 'mfa-expired', recoveryCode: 'aaaa-bbbb-cccc-dddd' })).rejects.toMatchObject({ code: 'invalid_mfa_token', status: 401 });
+    expect(JSON.parse(String(tessera.calls[0]!.init.body))).toEqual({ mfa_token: 'mfa-expired', recovery_code: 'aaaa-bbbb-cccc-dddd' });
+    await auth.login({ email: 'a@example.com', password: 'pw' });
+    await expect(auth.confirmTotp({ code: '000000' })).rejects.toMatchObject({ code: 'invalid_mfa_code', status: 401 });
+    await expect(auth.removeTotp({ password: 'pw', code: '000000' })).rejects.toMatchObject({ code: 'mfa_not_enabled', status: 409 });
+    expect(auth.signedIn).toBe(true);
+  });
 });
 
 describe('TesseraClient with cookie delivery, several instances on one BroadcastChannel (no Web Locks)', () => {
