@@ -10,6 +10,11 @@
 //   by every tab, and hands the new token to the other tabs: ten tabs, one refresh. A logout
 //   in one tab signs out all of them.
 //
+// A second factor: a login of an account with an authenticator app answers mfa_required and
+// an mfa_token (single use, 5 minutes) instead of a session; the code form sends it back with
+// the app's code or a recovery code. Signed in, the user adds the app (password → secret and
+// otpauth URI → a first code → ten recovery codes, shown once) or removes it.
+//
 // Mailed links (password reset, email verification, email change) land on /reset-password,
 // /verify-email and /confirm-email-change with their secret in the fragment (#token=…):
 // browsers never send a fragment to a server, nor put it in a Referer. The page takes it
@@ -80,10 +85,124 @@ async function login(event) {
   const remember = /** @type {HTMLInputElement} */ ($('login-remember')).checked;
   try {
     const result = await auth.login({ email, password: password.value, remember });
-    if (result.status === 'mfa_required') showError('this account needs a second factor; this example does not ask for it yet');
+    if (result.status === 'mfa_required') askForSecondFactor(result.mfaToken, result.expiresIn);
   } finally {
     password.value = '';
   }
+}
+
+// --- second factor ---------------------------------------------------------------------------
+
+/** The login waiting for its second factor: the mfa_token (kept in memory only) and its expiry timer. */
+let pendingMfa = null;
+
+function askForSecondFactor(mfaToken, expiresIn) {
+  forgetPendingMfa();
+  // The token dies after expiresIn seconds at the server: go back to the password form then,
+  // rather than let the user type a code that can only be refused.
+  pendingMfa = { mfaToken, timer: setTimeout(() => mfaExpired(), expiresIn * 1000) };
+  useRecoveryCode(false);
+  setStatus('mfa-required');
+  $('logged-out').hidden = true;
+  $('mfa').hidden = false;
+  $('mfa-code').focus();
+}
+
+function forgetPendingMfa() {
+  if (pendingMfa) clearTimeout(pendingMfa.timer);
+  pendingMfa = null;
+  /** @type {HTMLInputElement} */ ($('mfa-code')).value = '';
+  /** @type {HTMLInputElement} */ ($('mfa-recovery-code')).value = '';
+}
+
+function mfaExpired() {
+  showLoggedOut('The sign-in took too long: log in again.');
+}
+
+/** Shows the recovery-code input instead of the code input (or back). */
+function useRecoveryCode(on) {
+  $('mfa-code-label').hidden = on;
+  $('mfa-recovery-label').hidden = !on;
+  /** @type {HTMLInputElement} */ ($('mfa-code')).required = !on;
+  /** @type {HTMLInputElement} */ ($('mfa-recovery-code')).required = on;
+  $('mfa-switch').textContent = on ? 'Use a code from the app' : 'Use a recovery code';
+}
+
+async function verifySecondFactor(event) {
+  event.preventDefault();
+  clearError();
+  if (!pendingMfa) return mfaExpired();
+  const code = /** @type {HTMLInputElement} */ ($('mfa-code'));
+  const recovery = /** @type {HTMLInputElement} */ ($('mfa-recovery-code'));
+  const factor = $('mfa-recovery-label').hidden ? { code: code.value } : { recoveryCode: recovery.value };
+  try {
+    // Success: the session event loads /auth/me and shows the signed-in view.
+    await auth.verifyMfa({ mfaToken: pendingMfa.mfaToken, ...factor });
+    forgetPendingMfa();
+  } catch (err) {
+    code.value = '';
+    recovery.value = '';
+    // Expired, used, or spent by too many wrong codes: only a new login helps.
+    if (err instanceof TesseraError && err.code === 'invalid_mfa_token') return showLoggedOut(`The sign-in expired (${describe(err)}): log in again.`);
+    throw err;
+  }
+}
+
+/** A TOTP code is digits (spaces allowed); anything else is taken for a recovery code. */
+function secondFactorOf(value) {
+  return /^[0-9 ]+$/.test(value) ? { code: value } : { recoveryCode: value };
+}
+
+async function enrollTotp(event) {
+  event.preventDefault();
+  clearError();
+  const password = /** @type {HTMLInputElement} */ ($('mfa-enroll-password'));
+  try {
+    const { secret, otpauthUri } = await auth.enrollTotp({ password: password.value });
+    $('mfa-secret').textContent = secret;
+    $('mfa-otpauth-uri').textContent = otpauthUri;
+    $('mfa-confirm-form').hidden = false;
+    $('mfa-confirm-code').focus();
+  } finally {
+    password.value = '';
+  }
+}
+
+async function confirmTotp(event) {
+  event.preventDefault();
+  clearError();
+  const code = /** @type {HTMLInputElement} */ ($('mfa-confirm-code'));
+  try {
+    const { recoveryCodes } = await auth.confirmTotp({ code: code.value });
+    clearTotpSetup();
+    $('mfa-recovery-codes').replaceChildren(...recoveryCodes.map((c) => Object.assign(document.createElement('li'), { textContent: c })));
+    $('mfa-recovery').hidden = false;
+  } finally {
+    code.value = '';
+  }
+}
+
+async function removeTotp(event) {
+  event.preventDefault();
+  clearError();
+  const password = /** @type {HTMLInputElement} */ ($('mfa-remove-password'));
+  const code = /** @type {HTMLInputElement} */ ($('mfa-remove-code'));
+  try {
+    await auth.removeTotp({ password: password.value, ...secondFactorOf(code.value.trim()) });
+    showError('two-factor authentication is off: logins need only the password');
+  } finally {
+    password.value = '';
+    code.value = '';
+  }
+}
+
+/** Takes the secret and the recovery codes off the page: they are shown once, not kept. */
+function clearTotpSetup() {
+  $('mfa-secret').textContent = '';
+  $('mfa-otpauth-uri').textContent = '';
+  $('mfa-confirm-form').hidden = true;
+  $('mfa-recovery-codes').replaceChildren();
+  $('mfa-recovery').hidden = true;
 }
 
 async function register(event) {
@@ -187,13 +306,17 @@ function showLoggedIn() {
   setStatus('logged-in');
   $('logged-in').hidden = false;
   $('logged-out').hidden = true;
+  $('mfa').hidden = true;
   $('reset').hidden = true;
   $('link').hidden = true;
 }
 
 function showLoggedOut(message = '') {
   setStatus('logged-out');
+  forgetPendingMfa();
+  clearTotpSetup();
   $('logged-in').hidden = true;
+  $('mfa').hidden = true;
   $('logged-out').hidden = false;
   if (message) showError(message);
 }
@@ -212,6 +335,16 @@ async function start() {
   $('login-form').addEventListener('submit', (e) => login(e).catch(report));
   $('register-form').addEventListener('submit', (e) => register(e).catch(report));
   $('forgot-form').addEventListener('submit', (e) => forgot(e).catch(report));
+  $('mfa-form').addEventListener('submit', (e) => verifySecondFactor(e).catch(report));
+  $('mfa-switch').addEventListener('click', () => useRecoveryCode(!$('mfa-code-label').hidden));
+  $('mfa-cancel').addEventListener('click', () => {
+    clearError();
+    showLoggedOut();
+  });
+  $('mfa-enroll-form').addEventListener('submit', (e) => enrollTotp(e).catch(report));
+  $('mfa-confirm-form').addEventListener('submit', (e) => confirmTotp(e).catch(report));
+  $('mfa-recovery-done').addEventListener('click', () => clearTotpSetup());
+  $('mfa-remove-form').addEventListener('submit', (e) => removeTotp(e).catch(report));
   $('me-button').addEventListener('click', () => loadMe().catch(report));
   $('resend-button').addEventListener('click', () => resendVerification().catch(report));
   $('logout-button').addEventListener('click', () => auth.logout().catch(report));

@@ -2,66 +2,28 @@
 // process whose access tokens live 20 s: three tabs of one browser share one login, each
 // refresh period costs exactly one POST /auth/refresh (counted at the server), every tab
 // keeps working, and a logout in one tab signs out the others.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveSpa, type SpaServer } from '../../../examples/spa/serve.ts';
-import { chromiumInstalled, launchChromium } from '../../server/test/helpers/browser.ts';
-import { createTestDb, urlWithSchema, type TestDb } from '../../server/test/helpers/db.ts';
+import { skipWithoutChromium, startSpaStack, type SpaStack } from '../../server/test/helpers/browser.ts';
 import { PASSWORD, uniqueEmail } from '../../server/test/helpers/flows.ts';
-import { freePort, startProcess, type TesseraProcess } from '../../server/test/helpers/process.ts';
 
 // Long enough that opening the tabs (slow on a busy machine) ends before the first refresh is due (half of it).
 const ACCESS_TOKEN_TTL = 20;
 const TABS = 3;
-// Without Chromium the suite is skipped on a developer's machine, but never on CI.
-const skip = !chromiumInstalled && process.env.CI === undefined;
-
-describe.skipIf(skip)('@tessera/client across tabs (example SPA, headless Chromium)', () => {
-  let testDb: TestDb | undefined;
-  let keysDir: string | undefined;
-  let tessera: TesseraProcess | undefined;
-  let spa: SpaServer | undefined;
-  let browser: Browser | undefined;
-  let context: BrowserContext | undefined;
+describe.skipIf(skipWithoutChromium)('@tessera/client across tabs (example SPA, headless Chromium)', () => {
+  let stack: SpaStack | undefined;
   let api = '';
 
   beforeAll(async () => {
-    testDb = await createTestDb('postgres');
-    keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-tabs-keys-'));
-    const apiPort = await freePort();
-    api = `http://localhost:${apiPort}`;
-    spa = await serveSpa({ apiUrl: api });
-    tessera = await startProcess({
-      port: apiPort,
-      env: {
-        DATABASE_URL: urlWithSchema(testDb.schema!),
-        KEYS_DIR: keysDir,
-        ISSUER: api,
-        CORS_ORIGINS: spa.url,
-        ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
-      },
-    });
-    browser = await launchChromium();
+    stack = await startSpaStack(() => ({ ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL) }));
+    api = stack.api;
   }, 90_000);
 
-  afterAll(async () => {
-    const steps: (() => Promise<unknown>)[] = [
-      async () => context?.close(),
-      async () => browser?.close(),
-      async () => tessera?.stop(),
-      async () => spa?.close(),
-      async () => testDb?.drop(),
-      async () => keysDir && fs.rmSync(keysDir, { recursive: true, force: true }),
-    ];
-    for (const step of steps) await step().catch(() => undefined);
-  }, 30_000);
+  afterAll(() => stack?.stop(), 30_000);
 
   /** Successful refreshes the server has answered, from its own /metrics. */
   async function refreshesAtServer(): Promise<number> {
-    const text = await (await fetch(`${tessera!.url}/metrics`)).text();
+    const text = await (await fetch(`${stack!.tessera.url}/metrics`)).text();
     return [...text.matchAll(/^tessera_refreshes_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
   }
 
@@ -70,22 +32,17 @@ describe.skipIf(skip)('@tessera/client across tabs (example SPA, headless Chromi
 
   it('shares one login, refreshes once per period for all tabs, and a logout in one tab reaches the others', async () => {
     const email = uniqueEmail('tabs');
-    const registered = await fetch(`${tessera!.url}/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
-    expect(registered.status).toBe(201);
+    await stack!.register(email);
 
-    context = await browser!.newContext();
-    context.setDefaultTimeout(15_000);
+    // One context: the tabs of one browser, sharing the cookie, the channel and the locks.
+    const first = await stack!.newPage();
+    const context = first.context();
     const refreshRequests: string[] = [];
     context.on('request', (r) => {
       if (r.url() === `${api}/auth/refresh`) refreshRequests.push(r.url());
     });
 
-    const first = await context.newPage();
-    await first.goto(`${spa!.url}/`);
+    await first.goto(`${stack!.spa.url}/`);
     await first.locator('#status[data-state="logged-out"]').waitFor();
     await first.fill('#login-email', email);
     await first.fill('#login-password', PASSWORD);
@@ -99,7 +56,7 @@ describe.skipIf(skip)('@tessera/client across tabs (example SPA, headless Chromi
     const tabs = [first];
     for (let i = 1; i < TABS; i++) {
       const page = await context.newPage();
-      await page.goto(`${spa!.url}/`);
+      await page.goto(`${stack!.spa.url}/`);
       await page.locator('#status[data-state="logged-in"]').waitFor();
       expect(await page.textContent('#me-email')).toBe(email);
       tabs.push(page);

@@ -1,80 +1,47 @@
 // The example SPA's recovery screens in headless Chromium: the links Tessera mails (through
 // a real SMTP server started here) open the SPA, which takes the secret out of the address
 // bar and posts it to Tessera. APP_URL is the SPA's origin, as in production.
-import fs from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveSpa, type SpaServer } from '../../../../examples/spa/serve.ts';
-import { tempDir } from '../helpers/app.ts';
-import { chromiumInstalled, launchChromium } from '../helpers/browser.ts';
-import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
+import { skipWithoutChromium, startSpaStack, type SpaStack } from '../helpers/browser.ts';
 import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
-import { freePort, startProcess, type TesseraProcess } from '../helpers/process.ts';
 import { TestSmtpServer } from '../helpers/smtp.ts';
 
-const skip = !chromiumInstalled && process.env.CI === undefined;
 const NEW_PASSWORD = 'a password chosen in the browser';
 
-describe.skipIf(skip)('example SPA recovery screens in headless Chromium', () => {
-  let testDb: TestDb | undefined;
+describe.skipIf(skipWithoutChromium)('example SPA recovery screens in headless Chromium', () => {
   let smtp: TestSmtpServer | undefined;
-  let tessera: TesseraProcess | undefined;
-  let spa: SpaServer | undefined;
-  let browser: Browser | undefined;
-  const keysDir = tempDir('tessera-browser-keys-');
-  const contexts = new Set<BrowserContext>();
+  let stack: SpaStack | undefined;
   let api = '';
 
   beforeAll(async () => {
-    testDb = await createTestDb('postgres');
     smtp = await TestSmtpServer.start();
-    const apiPort = await freePort();
-    api = `http://localhost:${apiPort}`;
-    spa = await serveSpa({ apiUrl: api });
-    tessera = await startProcess({
-      port: apiPort,
-      env: { DATABASE_URL: urlWithSchema(testDb.schema!), KEYS_DIR: keysDir, ISSUER: api, CORS_ORIGINS: spa.url, APP_URL: spa.url, SMTP_URL: smtp.url },
-    });
-    browser = await launchChromium();
+    stack = await startSpaStack((spaUrl) => ({ APP_URL: spaUrl, SMTP_URL: smtp!.url }));
+    api = stack.api;
   }, 90_000);
 
   afterAll(async () => {
-    const steps: (() => Promise<unknown>)[] = [
-      async () => Promise.all([...contexts].map((c) => c.close())),
-      async () => browser?.close(),
-      async () => tessera?.stop('SIGKILL'),
-      async () => spa?.close(),
-      async () => smtp?.stop(),
-      async () => testDb?.drop(),
-      async () => fs.rmSync(keysDir, { recursive: true, force: true }),
-    ];
-    for (const step of steps) await step().catch(() => undefined);
+    await stack?.stop();
+    await smtp?.stop().catch(() => undefined);
   }, 30_000);
 
-  async function newPage(): Promise<Page> {
-    const context = await browser!.newContext();
-    contexts.add(context);
-    context.setDefaultTimeout(15_000);
-    return context.newPage();
-  }
+  const newPage = () => stack!.newPage();
 
   async function registered(): Promise<string> {
     const email = uniqueEmail('spa-recovery');
-    const res = await fetch(`${api}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
-    expect(res.status).toBe(201);
+    await stack!.register(email);
     return email;
   }
 
   it('verify-email: the mailed link verifies the address and leaves no token in the address bar', async () => {
     const email = await registered();
     const [mail] = await smtp!.waitFor(email);
-    expect(mail!.link!.startsWith(`${spa!.url}/verify-email#token=`)).toBe(true);
+    expect(mail!.link!.startsWith(`${stack!.spa.url}/verify-email#token=`)).toBe(true);
     const page = await newPage();
     const [verify] = await Promise.all([page.waitForResponse((r) => r.url() === `${api}/auth/email/verify`), page.goto(mail!.link!)]);
     expect(verify.status()).toBe(200);
     await page.locator('#link[data-outcome="ok"]').waitFor();
     expect(await page.textContent('#link-message')).toBe(`Your address ${email} is verified.`);
-    expect(page.url()).toBe(`${spa!.url}/verify-email`);
+    expect(page.url()).toBe(`${stack!.spa.url}/verify-email`);
     // Opened again (a new tab, as from the mail), the link says it was used.
     const again = await newPage();
     await again.goto(mail!.link!);
@@ -86,7 +53,7 @@ describe.skipIf(skip)('example SPA recovery screens in headless Chromium', () =>
     const email = await registered();
     await smtp!.waitFor(email);
     const page = await newPage();
-    await page.goto(`${spa!.url}/`);
+    await page.goto(`${stack!.spa.url}/`);
     await page.locator('#status[data-state="logged-out"]').waitFor();
     await page.fill('#forgot-email', email);
     const [asked] = await Promise.all([page.waitForResponse((r) => r.url() === `${api}/auth/password/forgot`), page.click('#forgot-button')]);
@@ -96,11 +63,11 @@ describe.skipIf(skip)('example SPA recovery screens in headless Chromium', () =>
 
     const mails = await smtp!.waitFor(email, 2);
     const reset = mails.find((m) => m.subject === 'Reset your password')!;
-    expect(reset.link!.startsWith(`${spa!.url}/reset-password#token=`)).toBe(true);
+    expect(reset.link!.startsWith(`${stack!.spa.url}/reset-password#token=`)).toBe(true);
     await page.goto(reset.link!);
     await page.locator('#status[data-state="reset-password"]').waitFor();
     // The secret left the address bar (and the history) before the form was even filled in.
-    expect(page.url()).toBe(`${spa!.url}/reset-password`);
+    expect(page.url()).toBe(`${stack!.spa.url}/reset-password`);
     await page.fill('#reset-password', NEW_PASSWORD);
     const [answer] = await Promise.all([page.waitForResponse((r) => r.url() === `${api}/auth/password/reset`), page.click('#reset-button')]);
     expect(answer.status()).toBe(200);
@@ -111,7 +78,7 @@ describe.skipIf(skip)('example SPA recovery screens in headless Chromium', () =>
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(await page.textContent('#me-email')).toBe(email);
     expect(await page.textContent('#me-verified')).toBe('yes');
-    expect(page.url()).toBe(`${spa!.url}/`);
+    expect(page.url()).toBe(`${stack!.spa.url}/`);
 
     const login = (password: string) => fetch(`${api}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
     expect((await login(PASSWORD)).status).toBe(401);
