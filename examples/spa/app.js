@@ -153,48 +153,40 @@ function secondFactorOf(value) {
   return /^[0-9 ]+$/.test(value) ? { code: value } : { recoveryCode: value };
 }
 
-async function enrollTotp(event) {
+/** A form's submit: `action` gets the values of the `ids` fields, which are emptied afterwards (passwords and codes do not linger in the page). */
+async function submitFields(event, ids, action) {
   event.preventDefault();
   clearError();
-  const password = /** @type {HTMLInputElement} */ ($('mfa-enroll-password'));
+  const inputs = ids.map((id) => /** @type {HTMLInputElement} */ ($(id)));
   try {
-    const { secret, otpauthUri } = await auth.enrollTotp({ password: password.value });
+    await action(...inputs.map((input) => input.value));
+  } finally {
+    for (const input of inputs) input.value = '';
+  }
+}
+
+const enrollTotp = (event) =>
+  submitFields(event, ['mfa-enroll-password'], async (password) => {
+    const { secret, otpauthUri } = await auth.enrollTotp({ password });
     $('mfa-secret').textContent = secret;
     $('mfa-otpauth-uri').textContent = otpauthUri;
     $('mfa-confirm-form').hidden = false;
     $('mfa-confirm-code').focus();
-  } finally {
-    password.value = '';
-  }
-}
+  });
 
-async function confirmTotp(event) {
-  event.preventDefault();
-  clearError();
-  const code = /** @type {HTMLInputElement} */ ($('mfa-confirm-code'));
-  try {
-    const { recoveryCodes } = await auth.confirmTotp({ code: code.value });
+const confirmTotp = (event) =>
+  submitFields(event, ['mfa-confirm-code'], async (code) => {
+    const { recoveryCodes } = await auth.confirmTotp({ code });
     clearTotpSetup();
     $('mfa-recovery-codes').replaceChildren(...recoveryCodes.map((c) => Object.assign(document.createElement('li'), { textContent: c })));
     $('mfa-recovery').hidden = false;
-  } finally {
-    code.value = '';
-  }
-}
+  });
 
-async function removeTotp(event) {
-  event.preventDefault();
-  clearError();
-  const password = /** @type {HTMLInputElement} */ ($('mfa-remove-password'));
-  const code = /** @type {HTMLInputElement} */ ($('mfa-remove-code'));
-  try {
-    await auth.removeTotp({ password: password.value, ...secondFactorOf(code.value.trim()) });
+const removeTotp = (event) =>
+  submitFields(event, ['mfa-remove-password', 'mfa-remove-code'], async (password, code) => {
+    await auth.removeTotp({ password, ...secondFactorOf(code.trim()) });
     showError('two-factor authentication is off: logins need only the password');
-  } finally {
-    password.value = '';
-    code.value = '';
-  }
-}
+  });
 
 /** Takes the secret and the recovery codes off the page: they are shown once, not kept. */
 function clearTotpSetup() {
