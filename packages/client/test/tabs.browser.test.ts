@@ -10,6 +10,7 @@ import { PASSWORD, uniqueEmail } from '../../server/test/helpers/flows.ts';
 // Long enough that opening the tabs (slow on a busy machine) ends before the first refresh is due (half of it).
 const ACCESS_TOKEN_TTL = 20;
 const TABS = 3;
+
 describe.skipIf(skipWithoutChromium)('@tessera/client across tabs (example SPA, headless Chromium)', () => {
   let stack: SpaStack | undefined;
   let api = '';

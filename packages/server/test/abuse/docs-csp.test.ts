@@ -3,13 +3,10 @@
 import type net from 'node:net';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumInstalled, launchChromium } from '../helpers/browser.ts';
+import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 
-// Without Chromium the suite is skipped on a developer's machine, but never on CI.
-const skip = !chromiumInstalled && process.env.CI === undefined;
-
-describe.skipIf(skip)('/docs in Chromium', () => {
+describe.skipIf(skipWithoutChromium)('/docs in Chromium', () => {
   let t: TestApp;
   let browser: Browser;
   let base: string;
