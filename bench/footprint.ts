@@ -45,11 +45,11 @@ export function mirrorHeapBytes(): { bytes: number; exact: boolean } {
  */
 export async function benchFootprint(replica: ServerProcess, accessToken: string, idle: number, options: { seconds?: number } = {}): Promise<Section> {
   const seconds = options.seconds ?? 4;
-  const stop = sampleRss(replica.pid, 100);
+  const stop = sampleRss(replica.pid!, 100);
   const result = await load({ url: `${replica.url}/auth/me`, headers: { authorization: `Bearer ${accessToken}` }, connections: 50, duration: seconds });
   const peak = stop();
   await sleep(1000);
-  const after = rssBytes(replica.pid);
+  const after = rssBytes(replica.pid!);
   const mirror = mirrorHeapBytes();
   const rows = [
     { area: 'footprint', measure: 'one Tessera replica, RSS idle (after start)', figure: fmtMiB(idle), baseline: '', ratio: '', target: '' },

@@ -79,7 +79,7 @@ export async function benchHttp(
 
     const runOnce = async (t: Target, duration: number): Promise<Run> => {
       const postgres = await postgresMeter(infra);
-      const cpu = cpuMeter({ server: t.server.pid, bench: process.pid, redis: 'redis-server' });
+      const cpu = cpuMeter({ server: t.server.pid!, bench: process.pid, redis: 'redis-server' });
       const machine = machineMeter();
       const result = await load({ url: `${t.server.url}${t.path}`, headers: t.headers, connections, duration });
       const cores = cpu();

@@ -71,7 +71,7 @@ export async function benchLogin(replica: ServerProcess, email: string, accessTo
     load({ url: `${replica.url}/auth/me`, headers: { authorization: `Bearer ${accessToken}` }, connections: 4, overallRate: probeRate, duration: seconds });
   /** Logins at capacity for `seconds`; with `withProbe`, the /auth/me probe at the same time. */
   const storm = async (withProbe: boolean): Promise<Storm> => {
-    const cpu = cpuMeter({ server: replica.pid });
+    const cpu = cpuMeter({ server: replica.pid! });
     const machine = machineMeter();
     const [login, me] = await Promise.all([
       load({
@@ -102,8 +102,8 @@ export async function benchLogin(replica: ServerProcess, email: string, accessTo
   let reniced = 0;
   let canRenice = true;
   try {
-    reniceHelpers(replica.pid, 1);
-    reniceHelpers(replica.pid, 0);
+    reniceHelpers(replica.pid!, 1);
+    reniceHelpers(replica.pid!, 0);
   } catch {
     canRenice = false;
   }
@@ -115,12 +115,12 @@ export async function benchLogin(replica: ServerProcess, email: string, accessTo
       else if (which === 'storm') storms.push(await storm(true));
       else if (which === 'idle') idle.push(await probe());
       else {
-        reniced = reniceHelpers(replica.pid, 10);
+        reniced = reniceHelpers(replica.pid!, 10);
         try {
           niced.push(await storm(true));
           nicedIdle.push(await probe());
         } finally {
-          reniceHelpers(replica.pid, 0);
+          reniceHelpers(replica.pid!, 0);
         }
       }
     }

@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { killAllChildServices } from '../scripts/lib/child-service.ts';
 import { Client } from './lib/client.ts';
 import { createInfra, register, startTessera, uniqueEmail, type Infra } from './lib/cluster.ts';
-import { killAll, ROOT, type ServerProcess } from './lib/process.ts';
+import { ROOT, type ServerProcess } from './lib/process.ts';
 import { fmt } from './lib/stats.ts';
 import { consoleTable, markdownTable } from './lib/table.ts';
 import { benchPropagation } from './propagation.ts';
@@ -53,13 +54,13 @@ ${section.details}`;
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    killAll();
+    killAllChildServices();
     process.exit(130);
   });
 }
 
 main().catch((err: unknown) => {
-  killAll();
+  killAllChildServices();
   process.stderr.write(`propagation bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

@@ -48,7 +48,7 @@ async function rawSigning(privateKey: crypto.KeyObject, seconds: number, inFligh
 /** `chains.length` concurrent rotation chains against POST /auth/refresh for `seconds`. */
 async function refreshChains(client: Client, infra: Infra, replica: ServerProcess, chains: string[], seconds: number): Promise<Sample> {
   const postgres = await postgresMeter(infra);
-  const cpu = cpuMeter({ server: replica.pid, bench: process.pid, redis: 'redis-server' });
+  const cpu = cpuMeter({ server: replica.pid!, bench: process.pid, redis: 'redis-server' });
   const machine = machineMeter();
   const latencies: number[] = [];
   let failed = 0;

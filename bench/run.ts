@@ -3,11 +3,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { killAllChildServices } from '../scripts/lib/child-service.ts';
 import { benchFootprint } from './footprint.ts';
 import { benchHttp } from './http.ts';
 import { Client } from './lib/client.ts';
 import { createInfra, createSessions, login, register, startTessera, THREADPOOL, uniqueEmail, type Infra } from './lib/cluster.ts';
-import { killAll, ROOT, rssBytes, type ServerProcess } from './lib/process.ts';
+import { ROOT, rssBytes, type ServerProcess } from './lib/process.ts';
 import { fmt, sleep } from './lib/stats.ts';
 import { consoleTable, markdownTable, type Row, type Section } from './lib/table.ts';
 import { benchLogin } from './login.ts';
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
     const pair = await login(client, replica.url, email);
     const claims = JSON.parse(Buffer.from(pair.access_token.split('.')[1]!, 'base64url').toString()) as { sub: string; sid: string };
     await sleep(500);
-    const idleRss = rssBytes(replica.pid);
+    const idleRss = rssBytes(replica.pid!);
 
     sections[1] = await phase('http', timings, () =>
       benchHttp(infra!, replica, { token: pair.access_token, sub: claims.sub, sid: claims.sid }, client, { seconds, rounds }),
@@ -128,13 +129,13 @@ ${sections.map((s) => s.details).join('\n')}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    killAll();
+    killAllChildServices();
     process.exit(130);
   });
 }
 
 main().catch((err: unknown) => {
-  killAll();
+  killAllChildServices();
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

@@ -33,8 +33,8 @@ async function measure(infra: Infra, variant: Variant, email: string, seconds: n
   try {
     const pair = await login(client, server.url, email);
     await sleep(1_000);
-    const idle = rssBytes(server.pid);
-    const stop = sampleRss(server.pid, 100);
+    const idle = rssBytes(server.pid!);
+    const stop = sampleRss(server.pid!, 100);
     await load({ url: `${server.url}/auth/me`, headers: { authorization: `Bearer ${pair.access_token}` }, connections: 50, duration: seconds });
     return { readyMs, idle, peak: stop() };
   } finally {

@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { killAllChildServices } from '../scripts/lib/child-service.ts';
 import { REPO_ROOT } from '../scripts/lib/node-script.ts';
 import { ARCHITECTURES } from './architectures/index.ts';
 import type { ArchitectureId } from './architectures/types.ts';
-import { killAllProcs } from './lib/proc.ts';
 import { renderResults, renderSvg, type LabResult, type LabRun } from './report.ts';
 import { runWorkload, type WorkloadOptions } from './workload.ts';
 
@@ -117,12 +117,12 @@ async function main(): Promise<void> {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      killAllProcs();
+      killAllChildServices();
       process.exit(130);
     });
   }
   main().catch((err: unknown) => {
-    killAllProcs();
+    killAllChildServices();
     console.error(err);
     process.exit(1);
   });

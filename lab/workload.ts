@@ -4,10 +4,10 @@
 // store stopped and restarted). Afterwards, without load: how long a logout takes to be honoured
 // on every replica, the replication lag (login on A, first request on B), and live memory per
 // session. Everything below is measured from the outside, as a user (or an operator) sees it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuSecondsOf } from '../bench/lib/process.ts';
 import { median, percentile } from '../bench/lib/stats.ts';
 import { Client, cookieProtocol, tesseraProtocol, type Credentials, type Protocol } from './lib/protocol.ts';
-import { sleep } from './lib/proc.ts';
 import type { Deployment } from './architectures/types.ts';
 
 export interface WorkloadOptions {

@@ -6,10 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { findNginx, writeNginxConf } from './cluster/nginx.ts';
-import { nodeArgsFor, REPO_ROOT, RESOURCE_SERVICE, SERVER_MAIN } from './lib/node-script.ts';
-import { freePort, Service } from './cluster/service.ts';
-
-export { Service } from './cluster/service.ts';
+import { ChildService } from './lib/child-service.ts';
+import { REPO_ROOT, RESOURCE_SERVICE, SERVER_MAIN } from './lib/node-script.ts';
+import { NodeServer } from './lib/node-server.ts';
+import { freePort } from './lib/ports.ts';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -47,9 +47,9 @@ export interface ClusterOptions {
 export interface Cluster {
   /** The balancer: the public URL and the ISSUER of every replica. */
   url: string;
-  replicas: Service[];
-  resource: Service | undefined;
-  nginx: Service;
+  replicas: NodeServer[];
+  resource: NodeServer | undefined;
+  nginx: ChildService;
   /** The generated nginx config. */
   nginxConf: string;
   /** nginx's error log (upstream failures and retries are logged here). */
@@ -78,9 +78,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   fs.mkdirSync(options.keysDir, { recursive: true });
 
-  const baseEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir() };
   const replicaEnv: Record<string, string> = {
-    ...baseEnv,
     ISSUER: url,
     DATABASE_URL: options.schema ? urlWithSchema(databaseUrl, options.schema) : databaseUrl,
     REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL,
@@ -91,17 +89,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ...options.env,
   };
   const nodeService = (name: string, script: string, port: number, env: Record<string, string>, readyPath: string) =>
-    new Service({
-      name,
-      command: process.execPath,
-      args: nodeArgsFor(script),
-      cwd: REPO_ROOT,
-      env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
-      port,
-      readyUrl: `http://127.0.0.1:${port}${readyPath}`,
-      readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
-      ...(options.echo ? { echo: options.echo } : {}),
-    });
+    new NodeServer(port, { name, script, env, readyPath, readyTimeoutMs: options.readyTimeoutMs, echo: options.echo });
   const replicas = replicaPorts.map((port, i) =>
     nodeService(`tessera-${i + 1}`, options.replicaScript ?? SERVER_MAIN, port, replicaEnv, '/readyz'),
   );
@@ -116,21 +104,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     if (!options.prefix) fs.rmSync(prefix, { recursive: true, force: true });
     throw err;
   }
-  const nginx = new Service({
+  const nginx = new ChildService({
     name: 'nginx',
     command: nginxBin,
     args: ['-c', nginxConf, '-p', prefix, '-e', path.join(prefix, 'error.log'), '-g', 'daemon off;'],
     cwd: prefix,
-    env: baseEnv,
-    port: lbPort,
-    readyUrl: `${url}/lb-healthz`,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir() },
+    ready: `${url}/lb-healthz`,
     stopSignal: 'SIGQUIT',
     readyTimeoutMs: 10_000,
     ...(options.echo ? { echo: options.echo } : {}),
   });
 
-  let resource: Service | undefined;
-  const started: Service[] = [];
+  let resource: NodeServer | undefined;
+  const started: ChildService[] = [];
   const stopAll = async () => {
     // The balancer first, so nothing is routed to replicas that are stopping.
     await nginx.stop();
@@ -155,7 +142,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         RESOURCE_SERVICE,
         resourcePort,
         {
-          ...baseEnv,
           ISSUER: url,
           AUDIENCE: replicaEnv.AUDIENCE ?? 'tessera',
           JWKS_URI: `${url}/.well-known/jwks.json`,
@@ -169,7 +155,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       started.push(resource);
     }
   } catch (err) {
-    for (const s of [...replicas, nginx, resource]) s?.kill();
+    for (const s of [...replicas, nginx, resource]) s?.killNow();
     await stopAll().catch(() => {});
     throw err;
   }

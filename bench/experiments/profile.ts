@@ -45,13 +45,13 @@ try {
   await register(client, replica.url, email);
   const pair = await login(client, replica.url, email);
   if (which === 'both' || which === 'me') {
-    const cpu = cpuMeter({ server: replica.pid });
+    const cpu = cpuMeter({ server: replica.pid! });
     const r = await load({ url: `${replica.url}/auth/me`, headers: { authorization: `Bearer ${pair.access_token}` }, connections: 50, duration: seconds });
     console.log(`/auth/me: ${fmt(r.rps)} req/s, p99 ${fmt(r.p99)} ms, server cores ${fmt(cpu().server!)}`);
   }
   if (which === 'both' || which === 'refresh') {
     const chains = (await createSessions(client, [replica.url], email, 32)).map((p) => p.refresh_token);
-    const cpu = cpuMeter({ server: replica.pid });
+    const cpu = cpuMeter({ server: replica.pid! });
     let done = 0;
     const end = performance.now() + seconds * 1000;
     await Promise.all(
@@ -69,7 +69,7 @@ try {
   }
 } finally {
   client.close();
-  await replica.stop(20_000);
+  await replica.stop(undefined, 20_000);
   await infra.cleanup();
 }
 for (const file of fs.readdirSync(dir)) console.log(`\n${path.join(dir, file)}\n${topSelf(path.join(dir, file))}`);

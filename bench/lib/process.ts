@@ -1,110 +1,20 @@
-// Runs servers as separate Node processes on loopback (one process each, as in
-// production), waits until they answer, samples their resident memory, stops them.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The benchmarks' servers (the shared launcher, scripts/lib/node-server.ts, with the
+// benchmarks' defaults) and the /proc meters that measure them: resident memory and CPU.
 import fs from 'node:fs';
-import { nodeArgsFor, REPO_ROOT } from '../../scripts/lib/node-script.ts';
-import { freePort } from '../../scripts/lib/ports.ts';
-import { sleep } from './stats.ts';
+import { startNodeServer, type NodeServer, type NodeServerOptions } from '../../scripts/lib/node-server.ts';
 
 export { REPO_ROOT as ROOT } from '../../scripts/lib/node-script.ts';
 
 export { freePort } from '../../scripts/lib/ports.ts';
 
-export interface ServerProcess {
-  name: string;
-  url: string;
-  port: number;
-  pid: number;
-  child: ChildProcess;
-  output(): string;
-  /** SIGTERM, then SIGKILL after `graceMs` (default 5000). */
-  stop(graceMs?: number): Promise<void>;
-}
+export type ServerProcess = NodeServer;
 
-export interface StartOptions {
-  name: string;
-  /** Script (absolute or relative to the repository root); TypeScript runs through tsx. */
-  script: string;
-  env: Record<string, string>;
-  readyPath?: string;
-  /** Extra node flags, e.g. --cpu-prof. */
-  nodeArgs?: string[];
-  timeoutMs?: number;
-  /** How often readiness is polled while starting. Default 100 ms. */
-  pollMs?: number;
-}
-
-const running = new Set<ServerProcess>();
-
-export async function startServer(options: StartOptions): Promise<ServerProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...nodeArgsFor(options.script)], {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      ...options.env,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keep = (d: Buffer) => {
-    output += d.toString();
-    if (output.length > 100_000) output = output.slice(-50_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  let alive = true;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      alive = false;
-      resolve();
-    }),
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  for (;;) {
-    if (!alive) throw new Error(`${options.name} exited before it was ready:\n${output}`);
-    try {
-      const res = await fetch(`${url}${options.readyPath ?? '/healthz'}`);
-      await res.arrayBuffer();
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${options.name} not ready in time:\n${output}`);
-    }
-    await sleep(options.pollMs ?? 100);
-  }
-  const server: ServerProcess = {
-    name: options.name,
-    url,
-    port,
-    pid: child.pid!,
-    child,
-    output: () => output,
-    async stop(graceMs = 5_000) {
-      running.delete(server);
-      if (!alive) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-  running.add(server);
-  return server;
-}
-
-/** Last resort on an error or Ctrl-C: kill every server this process started. */
-export function killAll(): void {
-  for (const server of running) server.child.kill('SIGKILL');
-  running.clear();
+/**
+ * Starts a server (one Node process, as in production) on a free loopback port and waits
+ * until it answers. A benchmark's server has 5 s to drain on stop(), then it is killed.
+ */
+export function startServer(options: NodeServerOptions & { name: string }): Promise<ServerProcess> {
+  return startNodeServer({ stopGraceMs: 5_000, ...options });
 }
 
 /** Resident set size in bytes (VmRSS from /proc/<pid>/status). */

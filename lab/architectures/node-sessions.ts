@@ -2,11 +2,11 @@
 // memory sessions with round robin (the problem), memory sessions with sticky routing, or the
 // sessions in a central Redis (connect-redis) with round robin.
 import path from 'node:path';
+import { ChildService } from '../../scripts/lib/child-service.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { nodeArgsFor, REPO_ROOT } from '../../scripts/lib/node-script.ts';
 import { HEAP_PROBE_ARGS, HEAP_PROBE_DIR, nodeLiveBytes } from '../lib/memory.ts';
 import { startNginx } from '../lib/nginx.ts';
-import { httpReady, Proc } from '../lib/proc.ts';
 import { startRedis, type LabRedis } from '../lib/redis.ts';
 import type { Deployment } from './types.ts';
 
@@ -22,7 +22,7 @@ export async function startNodeSessions(options: NodeSessionsOptions): Promise<D
   const ports = [await freePort(), await freePort(), await freePort()];
   const procs = ports.map(
     (port, i) =>
-      new Proc({
+      new ChildService({
         name: `app-${i + 1}`,
         command: process.execPath,
         args: [...HEAP_PROBE_ARGS, ...nodeArgsFor(SESSION_APP)],
@@ -37,7 +37,7 @@ export async function startNodeSessions(options: NodeSessionsOptions): Promise<D
           LAB_HEAP_PROBE_DIR: HEAP_PROBE_DIR,
           ...(redis ? { LAB_REDIS_URL: redis.url } : {}),
         },
-        ready: httpReady(`http://127.0.0.1:${port}/healthz`),
+        ready: `http://127.0.0.1:${port}/healthz`,
       }),
   );
   try {
@@ -59,7 +59,7 @@ export async function startNodeSessions(options: NodeSessionsOptions): Promise<D
       store: redis?.proc,
       async close() {
         await nginx.stop();
-        await Promise.all(procs.map((p) => p.stop(5_000)));
+        await Promise.all(procs.map((p) => p.stop(undefined, 5_000)));
         await redis?.close();
       },
     };

@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { ChildService } from '../../scripts/lib/child-service.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { nodeArgsFor, REPO_ROOT, RESOURCE_SERVICE, SERVER_MAIN } from '../../scripts/lib/node-script.ts';
 import { HEAP_PROBE_ARGS, HEAP_PROBE_DIR, nodeLiveBytes } from '../lib/memory.ts';
 import { startNginx } from '../lib/nginx.ts';
-import { httpReady, Proc } from '../lib/proc.ts';
 import { startRedis } from '../lib/redis.ts';
 import type { Deployment, ReplicaHandle } from './types.ts';
 
@@ -34,14 +34,14 @@ async function withDb<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
 class Pair implements ReplicaHandle {
   constructor(
     readonly name: string,
-    readonly tessera: Proc,
-    readonly app: Proc,
+    readonly tessera: ChildService,
+    readonly app: ChildService,
   ) {}
   async kill() {
     await Promise.all([this.tessera.kill(), this.app.kill()]);
   }
-  async stop(graceMs?: number) {
-    await Promise.all([this.tessera.stop(graceMs), this.app.stop(graceMs)]);
+  async stop() {
+    await Promise.all([this.tessera.stop(), this.app.stop()]);
   }
   async start() {
     await this.tessera.start();
@@ -69,7 +69,7 @@ export async function startTessera(): Promise<Deployment> {
     const ap = await freePort();
     tesseraPorts.push(tp);
     appPorts.push(ap);
-    const tessera = new Proc({
+    const tessera = new ChildService({
       name: `tessera-${i + 1}`,
       command: process.execPath,
       args: [...HEAP_PROBE_ARGS, ...nodeArgsFor(SERVER_MAIN)],
@@ -89,9 +89,9 @@ export async function startTessera(): Promise<Deployment> {
         // A stopping replica lingers for idle keep-alive clients; nginx retries elsewhere anyway.
         SHUTDOWN_LINGER_MS: '1000',
       },
-      ready: httpReady(`http://127.0.0.1:${tp}/readyz`),
+      ready: `http://127.0.0.1:${tp}/readyz`,
     });
-    const app = new Proc({
+    const app = new ChildService({
       name: `app-${i + 1}`,
       command: process.execPath,
       args: [...HEAP_PROBE_ARGS, ...nodeArgsFor(RESOURCE_SERVICE)],
@@ -105,7 +105,7 @@ export async function startTessera(): Promise<Deployment> {
         REDIS_URL: redis.url,
         REDIS_KEY_PREFIX: prefix,
       },
-      ready: httpReady(`http://127.0.0.1:${ap}/healthz`),
+      ready: `http://127.0.0.1:${ap}/healthz`,
     });
     pairs.push(new Pair(`pair-${i + 1}`, tessera, app));
   }
@@ -152,7 +152,7 @@ export async function startTessera(): Promise<Deployment> {
       store: redis.proc,
       async close() {
         await nginx.stop();
-        await Promise.all(all.map((p) => p.stop(5_000)));
+        await Promise.all(all.map((p) => p.stop(undefined, 5_000)));
         await cleanup();
       },
     };

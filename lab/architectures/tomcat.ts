@@ -6,11 +6,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ChildService, httpOk } from '../../scripts/lib/child-service.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { REPO_ROOT } from '../../scripts/lib/node-script.ts';
 import { startNginx } from '../lib/nginx.ts';
 import { jvmLiveBytes } from '../lib/memory.ts';
-import { httpReady, Proc } from '../lib/proc.ts';
 import type { Deployment } from './types.ts';
 
 export const CATALINA_HOME = process.env.LAB_CATALINA_HOME ?? '/usr/share/tomcat10';
@@ -125,7 +125,7 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
   // before the others found it holds no sessions (it had no one to fetch them from), and a
   // rolling restart that moved on sooner would take the next node down before the state is back.
   const runningPeers = (self: number) => procs.filter((p, i) => i !== self && p.running).length;
-  const procs: Proc[] = nodes.map((node, index) => {
+  const procs: ChildService[] = nodes.map((node, index) => {
     const base = path.join(dir, node.name);
     for (const sub of ['conf', 'logs', 'temp', 'work', 'webapps']) fs.mkdirSync(path.join(base, sub), { recursive: true });
     fs.writeFileSync(path.join(base, 'conf/server.xml'), serverXml(nodes, node, manager));
@@ -135,7 +135,7 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
       if (src) fs.copyFileSync(src, path.join(base, 'conf', f));
     }
     buildWebapp(path.join(base, 'webapps/ROOT'));
-    return new Proc({
+    return new ChildService({
       name: `tomcat-${node.name}`,
       command: 'java',
       args: [
@@ -158,12 +158,12 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
       ],
       cwd: base,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir() },
-      ready: () => httpReady(`http://127.0.0.1:${node.http}/healthz?members=${runningPeers(index)}`)(),
+      ready: () => httpOk(`http://127.0.0.1:${node.http}/healthz?members=${runningPeers(index)}`),
       readyTimeoutMs: 90_000,
     });
   });
   const upstreams = nodes.map((n) => `127.0.0.1:${n.http}`);
-  const started: Proc[] = [];
+  const started: ChildService[] = [];
   try {
     // The first node, then the other two together: each fetches the sessions of the nodes up.
     await procs[0]!.start();
@@ -190,7 +190,7 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
       store: undefined,
       async close() {
         await nginx.stop();
-        await Promise.all(procs.map((p) => p.stop(10_000)));
+        await Promise.all(procs.map((p) => p.stop(undefined, 10_000)));
         fs.rmSync(dir, { recursive: true, force: true });
       },
     };

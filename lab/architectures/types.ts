@@ -1,6 +1,5 @@
 // What the workload needs from an architecture: a balancer URL, the replicas (to kill and
 // restart, and to ask directly), the shared store if there is one, and its memory.
-import type { Proc } from '../lib/proc.ts';
 
 export type ArchitectureId = 'memory' | 'sticky' | 'tomcat-delta' | 'tomcat-backup' | 'redis-store' | 'tessera';
 
@@ -34,12 +33,11 @@ export interface Deployment {
 /** Something the lab can crash, stop gracefully and start again. */
 export interface ReplicaHandle {
   readonly name: string;
-  kill(): Promise<void>;
-  stop(graceMs?: number): Promise<void>;
+  kill(): Promise<unknown>;
+  /** The graceful stop signal; SIGKILL if the process does not exit in time. */
+  stop(): Promise<unknown>;
   start(): Promise<void>;
 }
-
-export type { Proc };
 
 export interface LiveBytes {
   replicas: number;

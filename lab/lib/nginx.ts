@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findNginx } from '../../scripts/cluster/nginx.ts';
+import { ChildService } from '../../scripts/lib/child-service.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
-import { httpReady, Proc } from './proc.ts';
 
 /** The cookie a virtual user's browser carries from its first visit; sticky routing hashes it. */
 export const VISITOR_COOKIE = 'lab_client';
@@ -21,7 +21,7 @@ export interface NginxOptions {
 
 export interface Nginx {
   url: string;
-  proc: Proc;
+  proc: ChildService;
   stop(): Promise<void>;
 }
 
@@ -81,13 +81,13 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const conf = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(conf, renderNginxConf(prefix, `127.0.0.1:${port}`, options));
   const url = `http://127.0.0.1:${port}`;
-  const proc = new Proc({
+  const proc = new ChildService({
     name: 'nginx',
     command: bin,
     args: ['-c', conf, '-p', prefix, '-e', path.join(prefix, 'error.log'), '-g', 'daemon off;'],
     cwd: prefix,
     env: { PATH: process.env.PATH ?? '' },
-    ready: httpReady(`${url}/lb-healthz`),
+    ready: `${url}/lb-healthz`,
     stopSignal: 'SIGQUIT',
     readyTimeoutMs: 10_000,
   });
@@ -96,7 +96,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     url,
     proc,
     async stop() {
-      await proc.stop(5_000);
+      await proc.stop(undefined, 5_000);
       fs.rmSync(prefix, { recursive: true, force: true });
     },
   };

@@ -5,13 +5,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { ChildService } from '../../scripts/lib/child-service.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
-import { Proc } from './proc.ts';
 
 export interface LabRedis {
   url: string;
   port: number;
-  proc: Proc;
+  proc: ChildService;
   /** Redis's used_memory, bytes. */
   usedMemory(): Promise<number>;
   close(): Promise<void>;
@@ -40,7 +40,7 @@ export function redisCommand(port: number, command: string, timeoutMs = 1_000): 
 export async function startRedis(): Promise<LabRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-lab-redis-'));
   const port = await freePort();
-  const proc = new Proc({
+  const proc = new ChildService({
     name: 'redis',
     command: 'redis-server',
     args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '3600 1', '--appendonly', 'no', '--daemonize', 'no', '--logfile', ''],
@@ -61,7 +61,7 @@ export async function startRedis(): Promise<LabRedis> {
       return Number(m[1]);
     },
     async close() {
-      await proc.stop(5_000);
+      await proc.stop(undefined, 5_000);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

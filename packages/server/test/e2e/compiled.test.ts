@@ -19,7 +19,7 @@ describe('the compiled server started from elsewhere', () => {
   it('migrates its embedded database and serves the spec and the docs', async () => {
     expect(SERVER_MAIN).toMatch(/packages\/server\/dist\/main\.js$/);
     // Relative DATA_DIR and KEYS_DIR resolve against the working directory, as documented.
-    server = await startProcess({ cwd, env: { DATA_DIR: './data', KEYS_DIR: './keys' }, readyPath: '/readyz', timeoutMs: 60_000 });
+    server = await startProcess({ cwd, env: { DATA_DIR: './data', KEYS_DIR: './keys' }, readyPath: '/readyz', readyTimeoutMs: 60_000 });
     expect(fs.existsSync(path.join(cwd, 'data'))).toBe(true);
     expect(fs.readdirSync(path.join(cwd, 'keys')).some((f) => f.endsWith('.json'))).toBe(true);
     const spec = await fetch(`${server.url}/openapi.yaml`);

@@ -20,7 +20,7 @@ describe('ISSUER left unset', () => {
 
   it('is derived from the port, logged at start, and what discovery and tokens say', async () => {
     testDb = await createTestDb('postgres');
-    server = await startProcess({ env: { DATABASE_URL: urlWithSchema(testDb.schema!), KEYS_DIR: tempDir(), LOG_LEVEL: 'warn' }, timeoutMs: 120_000 });
+    server = await startProcess({ env: { DATABASE_URL: urlWithSchema(testDb.schema!), KEYS_DIR: tempDir(), LOG_LEVEL: 'warn' }, readyTimeoutMs: 120_000 });
     const expected = `http://localhost:${server.port}`;
     expect(server.output()).toContain(`ISSUER is not set; using ${expected}`);
 

@@ -33,7 +33,7 @@ describe('embedded database: one process at a time', () => {
     fetch(`${server!.url}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email, password: PASSWORD }) });
 
   it('refuses the CLI and a second server while the server runs; nothing is lost', async () => {
-    server = await startProcess({ env, timeoutMs: 120_000 });
+    server = await startProcess({ env, readyTimeoutMs: 120_000 });
     const first = uniqueEmail('first');
     expect((await fetch(`${server.url}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: first, password: PASSWORD }) })).status).toBe(201);
 
@@ -71,17 +71,17 @@ describe('embedded database: one process at a time', () => {
     expect(create.stdout).toMatch(/^created user [0-9a-f-]{36} </);
     expect(cli(['users', 'disable', first]).status).toBe(0);
 
-    server = await startProcess({ env, timeoutMs: 120_000 });
+    server = await startProcess({ env, readyTimeoutMs: 120_000 });
     expect((await login(created)).status).toBe(200);
     expect((await login(first)).status).toBe(401);
   }, 300_000);
 
   it('a server that was killed leaves a stale lock that the next process takes over', async () => {
-    server ??= await startProcess({ env, timeoutMs: 120_000 });
+    server ??= await startProcess({ env, readyTimeoutMs: 120_000 });
     await server.stop('SIGKILL');
     const after = cli(['sessions', 'list', '--user', uniqueEmail('nobody')]);
     expect(after.stderr).not.toContain('is in use');
     expect(after.stderr).toContain('no user');
-    server = await startProcess({ env, timeoutMs: 120_000 });
+    server = await startProcess({ env, readyTimeoutMs: 120_000 });
   }, 300_000);
 });

@@ -106,7 +106,7 @@ describe('the embedded default as a process (PGlite, no SMTP_URL)', () => {
     server = await startProcess({
       env: { DATA_DIR: tempDir('tessera-data-'), KEYS_DIR: tempDir('tessera-keys-'), MAIL_DIR: mailDir, APP_URL: 'http://localhost:8080', LOG_LEVEL: 'info' },
       // PGlite (WASM) boots in tens of seconds on a busy 2-core machine.
-      timeoutMs: 240_000,
+      readyTimeoutMs: 240_000,
     });
     const email = uniqueEmail('embedded');
     const registered = await fetch(`${server.url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
