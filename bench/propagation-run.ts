@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { killAllChildServices } from '../scripts/lib/child-service.ts';
+import { killAllChildServices, killChildServicesOnInterrupt } from '../scripts/lib/child-service.ts';
 import { Client } from './lib/client.ts';
 import { createInfra, register, startTessera, uniqueEmail, type Infra } from './lib/cluster.ts';
 import { ROOT, type ServerProcess } from './lib/process.ts';
@@ -52,12 +52,7 @@ ${section.details}`;
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllChildServices();
-    process.exit(130);
-  });
-}
+killChildServicesOnInterrupt();
 
 main().catch((err: unknown) => {
   killAllChildServices();

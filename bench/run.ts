@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { killAllChildServices } from '../scripts/lib/child-service.ts';
+import { killAllChildServices, killChildServicesOnInterrupt } from '../scripts/lib/child-service.ts';
 import { benchFootprint } from './footprint.ts';
 import { benchHttp } from './http.ts';
 import { Client } from './lib/client.ts';
@@ -127,12 +127,7 @@ ${sections.map((s) => s.details).join('\n')}
   process.stdout.write(`\n${consoleTable(rows)}\n\nTotal ${fmt(total)} s. Written: bench/RESULTS.md\n`);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllChildServices();
-    process.exit(130);
-  });
-}
+killChildServicesOnInterrupt();
 
 main().catch((err: unknown) => {
   killAllChildServices();

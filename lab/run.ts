@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { killAllChildServices } from '../scripts/lib/child-service.ts';
+import { killAllChildServices, killChildServicesOnInterrupt } from '../scripts/lib/child-service.ts';
 import { REPO_ROOT } from '../scripts/lib/node-script.ts';
 import { ARCHITECTURES } from './architectures/index.ts';
 import type { ArchitectureId } from './architectures/types.ts';
@@ -115,12 +115,7 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      killAllChildServices();
-      process.exit(130);
-    });
-  }
+  killChildServicesOnInterrupt();
   main().catch((err: unknown) => {
     killAllChildServices();
     console.error(err);

@@ -170,3 +170,13 @@ export function killAllChildServices(): void {
   for (const service of live) service.killNow();
   live.clear();
 }
+
+/** For a command that starts services (a bench, the lab): Ctrl-C or SIGTERM SIGKILLs them all and exits 130. */
+export function killChildServicesOnInterrupt(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAllChildServices();
+      process.exit(130);
+    });
+  }
+}

@@ -5,27 +5,23 @@
 // services within 100 ms; a service that was disconnected (Node: the network cut; Python:
 // stopped and restarted from its state file) must catch up on exactly what it missed; a
 // client without the right credentials gets 401/403 and no data.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, urlWithSchema, type TestDb } from '../../packages/server/test/helpers/db.ts';
 import { PASSWORD, uniqueEmail } from '../../packages/server/test/helpers/flows.ts';
-import { freePort, REPO_ROOT, RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../../packages/server/test/helpers/process.ts';
+import { freePort, RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../../packages/server/test/helpers/process.ts';
 import { REDIS_URL, uniquePrefix } from '../../packages/server/test/revocation/redis-kit.ts';
+import { pythonReady, PythonService } from '../lib/python-service.ts';
 import { deletePrefix } from '../lib/redis-cleanup.ts';
 import { requestHeader, SniffingProxy, sseEvents, type SniffedConnection } from './sniffing-proxy.ts';
 
-const PYTHON = '/usr/bin/python3';
-const PYTHON_SERVICE = path.join(REPO_ROOT, 'examples/python-service/server.py');
 const ISSUER = 'http://tessera.feed.test';
 const FEED = { id: 'orders', secret: 'feed s3cret:+%' };
 const INTROSPECT_ONLY = { id: 'billing', secret: 'introspect-secret' };
 const LIMIT_MS = 100;
 
-/** PyJWT present for the system Python? Under CI a missing one fails the suite, elsewhere it skips it. */
-const pythonReady = spawnSync(PYTHON, ['-c', 'import jwt, cryptography'], { encoding: 'utf8' }).status === 0;
 const suite = pythonReady || process.env.CI ? describe : describe.skip;
 
 const basic = (id: string, secret: string) => {
@@ -38,43 +34,6 @@ interface Service {
   name: string;
   url: string;
   proxy: SniffingProxy;
-}
-
-interface PythonProcess {
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<number | null>;
-}
-
-async function startPython(env: Record<string, string>, port: number): Promise<PythonProcess> {
-  if (!pythonReady) throw new Error(`${PYTHON} with PyJWT (Debian python3-jwt) is required for this test`);
-  const child = spawn(PYTHON, [PYTHON_SERVICE], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'WARNING', HOST: '127.0.0.1', ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`python service exited:\n${output}`);
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.ok) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`python service not ready in time:\n${output}`);
-    }
-    await sleep(100);
-  }
-  return {
-    child,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
 }
 
 async function status(url: string, token?: string): Promise<number> {
@@ -112,9 +71,8 @@ suite('the revocation feed followed by a Node and a Python service', () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-feed-state-'));
   const replicas: TesseraProcess[] = [];
   let node: TesseraProcess;
-  let python: PythonProcess;
+  let python: PythonService;
   let pythonEnv: Record<string, string>;
-  let pythonPort = 0;
   const services: Service[] = [];
   const proxies: SniffingProxy[] = [];
   let email = '';
@@ -165,15 +123,15 @@ suite('the revocation feed followed by a Node and a Python service', () => {
         TESSERA_FEED_URL: `${nodeProxy.url}/revocations/stream`, TESSERA_FEED_CLIENT_ID: FEED.id, TESSERA_FEED_CLIENT_SECRET: FEED.secret,
       },
     });
-    pythonPort = await freePort();
     pythonEnv = {
       ISSUER, JWKS_URI: jwksUri,
       TESSERA_FEED_URL: `${pythonProxy.url}/revocations/stream`, TESSERA_FEED_CLIENT_ID: FEED.id, TESSERA_FEED_CLIENT_SECRET: FEED.secret,
       FEED_STATE_FILE: path.join(stateDir, 'python-feed.json'),
     };
-    python = await startPython(pythonEnv, pythonPort);
+    python = new PythonService(await freePort(), pythonEnv);
+    await python.start();
     services.push({ name: 'Node resource service', url: node.url, proxy: nodeProxy });
-    services.push({ name: 'Python service', url: `http://127.0.0.1:${pythonPort}`, proxy: pythonProxy });
+    services.push({ name: 'Python service', url: python.url, proxy: pythonProxy });
 
     email = uniqueEmail('feed-e2e');
     const res = await fetch(`${replica(0).url}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
@@ -251,7 +209,7 @@ suite('the revocation feed followed by a Node and a Python service', () => {
     const missed = await entriesAfter(saved.cursor);
     expect(missed).toHaveLength(3);
     const beforeRestart = s.proxy.feedConnections().length;
-    python = await startPython(pythonEnv, pythonPort);
+    await python.start();
 
     for (const t of tokens) await eventually(async () => (await status(`${s.url}/api/profile`, t)) === 401, 'missed logouts honoured', 2_000);
     expect(await status(`${s.url}/api/profile`, revokedEarlier)).toBe(401); // kept across the restart by the state file

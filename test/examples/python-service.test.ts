@@ -5,63 +5,18 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, REPO_ROOT } from '../../packages/server/test/helpers/process.ts';
 import { FakeFeed } from '../../packages/verifier/test/fake-feed.ts';
 import { startTestIssuer, type TestIssuer } from '../../packages/verifier/test/issuer.ts';
+import { pythonReady, startPythonService as startService, type PythonService } from '../lib/python-service.ts';
 
-const PYTHON = '/usr/bin/python3';
-const SERVICE = path.join(REPO_ROOT, 'examples/python-service/server.py');
-const pythonReady = spawnSync(PYTHON, ['-c', 'import jwt, cryptography'], { encoding: 'utf8' }).status === 0;
 // Under CI a missing python3-jwt fails the suite; elsewhere it is skipped.
 const suite = pythonReady || process.env.CI ? describe : describe.skip;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowS = () => Math.floor(Date.now() / 1000);
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-interface Running {
-  url: string;
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function startService(env: Record<string, string>, readyPath = '/readyz'): Promise<Running> {
-  if (!pythonReady) throw new Error(`${PYTHON} with PyJWT (Debian python3-jwt) is required`);
-  const port = await freePort();
-  const child = spawn(PYTHON, [SERVICE], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'WARNING', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`python service exited:\n${output}`);
-    const res = await fetch(`${url}${readyPath}`).catch(() => undefined);
-    if (res?.ok) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`python service not ready:\n${output}`);
-    }
-    await sleep(100);
-  }
-  return {
-    url,
-    child,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 async function eventually(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -74,8 +29,8 @@ async function eventually(condition: () => Promise<boolean> | boolean, what: str
 suite('examples/python-service', () => {
   let idp: TestIssuer;
   let feed: FakeFeed;
-  let service: Running;
-  const others: Running[] = [];
+  let service: PythonService;
+  const others: PythonService[] = [];
 
   const call = async (token?: string, url = service.url) => {
     const res = await fetch(`${url}/api/profile`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
@@ -158,7 +113,7 @@ suite('examples/python-service', () => {
   it('with wrong feed credentials: not ready, says 401 in its log, never logs the secret', async () => {
     const wrong = await startService(
       { ISSUER: idp.issuer, TESSERA_FEED_URL: feed.url, TESSERA_FEED_CLIENT_ID: feed.clientId, TESSERA_FEED_CLIENT_SECRET: 'not-the-secret' },
-      '/healthz',
+      { readyPath: '/healthz' },
     );
     others.push(wrong);
     await eventually(() => wrong.output().includes('revocation feed answered HTTP 401 (check the client id and secret)'), 'the 401 logged');
