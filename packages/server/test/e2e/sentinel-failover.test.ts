@@ -251,7 +251,7 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     const oldPort = deployment.primary.port;
     const killedAt = performance.now();
     phase = 'during';
-    await deployment.primary.kill('SIGKILL');
+    await deployment.primary.kill();
     for (;;) {
       const port = await deployment.primaryPort().catch(() => oldPort);
       if (port !== oldPort) break;

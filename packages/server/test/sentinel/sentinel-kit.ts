@@ -2,11 +2,11 @@
 // sentinels, each a real Debian redis-server / redis-sentinel process with its own config
 // file in a temp directory (Sentinel rewrites its config, so it must be writable). The test
 // that starts one stops it (every process killed, the directory removed).
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { ChildService } from '../../../../scripts/lib/child-service.ts';
 import { freePort } from '../helpers/process.ts';
 
 export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
@@ -25,14 +25,8 @@ export function sentinelAvailable(): boolean {
   return present;
 }
 
-export interface RedisNode {
-  port: number;
-  process: ChildProcess;
-  output(): string;
-  alive(): boolean;
-  /** Sends the signal and waits for the exit. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
+/** A redis-server or redis-sentinel process (the shared launcher) and its port. */
+export type RedisNode = ChildService & { readonly port: number };
 
 export interface SentinelDeployment {
   primary: RedisNode;
@@ -56,36 +50,19 @@ export async function startRedisNode(bin: string, dir: string, name: string, con
   const port = await freePort();
   const file = path.join(dir, `${name}.conf`);
   fs.writeFileSync(file, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, ...config, ''].join('\n'));
-  const child = spawn(bin, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let alive = true;
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      alive = false;
-      resolve();
+  const node: RedisNode = Object.assign(
+    new ChildService({
+      name,
+      command: bin,
+      args: [file],
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '' },
+      ready: async () => /Ready to accept connections|Sentinel ID is/.test(node.output()),
+      readyTimeoutMs: 10_000,
     }),
+    { port },
   );
-  const node: RedisNode = {
-    port,
-    process: child,
-    output: () => output,
-    alive: () => alive,
-    async kill(signal = 'SIGKILL') {
-      if (alive) child.kill(signal);
-      await exited;
-    },
-  };
-  const deadline = Date.now() + 10_000;
-  while (!output.includes('Ready to accept connections') && !output.includes('Sentinel ID is')) {
-    if (!alive) throw new Error(`${name} exited:\n${output}`);
-    if (Date.now() > deadline) {
-      await node.kill();
-      throw new Error(`${name} not ready in time:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await node.start();
   return node;
 }
 
@@ -121,7 +98,7 @@ export async function startSentinelDeployment(options: { downAfterMs?: number } 
   };
   const stop = async () => {
     for (const c of clients) c.disconnect();
-    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    await Promise.all(nodes.map((n) => n.kill()));
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
