@@ -115,7 +115,8 @@ export class ChildService {
       child.once('exit', (code) => gone(code));
     });
 
-    const ready = typeof spec.ready === 'string' ? httpOk.bind(null, spec.ready) : spec.ready;
+    const readyUrl = spec.ready;
+    const ready = typeof readyUrl === 'string' ? () => httpOk(readyUrl) : readyUrl;
     const deadline = Date.now() + (spec.readyTimeoutMs ?? 60_000);
     for (;;) {
       if (!this.running) {
