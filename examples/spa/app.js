@@ -74,6 +74,8 @@ async function loadMe() {
   $('me-id').textContent = me.id;
   $('me-verified').textContent = me.email_verified ? 'yes' : 'no';
   $('resend-button').hidden = me.email_verified;
+  // The account page shows even when the second factor's status cannot be read.
+  await showMfaStatus().catch((err) => showError(`two-factor status: ${describe(err)}`));
   showLoggedIn();
 }
 
@@ -180,13 +182,26 @@ const confirmTotp = (event) =>
     clearTotpSetup();
     $('mfa-recovery-codes').replaceChildren(...recoveryCodes.map((c) => Object.assign(document.createElement('li'), { textContent: c })));
     $('mfa-recovery').hidden = false;
+    await showMfaStatus();
   });
 
 const removeTotp = (event) =>
   submitFields(event, ['mfa-remove-password', 'mfa-remove-code'], async (password, code) => {
     await auth.removeTotp({ password, ...secondFactorOf(code.trim()) });
     showError('two-factor authentication is off: logins need only the password');
+    await showMfaStatus();
   });
+
+/** Offers "set up" or "turn off", whichever applies, and says how many recovery codes are left. */
+async function showMfaStatus() {
+  const { totp } = await auth.mfaStatus();
+  $('mfa-state').dataset.active = String(totp.active);
+  $('mfa-state').textContent = totp.active
+    ? `On: logins ask for a code from your authenticator app. Recovery codes left: ${totp.recoveryCodesLeft}.`
+    : 'Off: logins need only the password.';
+  $('mfa-enroll-form').hidden = totp.active;
+  $('mfa-remove-form').hidden = !totp.active;
+}
 
 /** Takes the secret and the recovery codes off the page: they are shown once, not kept. */
 function clearTotpSetup() {

@@ -58,6 +58,16 @@ export interface SecondFactor {
 }
 
 /** A TOTP authenticator being added: not active until {@link TesseraClient.confirmTotp}. */
+/** The account's second factor (`GET /auth/mfa`). */
+export interface MfaStatus {
+  totp: {
+    /** A confirmed authenticator exists: logins ask for a code. */
+    active: boolean;
+    /** Unused recovery codes (0 without an active authenticator). */
+    recoveryCodesLeft: number;
+  };
+}
+
 export interface TotpEnrollment {
   /** Base32, for typing into an authenticator app by hand. */
   secret: string;
@@ -149,6 +159,14 @@ export class TesseraClient {
   async stepUp(input: SecondFactor): Promise<void> {
     const bearer = await this.requireAccessToken();
     await this.accept((await this.call('/auth/mfa/step-up', { body: secondFactorBody(input), bearer })) as unknown as TokenBody);
+  }
+
+  /** Whether the account has an authenticator and how many recovery codes are left (for an account page). */
+  async mfaStatus(): Promise<MfaStatus> {
+    const bearer = await this.requireAccessToken();
+    const body = await this.call('/auth/mfa', { method: 'GET', bearer });
+    const totp = body.totp as { active: boolean; recovery_codes_left: number };
+    return { totp: { active: totp.active === true, recoveryCodesLeft: Number(totp.recovery_codes_left) } };
   }
 
   /**
@@ -324,7 +342,7 @@ export class TesseraClient {
   /** Sends JSON to Tessera (POST unless `method`); resolves with the JSON body, rejects with a TesseraError. */
   private async call(
     path: string,
-    options: { method?: 'POST' | 'DELETE'; body?: unknown; credentials?: boolean; expect?: number; bearer?: string },
+    options: { method?: 'GET' | 'POST' | 'DELETE'; body?: unknown; credentials?: boolean; expect?: number; bearer?: string },
   ): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { ...CSRF_HEADER };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';

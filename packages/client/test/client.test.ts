@@ -148,12 +148,13 @@ describe('TesseraClient with body delivery (React Native)', () => {
     expect(auth.signedIn).toBe(true);
   });
 
-  it('adds and removes a TOTP authenticator with the bearer token: enroll, confirm (the recovery codes), remove', async () => {
+  it('adds and removes a TOTP authenticator with the bearer token: enroll, confirm (the recovery codes), status, remove', async () => {
     const recoveryCodes = Array.from({ length: 10 }, (_, i) => `aaaa-bbbb-cccc-${String(i).padStart(4, '2')}`);
     const tessera = fakeTessera({
       '/auth/login': () => tessera.tokenResponse(),
       '/auth/mfa/totp/enroll': () => json(200, { secret: 'JBSWY3DPEHPK3PXP', otpauth_uri: 'otpauth://totp/Tessera:a%40example.com?secret=JBSWY3DPEHPK3PXP' }),
       '/auth/mfa/totp/confirm': () => json(200, { recovery_codes: recoveryCodes }),
+      '/auth/mfa': () => json(200, { totp: { active: true, recovery_codes_left: 10 } }),
       '/auth/mfa/totp': (call) => (call.init.method === 'DELETE' ? new Response(null, { status: 204 }) : problem(405, 'method_not_allowed')),
     });
     const auth = client({ baseUrl: BASE, delivery: 'body', fetch: tessera.fetch });
@@ -167,17 +168,19 @@ describe('TesseraClient with body delivery (React Native)', () => {
       otpauthUri: 'otpauth://totp/Tessera:a%40example.com?secret=JBSWY3DPEHPK3PXP',
     });
     expect(await auth.confirmTotp({ code: '123456' })).toEqual({ recoveryCodes });
+    expect(await auth.mfaStatus()).toEqual({ totp: { active: true, recoveryCodesLeft: 10 } });
     await auth.removeTotp({ password: 'pw', recoveryCode: recoveryCodes[0]! });
 
     const sent = tessera.calls.slice(1).map((c) => ({
       path: c.path,
       method: c.init.method,
       auth: new Headers(c.init.headers).get('authorization'),
-      body: JSON.parse(String(c.init.body)) as unknown,
+      body: c.init.body === undefined ? undefined : (JSON.parse(String(c.init.body)) as unknown),
     }));
     expect(sent).toEqual([
       { path: '/auth/mfa/totp/enroll', method: 'POST', auth: 'Bearer at-1', body: { password: 'pw' } },
       { path: '/auth/mfa/totp/confirm', method: 'POST', auth: 'Bearer at-1', body: { code: '123456' } },
+      { path: '/auth/mfa', method: 'GET', auth: 'Bearer at-1', body: undefined },
       { path: '/auth/mfa/totp', method: 'DELETE', auth: 'Bearer at-1', body: { password: 'pw', recovery_code: recoveryCodes[0] } },
     ]);
     // Still signed in: adding or removing a factor does not end the session.

@@ -38,6 +38,12 @@ export interface StepUpResult {
 export class MfaFlows {
   constructor(private readonly deps: MfaFlowsDeps) {}
 
+  /** Whether the caller's account has an active authenticator and how many recovery codes are left. */
+  async status(claims: AccessTokenClaims): Promise<{ active: boolean; recoveryCodesLeft: number }> {
+    const user = await this.currentUser(claims);
+    return this.deps.mfa.status(user.id);
+  }
+
   async enroll(claims: AccessTokenClaims, password: string, ctx: RequestContext) {
     const user = await this.currentUser(claims);
     await this.checkPassword(user, password, 'password', claims, ctx);

@@ -338,9 +338,14 @@ describe.skipIf(skipWithoutChromium)('example SPA in headless Chromium', () => {
     await stack!.register(who);
     const { context, page } = await newPage();
     const errorText = () => page.textContent('#error');
+    const mfaState = () => page.textContent('#mfa-state');
+    const codesLeft = (n: number) => `On: logins ask for a code from your authenticator app. Recovery codes left: ${n}.`;
     try {
-      // Set up: the password, then the secret and its otpauth URI as text.
+      // Off at first: the page offers only "set up" (from GET /auth/mfa).
       await logIn(page, false, who);
+      await expect.poll(mfaState).toBe('Off: logins need only the password.');
+      expect(await page.isVisible('#mfa-remove-form')).toBe(false);
+      // Set up: the password, then the secret and its otpauth URI as text.
       await page.fill('#mfa-enroll-password', PASSWORD);
       const [enroll] = await Promise.all([apiResponse(page, '/auth/mfa/totp/enroll'), page.click('#mfa-enroll-button')]);
       expect(enroll.status()).toBe(200);
@@ -374,6 +379,9 @@ describe.skipIf(skipWithoutChromium)('example SPA in headless Chromium', () => {
       expect(await page.textContent('#mfa-secret')).toBe('');
       await page.click('#mfa-recovery-done');
       expect(await page.locator('#mfa-recovery-codes li').count()).toBe(0);
+      // On now: the page offers only "turn off", and counts the recovery codes.
+      await expect.poll(mfaState).toBe(codesLeft(10));
+      expect(await page.isVisible('#mfa-enroll-form')).toBe(false);
       await logOut(page);
 
       // The password alone no longer signs in: no tokens and no cookie, a code form instead.
@@ -424,11 +432,14 @@ describe.skipIf(skipWithoutChromium)('example SPA in headless Chromium', () => {
       await loginWithRecoveryCode(page, who, recoveryCodes[1]!);
       await Promise.all([apiResponse(page, '/auth/mfa/verify'), page.click('#mfa-button')]);
       await waitForState(page, 'logged-in');
+      await expect.poll(mfaState).toBe(codesLeft(8));
       await page.fill('#mfa-remove-password', PASSWORD);
       await page.fill('#mfa-remove-code', recoveryCodes[2]!);
       const [removed] = await Promise.all([apiResponse(page, '/auth/mfa/totp', 'DELETE'), page.click('#mfa-remove-button')]);
       expect(removed.status()).toBe(204);
       await expect.poll(errorText).toContain('two-factor authentication is off');
+      await expect.poll(mfaState).toBe('Off: logins need only the password.');
+      expect(await page.isVisible('#mfa-enroll-form')).toBe(true);
       await logOut(page);
       await logIn(page, false, who);
     } finally {

@@ -185,6 +185,29 @@ describe('TOTP second factor across two replicas', () => {
     expectProblem(await verify(b, { mfa_token: bound.mfa_token, code: codeFor(secret, now) }), 401, 'invalid_mfa_token');
   });
 
+  it('GET /auth/mfa follows the factor: off, still off while unconfirmed, on with ten codes, one fewer per code used, off after removal', async () => {
+    const { user, tokens } = await signUp(a.fastify);
+    const status = async (app: TestApp) => {
+      const res = await app.fastify.inject({ method: 'GET', url: '/auth/mfa', headers: bearer(tokens.access_token) });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.headers['cache-control']).toBe('no-store');
+      return res.json();
+    };
+    expectProblem(await a.fastify.inject({ method: 'GET', url: '/auth/mfa' }), 401, 'invalid_token');
+    expect(await status(a)).toEqual({ totp: { active: false, recovery_codes_left: 0 } });
+    await a.fastify.inject({ method: 'POST', url: '/auth/mfa/totp/enroll', headers: bearer(tokens.access_token), payload: { password: PASSWORD } });
+    expect(await status(b)).toEqual({ totp: { active: false, recovery_codes_left: 0 } });
+    const { secret, recoveryCodes } = await enableTotp(a.fastify, tokens.access_token, now);
+    expect(await status(b)).toEqual({ totp: { active: true, recovery_codes_left: 10 } });
+    const challenge = await passwordStep(a, user.email);
+    expect((await verify(a, { mfa_token: challenge.mfa_token, recovery_code: recoveryCodes[3]! })).statusCode).toBe(200);
+    expect(await status(a)).toEqual({ totp: { active: true, recovery_codes_left: 9 } });
+    toNextStep();
+    const removed = await b.fastify.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: bearer(tokens.access_token), payload: { password: PASSWORD, code: codeFor(secret, now) } });
+    expect(removed.statusCode, removed.body).toBe(204);
+    expect(await status(a)).toEqual({ totp: { active: false, recovery_codes_left: 0 } });
+  });
+
   it('removing the factor needs the password and a code', async () => {
     const { user, tokens } = await signUp(a.fastify);
     const { secret, recoveryCodes } = await enableTotp(a.fastify, tokens.access_token, now);

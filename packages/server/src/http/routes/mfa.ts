@@ -1,4 +1,4 @@
-// Second factor: TOTP enrolment and removal, the second step of a login, step-up.
+// Second factor: the account's status, TOTP enrolment and removal, the second step of a login, step-up.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { MfaFlows } from '../../mfa/mfa-flows.ts';
@@ -47,6 +47,12 @@ const stepUpBody = z.strictObject({ code: totpCode.optional(), recovery_code: re
 export async function mfaRoutes(app: FastifyInstance, deps: RouteDeps & { mfaFlows: MfaFlows }): Promise<void> {
   const { mfaFlows, config } = deps;
   const requireBearer = authenticate(deps.verifyBearer);
+
+  // What an account page needs to offer "set up" or "turn off", and warn when recovery codes run low.
+  app.get('/auth/mfa', { preHandler: requireBearer }, async (request, reply) => {
+    const status = await mfaFlows.status(claimsOf(request));
+    return noStore(reply).send({ totp: { active: status.active, recovery_codes_left: status.recoveryCodesLeft } });
+  });
 
   app.post('/auth/mfa/totp/enroll', { preHandler: requireBearer }, async (request, reply) => {
     const body = parseWith(enrollBody, request.body);
