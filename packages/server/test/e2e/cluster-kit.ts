@@ -1,9 +1,10 @@
 // Several real Tessera processes sharing PostgreSQL, Redis and keys/, plus the example
 // resource service: the multi-replica topology, as processes on loopback.
 import fs from 'node:fs';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { startCluster as startBalancedCluster, type Cluster as BalancedCluster, type ClusterOptions } from '../../../../scripts/cluster.ts';
 import { tempDir } from '../helpers/app.ts';
-import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
+import { createTestDb, POSTGRES_URL, urlWithSchema, type TestDb } from '../helpers/db.ts';
 import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
 import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/process.ts';
 import { adminClient, deleteKeys, REDIS_URL, uniquePrefix } from '../revocation/redis-kit.ts';
@@ -59,6 +60,49 @@ export async function startCluster(options: { replicas: number; redisUrl?: strin
       fs.rmSync(keysDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `npm run cluster`'s topology — nginx in front of Tessera replicas — for the tests of one
+ * describe block: started before them on a schema, keys folder and Redis key prefix of its
+ * own, stopped and cleaned up after. Call it inside the describe block, and `cluster()` or
+ * `testDb()` in a test.
+ */
+export function useBalancedCluster(
+  name: string,
+  options: Pick<ClusterOptions, 'replicas' | 'env'>,
+): { cluster(): BalancedCluster; testDb(): TestDb } {
+  let testDb: TestDb | undefined;
+  let cluster: BalancedCluster | undefined;
+  let keysDir: string | undefined;
+  const prefix = uniquePrefix(name);
+  beforeAll(async () => {
+    testDb = await createTestDb('postgres');
+    keysDir = tempDir(`tessera-${name}-keys-`);
+    cluster = await startBalancedCluster({
+      databaseUrl: POSTGRES_URL,
+      schema: testDb.schema!,
+      redisUrl: REDIS_URL,
+      redisKeyPrefix: prefix,
+      keysDir,
+      resourceService: false,
+      logLevel: 'warn',
+      ...options,
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    await testDb?.drop();
+    if (keysDir) fs.rmSync(keysDir, { recursive: true, force: true });
+    const admin = adminClient();
+    await deleteKeys(admin, prefix);
+    admin.disconnect();
+  }, 60_000);
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the balanced cluster did not start');
+    return value;
+  };
+  return { cluster: () => started(cluster), testDb: () => started(testDb) };
 }
 
 const json = { 'content-type': 'application/json' };

@@ -1,16 +1,11 @@
 // The revocation feed through the real balancer (nginx with deploy/nginx-proxy.conf, whose
 // proxy_read_timeout is 30 s): events arrive unbuffered, and a stream left idle for longer
 // than that read timeout stays open thanks to the keep-alive comments.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findNginx } from '../../../../scripts/cluster/nginx.ts';
-import { startCluster, type Cluster } from '../../../../scripts/cluster.ts';
-import { createTestDb, POSTGRES_URL, type TestDb } from '../helpers/db.ts';
 import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, SseStream } from '../revocation/feed-kit.ts';
-import { adminClient, deleteKeys, REDIS_URL, sleep, uniquePrefix } from '../revocation/redis-kit.ts';
-import { post, registerAndLogin } from './cluster-kit.ts';
+import { sleep } from '../revocation/redis-kit.ts';
+import { post, registerAndLogin, useBalancedCluster } from './cluster-kit.ts';
 
 /** deploy/nginx-proxy.conf's proxy_read_timeout, plus a margin. */
 const IDLE_MS = 33_000;
@@ -18,37 +13,13 @@ const IDLE_MS = 33_000;
 const skip = !findNginx() && process.env.CI === undefined;
 
 describe.skipIf(skip)('revocation feed behind nginx', () => {
-  let testDb: TestDb;
-  let cluster: Cluster | undefined;
-  let keysDir: string;
-  const prefix = uniquePrefix('feed-nginx');
-
-  beforeAll(async () => {
-    testDb = await createTestDb('postgres');
-    keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-feed-keys-'));
-    cluster = await startCluster({
-      databaseUrl: POSTGRES_URL,
-      schema: testDb.schema!,
-      redisUrl: REDIS_URL,
-      redisKeyPrefix: prefix,
-      keysDir,
-      replicas: 2,
-      resourceService: false,
-      logLevel: 'warn',
-      env: { RATE_LIMIT_ENABLED: 'false', INTROSPECTION_CLIENTS: FEED_CLIENTS_ENV, REVOCATION_FEED_HEARTBEAT_SECONDS: '5' },
-    });
-  }, 120_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await testDb?.drop();
-    if (keysDir) fs.rmSync(keysDir, { recursive: true, force: true });
-    const admin = adminClient();
-    await deleteKeys(admin, prefix);
-    admin.disconnect();
+  const { cluster } = useBalancedCluster('feed-nginx', {
+    replicas: 2,
+    env: { RATE_LIMIT_ENABLED: 'false', INTROSPECTION_CLIENTS: FEED_CLIENTS_ENV, REVOCATION_FEED_HEARTBEAT_SECONDS: '5' },
   });
 
   it('streams live through the balancer and outlives its read timeout while idle', async () => {
-    const lb = cluster!.url;
+    const lb = cluster().url;
     const stream = await SseStream.open(`${lb}/revocations/stream`, basic(FEED_CLIENT));
     try {
       expect(stream.response.status).toBe(200);

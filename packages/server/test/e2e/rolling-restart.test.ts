@@ -4,16 +4,11 @@
 // replica in turn gets SIGTERM, must exit 0, and is started again on the same port.
 // Nothing may be lost: every answer is the expected 2xx (a 502/503 or a connection error
 // is a lost request) and every user is still logged in at the end.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findNginx } from '../../../../scripts/cluster/nginx.ts';
-import { startCluster, type Cluster } from '../../../../scripts/cluster.ts';
-import { createTestDb, POSTGRES_URL, type TestDb } from '../helpers/db.ts';
 import { PASSWORD, uniqueEmail, type Tokens } from '../helpers/flows.ts';
-import { REDIS_URL, sleep, uniquePrefix } from '../revocation/redis-kit.ts';
+import { sleep } from '../revocation/redis-kit.ts';
+import { useBalancedCluster } from './cluster-kit.ts';
 
 const USERS = 6;
 /** Pause between two requests of one client: steady, bounded load rather than a flood. */
@@ -44,46 +39,11 @@ const jsonPost = (body: unknown): RequestInit => ({
 });
 
 describe.skipIf(skip)('rolling restart behind nginx', () => {
-  let testDb: TestDb;
-  let cluster: Cluster | undefined;
-  let keysDir: string;
-  const prefix = uniquePrefix('rolling');
-
-  beforeAll(async () => {
-    testDb = await createTestDb('postgres');
-    keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-rolling-keys-'));
-    cluster = await startCluster({
-      databaseUrl: POSTGRES_URL,
-      schema: testDb.schema!,
-      redisUrl: REDIS_URL,
-      redisKeyPrefix: prefix,
-      keysDir,
-      resourceService: false,
-      logLevel: 'warn',
-      // The load comes from one IP; this test is about restarts, not about abuse limits.
-      env: { RATE_LIMIT_ENABLED: 'false', SHUTDOWN_TIMEOUT_MS: '15000' },
-    });
-  }, 120_000);
-
-  afterAll(async () => {
-    await cluster?.stop();
-    await testDb?.drop();
-    if (keysDir) fs.rmSync(keysDir, { recursive: true, force: true });
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
-    try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-    } finally {
-      redis.disconnect();
-    }
-  }, 60_000);
+  // The load comes from one IP; this test is about restarts, not about abuse limits.
+  const { cluster, testDb } = useBalancedCluster('rolling', { env: { RATE_LIMIT_ENABLED: 'false', SHUTDOWN_TIMEOUT_MS: '15000' } });
 
   it('loses no request and logs out no user while every replica is restarted in turn', async () => {
-    const lb = cluster!.url;
+    const lb = cluster().url;
     const users: Tokens[] = [];
     for (let i = 0; i < USERS; i++) {
       const email = uniqueEmail('rolling');
@@ -121,7 +81,7 @@ describe.skipIf(skip)('rolling restart behind nginx', () => {
     const restarted: { name: string; requestsDuring: number }[] = [];
     try {
       await sleep(2_000);
-      for (const replica of cluster!.replicas) {
+      for (const replica of cluster().replicas) {
         const before = counts.me + counts.refresh;
         exitCodes.push(await replica.stop('SIGTERM'));
         await replica.start();
@@ -138,7 +98,7 @@ describe.skipIf(skip)('rolling restart behind nginx', () => {
     // expected (the replica is down or restarting; the request never reached it). A reset or
     // an early close would be a request cut by a stopping replica: nginx replays those only
     // when idempotent or whitelisted, so they must not happen at all.
-    const nginxLog = cluster!.nginxErrorLog().split('\n');
+    const nginxLog = cluster().nginxErrorLog().split('\n');
     const refused = nginxLog.filter((l) => l.includes('Connection refused'));
     const cut = nginxLog.filter((l) => /reset by peer|prematurely closed|timed out/.test(l) && !l.includes('while connecting to upstream'));
     console.info(JSON.stringify({ requests: counts, restarted, nginx: { refused: refused.length, cut: cut.length } }));
@@ -158,7 +118,7 @@ describe.skipIf(skip)('rolling restart behind nginx', () => {
       const me = await call(`${lb}/auth/me`, { headers: { authorization: `Bearer ${fresh.access_token}` } });
       expect(me.status, `user ${i}: ${me.body}`).toBe(200);
     }
-    const reused = await testDb.db.query<{ n: string }>(
+    const reused = await testDb().db.query<{ n: string }>(
       "SELECT count(*)::text AS n FROM sessions WHERE revoked_reason = 'refresh_token_reused'",
     );
     expect(reused[0]?.n).toBe('0');
