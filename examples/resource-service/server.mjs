@@ -37,7 +37,9 @@ if (env.TESSERA_FEED_URL) {
   });
   /** @type {import('@tessera/verifier').RedisSentinelConnection} */
   const redisSentinel = { sentinels, name: env.REDIS_SENTINEL_NAME ?? 'mymaster', db: Number(env.REDIS_DB ?? 0) };
+  if (env.REDIS_USERNAME) redisSentinel.username = env.REDIS_USERNAME;
   if (env.REDIS_PASSWORD) redisSentinel.password = env.REDIS_PASSWORD;
+  if (env.REDIS_SENTINEL_USERNAME) redisSentinel.sentinelUsername = env.REDIS_SENTINEL_USERNAME;
   if (env.REDIS_SENTINEL_PASSWORD) redisSentinel.sentinelPassword = env.REDIS_SENTINEL_PASSWORD;
   options.revocation = { redisSentinel, keyPrefix };
 } else if (env.REDIS_URL) {

@@ -36,9 +36,10 @@ export function derivedIssuer(host: string, port: number): string {
   return new URL(`http://${name}:${port}`).origin;
 }
 
-// Variables that can carry a secret (a password in a URL, client secrets): a problem with one
+// Variables that can carry a secret (a password in a URL, client secrets, the ACL user names
+// that go with a password: half a credential is still not for logs): a problem with one
 // names the variable and the problem, never the value. The pattern also covers variables
 // added later under the usual names.
 const SECRET_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'INTROSPECTION_CLIENTS', 'ADMIN_CLIENTS', 'MFA_ENCRYPTION_KEY']);
-const MAY_HOLD_A_SECRET = /URL|SECRET|PASSWORD|TOKEN|CLIENTS|SENTINEL|CREDENTIAL/;
+const MAY_HOLD_A_SECRET = /URL|SECRET|PASSWORD|USERNAME|TOKEN|CLIENTS|SENTINEL|CREDENTIAL/;
 export const isSecretVariable = (name: string): boolean => SECRET_VARIABLES.has(name) || MAY_HOLD_A_SECRET.test(name);

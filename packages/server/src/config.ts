@@ -78,7 +78,9 @@ export const envSchema = z.object({
   // Sentinel instead of REDIS_URL (README "Redis Sentinel"); checked together in redisConfigFrom.
   REDIS_SENTINELS: sentinelList.optional(),
   REDIS_SENTINEL_NAME: z.string().min(1).max(200).optional(),
+  REDIS_USERNAME: z.string().min(1).optional(),
   REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   REDIS_DB: z.coerce.number().int().min(0).max(1_000_000).optional(),
   REDIS_KEY_PREFIX: z.string().default('tessera:'),

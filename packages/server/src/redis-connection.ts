@@ -20,8 +20,12 @@ export type RedisConfig =
       sentinels: SentinelAddress[];
       /** The master group name the sentinels monitor (REDIS_SENTINEL_NAME). */
       name: string;
+      /** ACL user for the primary and replicas (REDIS_USERNAME); undefined: the `default` user. */
+      username: string | undefined;
       /** AUTH for the primary and replicas (REDIS_PASSWORD). */
       password: string | undefined;
+      /** ACL user for the sentinels themselves (REDIS_SENTINEL_USERNAME); undefined: the `default` user. */
+      sentinelUsername: string | undefined;
       /** AUTH for the sentinels themselves (REDIS_SENTINEL_PASSWORD). */
       sentinelPassword: string | undefined;
       db: number;
@@ -54,7 +58,9 @@ export interface RedisEnv {
   REDIS_URL?: string | undefined;
   REDIS_SENTINELS?: SentinelAddress[] | undefined;
   REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_USERNAME?: string | undefined;
   REDIS_PASSWORD?: string | undefined;
+  REDIS_SENTINEL_USERNAME?: string | undefined;
   REDIS_SENTINEL_PASSWORD?: string | undefined;
   REDIS_DB?: number | undefined;
 }
@@ -63,42 +69,64 @@ export interface RedisEnv {
  * REDIS_URL and REDIS_SENTINELS exclude each other: with Sentinel the primary's address is
  * whatever the sentinels say, so a URL's host would be a second, contradicting answer. A
  * variable that only means something in the other mode is refused rather than ignored.
- * Problems name the variable, never a value (passwords).
+ * An ACL user (REDIS_USERNAME, REDIS_SENTINEL_USERNAME) needs its password: ioredis would
+ * send AUTH with a username alone, which no Redis accepts. Problems name the variable, never
+ * a value (user names and passwords).
  */
 export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | undefined {
   const onlyWithSentinels = (name: keyof RedisEnv, hint: string) => {
     if (e[name] !== undefined) problems.push(`${name}: only used with REDIS_SENTINELS${hint}`);
   };
+  const userNeedsPassword = (user: 'REDIS_USERNAME' | 'REDIS_SENTINEL_USERNAME', password: string, hasPassword: boolean) => {
+    if (e[user] === undefined || hasPassword) return true;
+    problems.push(`${user}: an ACL user logs in with a password; set ${password} too`);
+    return false;
+  };
   if (e.REDIS_SENTINELS) {
     if (e.REDIS_URL !== undefined) {
-      problems.push('REDIS_SENTINELS: set either REDIS_URL (one Redis server) or REDIS_SENTINELS (Sentinel), not both; with Sentinel use REDIS_PASSWORD and REDIS_DB');
+      problems.push('REDIS_SENTINELS: set either REDIS_URL (one Redis server) or REDIS_SENTINELS (Sentinel), not both; with Sentinel use REDIS_USERNAME, REDIS_PASSWORD and REDIS_DB');
       return undefined;
     }
+    const dataUser = userNeedsPassword('REDIS_USERNAME', 'REDIS_PASSWORD', e.REDIS_PASSWORD !== undefined);
+    const sentinelUser = userNeedsPassword('REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD', e.REDIS_SENTINEL_PASSWORD !== undefined);
+    if (!dataUser || !sentinelUser) return undefined;
     return {
       mode: 'sentinel',
       sentinels: e.REDIS_SENTINELS,
       name: e.REDIS_SENTINEL_NAME ?? DEFAULT_SENTINEL_NAME,
+      username: e.REDIS_USERNAME,
       password: e.REDIS_PASSWORD,
+      sentinelUsername: e.REDIS_SENTINEL_USERNAME,
       sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
       db: e.REDIS_DB ?? 0,
     };
   }
   onlyWithSentinels('REDIS_SENTINEL_NAME', '');
+  onlyWithSentinels('REDIS_SENTINEL_USERNAME', '');
   onlyWithSentinels('REDIS_SENTINEL_PASSWORD', '');
   onlyWithSentinels('REDIS_DB', '; with REDIS_URL give the database in its path (redis://host:6379/2)');
   if (e.REDIS_URL === undefined) {
-    if (e.REDIS_PASSWORD !== undefined) problems.push('REDIS_PASSWORD: set REDIS_URL or REDIS_SENTINELS too (there is no Redis to log in to)');
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
+      if (e[name] !== undefined) problems.push(`${name}: set REDIS_URL or REDIS_SENTINELS too (there is no Redis to log in to)`);
+    }
     return undefined;
   }
   const url = new URL(e.REDIS_URL);
-  if (e.REDIS_PASSWORD !== undefined) {
-    if (url.password !== '') {
-      problems.push('REDIS_PASSWORD: REDIS_URL holds a password too; give it in one place');
+  // ioredis decodeURIComponent()s both; the URL setters alone would leave a '%' as it is.
+  const credentials = [
+    ['REDIS_USERNAME', 'username', 'a user name'],
+    ['REDIS_PASSWORD', 'password', 'a password'],
+  ] as const;
+  for (const [name, part, what] of credentials) {
+    const value = e[name];
+    if (value === undefined) continue;
+    if (url[part] !== '') {
+      problems.push(`${name}: REDIS_URL holds ${what} too; give it in one place`);
       return undefined;
     }
-    // ioredis decodeURIComponent()s the password; the setter alone would leave a '%' as it is.
-    url.password = encodeURIComponent(e.REDIS_PASSWORD);
+    url[part] = encodeURIComponent(value);
   }
+  if (!userNeedsPassword('REDIS_USERNAME', 'REDIS_PASSWORD (or the password in REDIS_URL)', url.password !== '')) return undefined;
   return { mode: 'direct', url: url.toString() };
 }
 
@@ -110,12 +138,14 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
 export function redisConnection(redis: RedisConfig): string | RedisOptions {
   if (redis.mode === 'direct') return redis.url;
   // The verifier library's builder: services and the server connect alike (READONLY → reconnect).
-  const { sentinels, name, password, sentinelPassword, db } = redis;
+  const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db } = redis;
   return sentinelRedisOptions({
     sentinels,
     name,
     db,
+    ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
+    ...(sentinelUsername !== undefined ? { sentinelUsername } : {}),
     ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
   });
 }

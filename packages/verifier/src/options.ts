@@ -6,8 +6,8 @@ import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './li
 
 /**
  * A Redis whose primary is managed by Redis Sentinel: the same values as Tessera's
- * `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`, `REDIS_PASSWORD`, `REDIS_SENTINEL_PASSWORD` and
- * `REDIS_DB`. The verifier asks the sentinels for the current primary on every (re)connect,
+ * `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`, `REDIS_USERNAME`, `REDIS_PASSWORD`,
+ * `REDIS_SENTINEL_USERNAME`, `REDIS_SENTINEL_PASSWORD` and `REDIS_DB`. The verifier asks the sentinels for the current primary on every (re)connect,
  * so it follows a failover and reloads the denylist from the promoted replica.
  */
 export interface RedisSentinelConnection {
@@ -15,8 +15,12 @@ export interface RedisSentinelConnection {
   sentinels: { host: string; port: number }[];
   /** The master group name. Default `mymaster`. */
   name?: string;
+  /** ACL user (Redis 6+) for the primary and replicas; without it `password` is the `default` user's. */
+  username?: string;
   /** AUTH for the primary and replicas. */
   password?: string;
+  /** ACL user (Redis 6.2+) for the sentinels; without it `sentinelPassword` is the `default` user's. */
+  sentinelUsername?: string;
   /** AUTH for the sentinels. */
   sentinelPassword?: string;
   /** Database index. Default 0. */
@@ -140,8 +144,8 @@ function httpUrl(value: string, name: string): string {
 }
 
 function validateSentinel(value: RedisSentinelConnection): void {
-  if (typeof value !== 'object' || value === null) bad('revocation.redisSentinel', '{ sentinels, name?, password?, sentinelPassword?, db? }');
-  const { sentinels, name, password, sentinelPassword, db } = value;
+  if (typeof value !== 'object' || value === null) bad('revocation.redisSentinel', '{ sentinels, name?, username?, password?, sentinelUsername?, sentinelPassword?, db? }');
+  const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db } = value;
   const address = (s: unknown) => {
     const { host, port } = (s ?? {}) as { host?: unknown; port?: unknown };
     return typeof host === 'string' && host.length > 0 && typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536;
@@ -149,9 +153,12 @@ function validateSentinel(value: RedisSentinelConnection): void {
   if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(address)) {
     bad('revocation.redisSentinel.sentinels', 'a non-empty array of { host, port }');
   }
-  for (const [key, v] of Object.entries({ name, password, sentinelPassword })) {
+  for (const [key, v] of Object.entries({ name, username, password, sentinelUsername, sentinelPassword })) {
     if (v !== undefined && (typeof v !== 'string' || v.length === 0)) bad(`revocation.redisSentinel.${key}`, 'a non-empty string');
   }
+  // An ACL user logs in with its password: ioredis would send AUTH with the username alone.
+  if (username !== undefined && password === undefined) bad('revocation.redisSentinel.password', 'given with username');
+  if (sentinelUsername !== undefined && sentinelPassword === undefined) bad('revocation.redisSentinel.sentinelPassword', 'given with sentinelUsername');
   if (db !== undefined) nonNegative(db, 'revocation.redisSentinel.db', 0, true);
 }
 

@@ -117,7 +117,10 @@ export function sentinelRedisOptions(connection: RedisSentinelConnection): Redis
     sentinels: connection.sentinels.map(({ host, port }) => ({ host, port })),
     name: connection.name ?? 'mymaster',
     db: connection.db ?? 0,
+    // ioredis sends AUTH <username> <password> when a username is given, AUTH <password> otherwise.
+    ...(connection.username !== undefined ? { username: connection.username } : {}),
     ...(connection.password !== undefined ? { password: connection.password } : {}),
+    ...(connection.sentinelUsername !== undefined ? { sentinelUsername: connection.sentinelUsername } : {}),
     ...(connection.sentinelPassword !== undefined ? { sentinelPassword: connection.sentinelPassword } : {}),
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
   };
