@@ -49,13 +49,15 @@ describe('Redis connection settings', () => {
         { host: '::1', port: 26381 },
       ],
       name: 'mymaster',
+      username: undefined,
       password: undefined,
+      sentinelUsername: undefined,
       sentinelPassword: undefined,
       db: 0,
     });
     const options = redisConnection(config.redis!);
     expect(options).toMatchObject({ sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-b', port: 26380 }, { host: '::1', port: 26381 }], name: 'mymaster', db: 0 });
-    expect(options).not.toHaveProperty('password');
+    for (const credential of ['username', 'password', 'sentinelUsername', 'sentinelPassword']) expect(options).not.toHaveProperty(credential);
     // A demoted primary answers READONLY: reconnect (the sentinels name the new one).
     const reconnect = (options as { reconnectOnError: (err: Error) => unknown }).reconnectOnError;
     expect(reconnect(new Error("READONLY You can't write against a read only replica."))).toBe(true);
@@ -79,6 +81,38 @@ describe('Redis connection settings', () => {
     });
   });
 
+  it('REDIS_SENTINELS with ACL users for the data nodes and for the sentinels', () => {
+    const config = load({
+      REDIS_SENTINELS: '127.0.0.1:26379',
+      REDIS_USERNAME: 'tessera',
+      REDIS_PASSWORD: 'data-secret',
+      REDIS_SENTINEL_USERNAME: 'sentinel-admin',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    });
+    expect(redisConnection(config.redis!)).toMatchObject({
+      username: 'tessera',
+      password: 'data-secret',
+      sentinelUsername: 'sentinel-admin',
+      sentinelPassword: 'sentinel-secret',
+    });
+    // Either user alone: the other side stays the `default` user.
+    const dataOnly = redisConnection(load({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_USERNAME: 'tessera', REDIS_PASSWORD: 'p' }).redis!);
+    expect(dataOnly).toMatchObject({ username: 'tessera', password: 'p' });
+    expect(dataOnly).not.toHaveProperty('sentinelUsername');
+  });
+
+  it('REDIS_USERNAME goes into the URL, percent-encoded, with REDIS_PASSWORD or the URL\'s password', () => {
+    for (const username of ['tessera', 'svc@team:a/b', '100%']) {
+      const url = new URL(redisConnection(load({ REDIS_URL: 'redis://cache.internal:6379/2', REDIS_USERNAME: username, REDIS_PASSWORD: 'p@ss' }).redis!) as string);
+      // What ioredis does with them (decodeURIComponent of the parsed URL's parts).
+      expect(decodeURIComponent(url.username), username).toBe(username);
+      expect(decodeURIComponent(url.password)).toBe('p@ss');
+      expect(url.pathname).toBe('/2');
+    }
+    const inUrl = new URL(redisConnection(load({ REDIS_URL: 'redis://:secret@cache.internal:6379', REDIS_USERNAME: 'tessera' }).redis!) as string);
+    expect([inUrl.username, inUrl.password]).toEqual(['tessera', 'secret']);
+  });
+
   it('refuses contradicting or meaningless combinations, naming the variable', () => {
     expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINELS: '127.0.0.1:26379' })).toMatch(/REDIS_SENTINELS: set either REDIS_URL .* or REDIS_SENTINELS .*not both/);
     expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_DB: '2' })).toMatch(/REDIS_DB: only used with REDIS_SENTINELS; with REDIS_URL give the database in its path/);
@@ -86,6 +120,15 @@ describe('Redis connection settings', () => {
     expect(problems({ REDIS_SENTINEL_PASSWORD: 'x' })).toMatch(/REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS/);
     expect(problems({ REDIS_PASSWORD: 'x' })).toMatch(/REDIS_PASSWORD: set REDIS_URL or REDIS_SENTINELS too/);
     expect(problems({ REDIS_URL: 'redis://:a@127.0.0.1:6379', REDIS_PASSWORD: 'b' })).toMatch(/REDIS_PASSWORD: REDIS_URL holds a password too/);
+    expect(problems({ REDIS_URL: 'redis://someone:a@127.0.0.1:6379', REDIS_USERNAME: 'b' })).toMatch(/REDIS_USERNAME: REDIS_URL holds a user name too/);
+    expect(problems({ REDIS_URL: 'redis://someone@127.0.0.1:6379', REDIS_USERNAME: 'b', REDIS_PASSWORD: 'c' })).toMatch(/REDIS_USERNAME: REDIS_URL holds a user name too/);
+    expect(problems({ REDIS_USERNAME: 'x' })).toMatch(/REDIS_USERNAME: set REDIS_URL or REDIS_SENTINELS too/);
+    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINEL_USERNAME: 'x' })).toMatch(/REDIS_SENTINEL_USERNAME: only used with REDIS_SENTINELS/);
+    expect(problems({ REDIS_SENTINEL_USERNAME: 'x', REDIS_SENTINEL_PASSWORD: 'y' })).toMatch(/REDIS_SENTINEL_USERNAME: only used with REDIS_SENTINELS/);
+    // A username alone would make ioredis send AUTH without a password.
+    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_USERNAME: 'x' })).toMatch(/REDIS_USERNAME: an ACL user logs in with a password; set REDIS_PASSWORD/);
+    expect(problems({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_USERNAME: 'x' })).toMatch(/REDIS_USERNAME: an ACL user logs in with a password; set REDIS_PASSWORD/);
+    expect(problems({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_USERNAME: 'x', REDIS_PASSWORD: 'y' })).toMatch(/REDIS_SENTINEL_USERNAME: an ACL user logs in with a password; set REDIS_SENTINEL_PASSWORD/);
     for (const bad of ['127.0.0.1', 'host:0', 'host:70000', '[not-ipv6]:1', ':26379', 'a:1,,b']) {
       expect(problems({ REDIS_SENTINELS: bad }), bad).toMatch(/REDIS_SENTINELS: each entry must be host:port/);
     }
@@ -104,6 +147,18 @@ describe('Redis connection settings', () => {
     expect(message).not.toContain('hunter2');
     const both = problems({ REDIS_URL: 'redis://:hunter2@127.0.0.1:6379', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_PASSWORD: 'hunter2-b' });
     expect(both).not.toContain('hunter2');
+    // User names are half a credential: never echoed either, whatever the problem.
+    for (const env of [
+      { REDIS_URL: 'redis://hunter2-in-url:pw@127.0.0.1:6379', REDIS_USERNAME: 'hunter2-user' },
+      { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_USERNAME: 'hunter2-user', REDIS_SENTINEL_USERNAME: 'hunter2-sentinel-user' },
+      { REDIS_SENTINELS: 'hunter2-host', REDIS_USERNAME: 'hunter2-user', REDIS_SENTINEL_USERNAME: 'hunter2-sentinel-user' },
+      { REDIS_SENTINELS: '127.0.0.1:26379', REDIS_USERNAME: 'hunter2-user', REDIS_SENTINEL_USERNAME: 'hunter2-sentinel-user' },
+      { REDIS_USERNAME: 'hunter2-user' },
+    ]) {
+      const message = problems(env);
+      expect(message).toMatch(/REDIS_(SENTINEL_)?USERNAME|REDIS_SENTINELS/);
+      expect(message).not.toContain('hunter2');
+    }
   });
 });
 
