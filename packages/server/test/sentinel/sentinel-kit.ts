@@ -12,6 +12,9 @@ import { freePort } from '../helpers/process.ts';
 export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
 export const REDIS_SENTINEL_BIN = '/usr/bin/redis-sentinel';
 export const MASTER_NAME = 'mymaster';
+/** The ACL users of a deployment started with `{ acl: true }`: on the data nodes, on the sentinels. */
+export const DATA_USER = 'tessera';
+export const SENTINEL_USER = 'sentinel-admin';
 
 /**
  * True when both binaries are there. Missing under CI=true is a failure, not a skip: the
@@ -38,9 +41,12 @@ export interface SentinelDeployment {
   sentinelsEnv: string;
   password: string;
   sentinelPassword: string;
+  /** With `{ acl: true }`: the ACL user of the data nodes (DATA_USER), of the sentinels (SENTINEL_USER); otherwise undefined (`default`). */
+  username: string | undefined;
+  sentinelUsername: string | undefined;
   /** The port the sentinels currently name as primary. */
   primaryPort(): Promise<number>;
-  /** A direct connection to the node on `port` (AUTH included). */
+  /** A direct connection to the data node on `port` (AUTH included, as the ACL user with `acl`). */
   client(port: number): Redis;
   stop(): Promise<void>;
 }
@@ -83,15 +89,21 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs:
  * Primary + replica (replicaof, AUTH on both, no persistence) and three sentinels (quorum 2,
  * down after 1 s), started in that order and only returned once every sentinel knows the
  * replica and the two other sentinels: a failover is possible from then on.
+ *
+ * `acl`: as a hardened deployment, every node's `default` user is off. The data nodes know
+ * only DATA_USER (the replica and the sentinels log in as it: masteruser, auth-user), the
+ * sentinels only SENTINEL_USER (they log in to each other as it: sentinel-user).
  */
-export async function startSentinelDeployment(options: { downAfterMs?: number } = {}): Promise<SentinelDeployment> {
+export async function startSentinelDeployment(options: { downAfterMs?: number; acl?: boolean } = {}): Promise<SentinelDeployment> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-sentinel-'));
   const password = 'data-pass-' + Math.random().toString(36).slice(2);
   const sentinelPassword = 'sentinel-pass-' + Math.random().toString(36).slice(2);
+  const username = options.acl ? DATA_USER : undefined;
+  const sentinelUsername = options.acl ? SENTINEL_USER : undefined;
   const nodes: RedisNode[] = [];
   const clients: Redis[] = [];
-  const client = (port: number, pass = password): Redis => {
-    const c = new Redis({ host: '127.0.0.1', port, password: pass, maxRetriesPerRequest: 1, lazyConnect: false, retryStrategy: () => null });
+  const client = (port: number, pass = password, user = username): Redis => {
+    const c = new Redis({ host: '127.0.0.1', port, username: user, password: pass, maxRetriesPerRequest: 1, lazyConnect: false, retryStrategy: () => null });
     c.on('error', () => {});
     clients.push(c);
     return c;
@@ -102,7 +114,10 @@ export async function startSentinelDeployment(options: { downAfterMs?: number } 
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const data = ['save ""', 'appendonly no', `requirepass ${password}`, `masterauth ${password}`, 'protected-mode no'];
+    const dataAuth = options.acl
+      ? ['user default off', `user ${DATA_USER} on >${password} ~* &* +@all`, `masteruser ${DATA_USER}`]
+      : [`requirepass ${password}`];
+    const data = ['save ""', 'appendonly no', ...dataAuth, `masterauth ${password}`, 'protected-mode no'];
     const primary = await startRedisNode(REDIS_SERVER_BIN, dir, 'primary', data);
     nodes.push(primary);
     const replica = await startRedisNode(REDIS_SERVER_BIN, dir, 'replica', [...data, `replicaof 127.0.0.1 ${primary.port}`]);
@@ -112,12 +127,15 @@ export async function startSentinelDeployment(options: { downAfterMs?: number } 
 
     const sentinelConfig = [
       `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primary.port} 2`,
+      ...(options.acl ? [`sentinel auth-user ${MASTER_NAME} ${DATA_USER}`] : []),
       `sentinel auth-pass ${MASTER_NAME} ${password}`,
       `sentinel down-after-milliseconds ${MASTER_NAME} ${options.downAfterMs ?? 1000}`,
       `sentinel failover-timeout ${MASTER_NAME} 3000`,
       `sentinel parallel-syncs ${MASTER_NAME} 1`,
       // Clients and the other sentinels log in to a sentinel with this one.
-      `requirepass ${sentinelPassword}`,
+      ...(options.acl
+        ? ['user default off', `user ${SENTINEL_USER} on >${sentinelPassword} allchannels +@all`, `sentinel sentinel-user ${SENTINEL_USER}`]
+        : [`requirepass ${sentinelPassword}`]),
       `sentinel sentinel-pass ${sentinelPassword}`,
       'protected-mode no',
     ];
@@ -127,7 +145,7 @@ export async function startSentinelDeployment(options: { downAfterMs?: number } 
       nodes.push(s);
       sentinels.push(s);
     }
-    const sentinelClients = sentinels.map((s) => client(s.port, sentinelPassword));
+    const sentinelClients = sentinels.map((s) => client(s.port, sentinelPassword, sentinelUsername));
     await until(
       async () => {
         for (const c of sentinelClients) {
@@ -150,6 +168,8 @@ export async function startSentinelDeployment(options: { downAfterMs?: number } 
       sentinelsEnv: addresses.map((a) => `${a.host}:${a.port}`).join(','),
       password,
       sentinelPassword,
+      username,
+      sentinelUsername,
       async primaryPort() {
         for (const c of sentinelClients) {
           try {
