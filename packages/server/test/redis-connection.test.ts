@@ -64,38 +64,26 @@ describe('Redis connection settings', () => {
     expect(reconnect(new Error('ERR something else'))).toBe(false);
   });
 
-  it('REDIS_SENTINELS with its name, passwords and database', () => {
+  it('REDIS_SENTINELS with its name, ACL users, passwords and database', () => {
     const config = load({
       REDIS_SENTINELS: '127.0.0.1:26379',
       REDIS_SENTINEL_NAME: 'tessera-cache',
+      REDIS_USERNAME: 'tessera',
       REDIS_PASSWORD: 'data-secret',
+      REDIS_SENTINEL_USERNAME: 'sentinel-admin',
       REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
       REDIS_DB: '3',
     });
     expect(redisConnection(config.redis!)).toMatchObject({
       sentinels: [{ host: '127.0.0.1', port: 26379 }],
       name: 'tessera-cache',
-      password: 'data-secret',
-      sentinelPassword: 'sentinel-secret',
-      db: 3,
-    });
-  });
-
-  it('REDIS_SENTINELS with ACL users for the data nodes and for the sentinels', () => {
-    const config = load({
-      REDIS_SENTINELS: '127.0.0.1:26379',
-      REDIS_USERNAME: 'tessera',
-      REDIS_PASSWORD: 'data-secret',
-      REDIS_SENTINEL_USERNAME: 'sentinel-admin',
-      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
-    });
-    expect(redisConnection(config.redis!)).toMatchObject({
       username: 'tessera',
       password: 'data-secret',
       sentinelUsername: 'sentinel-admin',
       sentinelPassword: 'sentinel-secret',
+      db: 3,
     });
-    // Either user alone: the other side stays the `default` user.
+    // Either ACL user alone: the other side stays the `default` user.
     const dataOnly = redisConnection(load({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_USERNAME: 'tessera', REDIS_PASSWORD: 'p' }).redis!);
     expect(dataOnly).toMatchObject({ username: 'tessera', password: 'p' });
     expect(dataOnly).not.toHaveProperty('sentinelUsername');
@@ -148,13 +136,14 @@ describe('Redis connection settings', () => {
     const both = problems({ REDIS_URL: 'redis://:hunter2@127.0.0.1:6379', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_PASSWORD: 'hunter2-b' });
     expect(both).not.toContain('hunter2');
     // User names are half a credential: never echoed either, whatever the problem.
-    for (const env of [
+    const envs: Record<string, string>[] = [
       { REDIS_URL: 'redis://hunter2-in-url:pw@127.0.0.1:6379', REDIS_USERNAME: 'hunter2-user' },
       { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_USERNAME: 'hunter2-user', REDIS_SENTINEL_USERNAME: 'hunter2-sentinel-user' },
       { REDIS_SENTINELS: 'hunter2-host', REDIS_USERNAME: 'hunter2-user', REDIS_SENTINEL_USERNAME: 'hunter2-sentinel-user' },
       { REDIS_SENTINELS: '127.0.0.1:26379', REDIS_USERNAME: 'hunter2-user', REDIS_SENTINEL_USERNAME: 'hunter2-sentinel-user' },
       { REDIS_USERNAME: 'hunter2-user' },
-    ]) {
+    ];
+    for (const env of envs) {
       const message = problems(env);
       expect(message).toMatch(/REDIS_(SENTINEL_)?USERNAME|REDIS_SENTINELS/);
       expect(message).not.toContain('hunter2');

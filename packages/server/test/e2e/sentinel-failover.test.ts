@@ -145,10 +145,7 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     sentinelOptions = { sentinels: deployment.addresses, name: MASTER_NAME, password: deployment.password, sentinelPassword: deployment.sentinelPassword };
     const env = {
       DATABASE_URL: urlWithSchema(testDb.schema!),
-      REDIS_SENTINELS: deployment.sentinelsEnv,
-      REDIS_SENTINEL_NAME: MASTER_NAME,
-      REDIS_PASSWORD: deployment.password,
-      REDIS_SENTINEL_PASSWORD: deployment.sentinelPassword,
+      ...deployment.redisEnv(),
       REDIS_KEY_PREFIX: prefix,
       KEYS_DIR: keysDir,
       ISSUER,
@@ -161,10 +158,9 @@ describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () =
     replicas.push(await startProcess({ env }));
     replicas.push(...(await Promise.all([startProcess({ env }), startProcess({ env })])));
     // The example resource service, configured with the same variables as Tessera.
-    const { REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, REDIS_KEY_PREFIX } = env;
     service = await startProcess({
       script: RESOURCE_SERVICE,
-      env: { ISSUER, JWKS_URI: `${replicas[0]!.url}/.well-known/jwks.json`, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, REDIS_KEY_PREFIX },
+      env: { ISSUER, JWKS_URI: `${replicas[0]!.url}/.well-known/jwks.json`, ...deployment.redisEnv(), REDIS_KEY_PREFIX: prefix },
     });
   }, 40_000);
 

@@ -39,10 +39,7 @@ describe.skipIf(!sentinelAvailable())('Redis ACL users under Sentinel (default u
     testDbs.push(...dbs);
     keysDir = tempDir('tessera-keys-');
     const env = {
-      REDIS_SENTINELS: deployment.sentinelsEnv,
-      REDIS_SENTINEL_NAME: MASTER_NAME,
-      REDIS_PASSWORD: deployment.password,
-      REDIS_SENTINEL_PASSWORD: deployment.sentinelPassword,
+      ...deployment.redisEnv({ usernames: false }),
       REDIS_KEY_PREFIX: prefix,
       KEYS_DIR: keysDir,
       ISSUER,
@@ -52,7 +49,7 @@ describe.skipIf(!sentinelAvailable())('Redis ACL users under Sentinel (default u
     // Side by side (the one without usernames waits out its first denylist load).
     [withUsers, withoutUsers] = await Promise.all([
       startProcess({
-        env: { ...env, DATABASE_URL: urlWithSchema(dbs[0]!.schema!), REDIS_USERNAME: deployment.username!, REDIS_SENTINEL_USERNAME: deployment.sentinelUsername! },
+        env: { ...env, ...deployment.redisEnv(), DATABASE_URL: urlWithSchema(dbs[0]!.schema!) },
       }),
       startProcess({ env: { ...env, DATABASE_URL: urlWithSchema(dbs[1]!.schema!) } }),
     ]);

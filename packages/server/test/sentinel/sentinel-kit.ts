@@ -37,13 +37,13 @@ export interface SentinelDeployment {
   sentinels: RedisNode[];
   /** For ioredis / REDIS_SENTINELS. */
   addresses: { host: string; port: number }[];
-  /** REDIS_SENTINELS=… */
-  sentinelsEnv: string;
   password: string;
   sentinelPassword: string;
   /** With `{ acl: true }`: the ACL user of the data nodes (DATA_USER), of the sentinels (SENTINEL_USER); otherwise undefined (`default`). */
   username: string | undefined;
   sentinelUsername: string | undefined;
+  /** Tessera's Redis variables for this deployment; the ACL usernames too (if any) unless `usernames` is false. */
+  redisEnv(options?: { usernames?: boolean }): Record<string, string>;
   /** The port the sentinels currently name as primary. */
   primaryPort(): Promise<number>;
   /** A direct connection to the data node on `port` (AUTH included, as the ACL user with `acl`). */
@@ -165,11 +165,18 @@ export async function startSentinelDeployment(options: { downAfterMs?: number; a
       replica,
       sentinels,
       addresses,
-      sentinelsEnv: addresses.map((a) => `${a.host}:${a.port}`).join(','),
       password,
       sentinelPassword,
       username,
       sentinelUsername,
+      redisEnv: ({ usernames = true } = {}) => ({
+        REDIS_SENTINELS: addresses.map((a) => `${a.host}:${a.port}`).join(','),
+        REDIS_SENTINEL_NAME: MASTER_NAME,
+        REDIS_PASSWORD: password,
+        REDIS_SENTINEL_PASSWORD: sentinelPassword,
+        ...(usernames && username !== undefined ? { REDIS_USERNAME: username } : {}),
+        ...(usernames && sentinelUsername !== undefined ? { REDIS_SENTINEL_USERNAME: sentinelUsername } : {}),
+      }),
       async primaryPort() {
         for (const c of sentinelClients) {
           try {
