@@ -6,8 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import pg from 'pg';
-import { freePort } from '../../scripts/lib/ports.ts';
-import { TcpProxy } from './tcp-proxy.ts';
+import { TcpProxy } from '../../scripts/lib/tcp-proxy.ts';
 
 export const LAB_DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -63,7 +62,7 @@ export interface LabPostgresSessions {
   /** What the applications connect to: DATABASE_URL with the proxy as host and the schema. */
   url: string;
   schema: LabSchema;
-  /** Between the applications and PostgreSQL: the store outage cuts it (see tcp-proxy.ts). */
+  /** Between the applications and PostgreSQL: the store outage cuts it (scripts/lib/tcp-proxy.ts). */
   proxy: TcpProxy;
   close(): Promise<void>;
 }
@@ -81,18 +80,11 @@ export async function startPostgresSessions(): Promise<LabPostgresSessions> {
       await db.query(`SET search_path TO "${schema.name}"`);
       await db.query(tableSql);
     });
-    const target = new URL(LAB_DATABASE_URL);
-    const proxy = new TcpProxy('postgres-proxy', await freePort(), {
-      host: target.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost',
-      port: Number(target.port || 5432),
-    });
+    const proxy = new TcpProxy(schema.url, 5432, 'postgres-proxy');
     await proxy.start();
-    // The whole URL (user, password, database, parameters), only the address is the proxy's.
-    const url = new URL(schema.url);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
     return {
-      url: url.toString(),
+      // The whole URL (user, password, database, parameters); only the address is the proxy's.
+      url: proxy.url,
       schema,
       proxy,
       async close() {
