@@ -146,7 +146,9 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       }
       // A 401 means the app asks the user to log in again: it does so on its next turn.
       if (status === 401 && user.creds === creds) user.creds = undefined;
-      samples.push({ phase: at, user: user.name, status, ms, at: sentAt });
+      // Sent while the store was down but answered after its restart began: not "while down"
+      // (a proxy listens again at once, so such a request can find the store back).
+      samples.push({ phase: at === 'outage' && phase !== 'outage' ? phase : at, user: user.name, status, ms, at: sentAt });
     }
   };
   const loops = users.map((u, i) => loop(u, (i / users.length) * intervalMs));
@@ -246,6 +248,7 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
     let outage: Measurements['outage'];
     if (deployment.store) {
       const store = deployment.store;
+      const outageEvents: Record<string, number> = {};
       // Requests in flight while the store shuts down count for the phase before.
       await store.stop();
       const downSeconds = await timed('outage', async () => {
@@ -253,8 +256,10 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       });
       const recoverySeconds = await timed('recovery', async () => {
         await store.start();
+        outageEvents.restarted = performance.now();
         await sleep(options.settleSeconds * 1000);
       });
+      debugFault('outage', outageEvents);
       const down = stats(samples, 'outage', downSeconds);
       const recovery = stats(samples, 'recovery', recoverySeconds);
       const loggedOut = new Set(samples.filter((s) => (s.phase === 'outage' || s.phase === 'recovery') && s.status === 401).map((s) => s.user));
