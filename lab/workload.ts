@@ -5,7 +5,7 @@
 // on every replica, the replication lag (login on A, first request on B), and live memory per
 // session. Everything below is measured from the outside, as a user (or an operator) sees it.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuSecondsOf } from '../bench/lib/process.ts';
+import { cpuMeter } from '../bench/lib/process.ts';
 import { median, percentile } from '../bench/lib/stats.ts';
 import { Client, cookieProtocol, tesseraProtocol, type Credentials, type Protocol } from './lib/protocol.ts';
 import type { Deployment } from './architectures/types.ts';
@@ -146,7 +146,9 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       }
       // A 401 means the app asks the user to log in again: it does so on its next turn.
       if (status === 401 && user.creds === creds) user.creds = undefined;
-      samples.push({ phase: at, user: user.name, status, ms, at: sentAt });
+      // Sent while the store was down but answered after its restart began: not "while down"
+      // (a proxy listens again at once, so such a request can find the store back).
+      samples.push({ phase: at === 'outage' && phase !== 'outage' ? phase : at, user: user.name, status, ms, at: sentAt });
     }
   };
   const loops = users.map((u, i) => loop(u, (i / users.length) * intervalMs));
@@ -177,10 +179,11 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
 
     let cpu = 0;
     const steadySeconds = await timed('steady', async () => {
-      const pids = deployment.serverPids();
-      const before = pids.map((p) => cpuSecondsOf(p));
+      // A process gone meanwhile (a pooled PostgreSQL backend closed) counts for nothing, not an error.
+      const cores = cpuMeter({ servers: await deployment.serverPids() });
+      const t0 = performance.now();
       await sleep(options.steadySeconds * 1000);
-      cpu = pids.reduce((sum, p, i) => sum + (cpuSecondsOf(p) - before[i]!), 0);
+      cpu = cores().servers! * ((performance.now() - t0) / 1000);
     });
 
     // Some users log out (and come back), one changes its password.
@@ -245,6 +248,7 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
     let outage: Measurements['outage'];
     if (deployment.store) {
       const store = deployment.store;
+      const outageEvents: Record<string, number> = {};
       // Requests in flight while the store shuts down count for the phase before.
       await store.stop();
       const downSeconds = await timed('outage', async () => {
@@ -252,8 +256,10 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       });
       const recoverySeconds = await timed('recovery', async () => {
         await store.start();
+        outageEvents.restarted = performance.now();
         await sleep(options.settleSeconds * 1000);
       });
+      debugFault('outage', outageEvents);
       const down = stats(samples, 'outage', downSeconds);
       const recovery = stats(samples, 'recovery', recoverySeconds);
       const loggedOut = new Set(samples.filter((s) => (s.phase === 'outage' || s.phase === 'recovery') && s.status === 401).map((s) => s.user));

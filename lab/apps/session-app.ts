@@ -1,11 +1,14 @@
 // The lab's classic session application: Fastify with @fastify/session, the sessions kept in
-// the process's memory (LAB_STORE=memory) or in Redis through connect-redis (LAB_STORE=redis).
+// the process's memory (LAB_STORE=memory), in Redis through connect-redis (LAB_STORE=redis) or
+// in PostgreSQL through connect-pg-simple (LAB_STORE=postgres).
 // Routes: POST /login, GET /profile, POST /logout, POST /password, GET /healthz. The lab has no
 // user database (it measures sessions, not password checks): any user name logs in.
 import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
+import connectPgSimple from 'connect-pg-simple';
 import { RedisStore } from 'connect-redis';
 import Fastify from 'fastify';
+import pg from 'pg';
 import { createClient } from 'redis';
 
 const env = process.env;
@@ -20,9 +23,12 @@ declare module 'fastify' {
   }
 }
 
-async function sessionStore(): Promise<{ store?: fastifySession.SessionStore; close(): Promise<void> }> {
+type LabStore = { store?: fastifySession.SessionStore; close(): Promise<void> };
+
+async function sessionStore(): Promise<LabStore> {
   if (storeKind === 'memory') return { close: async () => {} };
-  if (storeKind !== 'redis') throw new Error(`LAB_STORE must be memory or redis, not ${storeKind}`);
+  if (storeKind === 'postgres') return postgresStore();
+  if (storeKind !== 'redis') throw new Error(`LAB_STORE must be memory, redis or postgres, not ${storeKind}`);
   const client = createClient({
     url: env.LAB_REDIS_URL ?? 'redis://127.0.0.1:6379',
     // While Redis is down a request fails at once instead of waiting in a queue.
@@ -35,6 +41,32 @@ async function sessionStore(): Promise<{ store?: fastifySession.SessionStore; cl
   await client.connect();
   const store = new RedisStore({ client, prefix: env.LAB_REDIS_PREFIX ?? 'lab-sess:' });
   return { store: store as unknown as fastifySession.SessionStore, close: async () => void (await client.quit().catch(() => {})) };
+}
+
+function postgresStore(): LabStore {
+  const pool = new pg.Pool({
+    // The lab's URL: the schema (search_path) and application_name are in it.
+    connectionString: env.LAB_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    max: 4,
+    // An unreachable database fails a request at once (503 below) instead of leaving it waiting
+    // for a connection or an answer.
+    connectionTimeoutMillis: 1_000,
+    statement_timeout: 2_000,
+    query_timeout: 3_000,
+  });
+  pool.on('error', () => {
+    // An idle connection cut: the pool drops it and connects again when asked.
+  });
+  const PGStore = connectPgSimple(fastifySession);
+  // The table is created by the lab before the replicas start; expired sessions are no concern here.
+  const store = new PGStore({ pool, pruneSessionInterval: false });
+  return {
+    store: store as unknown as fastifySession.SessionStore,
+    close: async () => {
+      await store.close();
+      await pool.end().catch(() => {});
+    },
+  };
 }
 
 const { store, close } = await sessionStore();

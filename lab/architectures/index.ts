@@ -44,6 +44,12 @@ export const ARCHITECTURES: Architecture[] = [
     start: () => startNodeSessions({ store: 'redis', sticky: false }),
   },
   {
+    id: 'pg-store',
+    label: 'Central store (PostgreSQL)',
+    what: '@fastify/session + connect-pg-simple ×3, one PostgreSQL (the shared one, a schema of its own, reached through a TCP proxy), nginx round robin',
+    start: () => startNodeSessions({ store: 'postgres', sticky: false }),
+  },
+  {
     id: 'tessera',
     label: 'Tessera',
     what: 'Tessera ×3 + the example resource service ×3 (@tessera/verifier, Redis denylist), nginx round robin',

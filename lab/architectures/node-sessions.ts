@@ -1,24 +1,31 @@
 // The classic Node session application (lab/apps/session-app.ts) three times behind nginx:
 // memory sessions with round robin (the problem), memory sessions with sticky routing, or the
-// sessions in a central Redis (connect-redis) with round robin.
+// sessions in a central store with round robin: Redis (connect-redis) or PostgreSQL
+// (connect-pg-simple, through a proxy the outage cuts).
 import path from 'node:path';
 import { ChildService } from '../../scripts/lib/child-service.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { nodeArgsFor, REPO_ROOT } from '../../scripts/lib/node-script.ts';
 import { HEAP_PROBE_ARGS, HEAP_PROBE_DIR, nodeLiveBytes } from '../lib/memory.ts';
 import { startNginx } from '../lib/nginx.ts';
+import { startPostgresSessions, type LabPostgresSessions } from '../lib/postgres.ts';
 import { startRedis, type LabRedis } from '../lib/redis.ts';
 import type { Deployment } from './types.ts';
 
 export const SESSION_APP = path.join(REPO_ROOT, 'lab/apps/session-app.ts');
 
 export interface NodeSessionsOptions {
-  store: 'memory' | 'redis';
+  store: 'memory' | 'redis' | 'postgres';
   sticky: boolean;
 }
 
 export async function startNodeSessions(options: NodeSessionsOptions): Promise<Deployment> {
   const redis: LabRedis | undefined = options.store === 'redis' ? await startRedis() : undefined;
+  const postgres: LabPostgresSessions | undefined = options.store === 'postgres' ? await startPostgresSessions() : undefined;
+  const closeStore = async () => {
+    await redis?.close();
+    await postgres?.close();
+  };
   const ports = [await freePort(), await freePort(), await freePort()];
   const procs = ports.map(
     (port, i) =>
@@ -36,6 +43,7 @@ export async function startNodeSessions(options: NodeSessionsOptions): Promise<D
           LAB_STORE: options.store,
           LAB_HEAP_PROBE_DIR: HEAP_PROBE_DIR,
           ...(redis ? { LAB_REDIS_URL: redis.url } : {}),
+          ...(postgres ? { LAB_DATABASE_URL: postgres.url } : {}),
         },
         ready: `http://127.0.0.1:${port}/healthz`,
       }),
@@ -50,22 +58,27 @@ export async function startNodeSessions(options: NodeSessionsOptions): Promise<D
       loginUrls: upstreams.map((u) => `http://${u}`),
       replicas: procs,
       protocol: 'cookie',
-      serverPids: () => [...procs, ...(redis ? [redis.proc] : [])].map((p) => p.pid).filter((p): p is number => p !== undefined),
+      serverPids: async () => [
+        ...[...procs, ...(redis ? [redis.proc] : [])].map((p) => p.pid).filter((p): p is number => p !== undefined),
+        ...(postgres ? await postgres.schema.backendPids() : []),
+      ],
       async liveBytes() {
         let replicas = 0;
         for (const p of procs) if (p.pid) replicas += await nodeLiveBytes(p.pid);
-        return { replicas, store: redis ? await redis.usedMemory() : 0 };
+        // PostgreSQL: the sessions table (on disk), as Tessera's row counts its tables.
+        const store = redis ? await redis.usedMemory() : postgres ? await postgres.schema.tableBytes() : 0;
+        return { replicas, store };
       },
-      store: redis?.proc,
+      store: redis?.proc ?? postgres?.proxy,
       async close() {
         await nginx.stop();
         await Promise.all(procs.map((p) => p.stop(undefined, 5_000)));
-        await redis?.close();
+        await closeStore();
       },
     };
   } catch (err) {
     await Promise.all(procs.map((p) => p.kill()));
-    await redis?.close();
+    await closeStore();
     throw err;
   }
 }

@@ -2,33 +2,21 @@
 // the application, the example resource service (examples/resource-service/server.mjs), which
 // verifies access tokens in-process with @tessera/verifier and mirrors the Redis denylist.
 // nginx routes /auth/ and /.well-known/ to Tessera, everything else to the application.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { ChildService } from '../../scripts/lib/child-service.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { nodeArgsFor, REPO_ROOT, RESOURCE_SERVICE, SERVER_MAIN } from '../../scripts/lib/node-script.ts';
 import { HEAP_PROBE_ARGS, HEAP_PROBE_DIR, nodeLiveBytes } from '../lib/memory.ts';
 import { startNginx } from '../lib/nginx.ts';
+import { createLabSchema } from '../lib/postgres.ts';
 import { startRedis } from '../lib/redis.ts';
 import type { Deployment, ReplicaHandle } from './types.ts';
 
-export const LAB_DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const AUDIENCE = 'tessera';
 /** The example resource service's verifier cache (`cache: { maxEntries: 10_000 }`). */
 export const VERIFIER_CACHE_ENTRIES = 10_000;
-
-async function withDb<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
-  const db = new pg.Client({ connectionString: LAB_DATABASE_URL });
-  await db.connect();
-  try {
-    return await fn(db);
-  } finally {
-    await db.end();
-  }
-}
 
 /** A Tessera replica and the application replica beside it, crashed and restarted together. */
 class Pair implements ReplicaHandle {
@@ -50,11 +38,7 @@ class Pair implements ReplicaHandle {
 }
 
 export async function startTessera(): Promise<Deployment> {
-  const id = crypto.randomBytes(5).toString('hex');
-  const schema = `lab_${id}`;
-  await withDb((db) => db.query(`CREATE SCHEMA "${schema}"`));
-  const dbUrl = new URL(LAB_DATABASE_URL);
-  dbUrl.searchParams.set('options', `-c search_path=${schema}`);
+  const schema = await createLabSchema();
   const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-lab-keys-'));
   const redis = await startRedis();
   const lbPort = await freePort();
@@ -77,7 +61,7 @@ export async function startTessera(): Promise<Deployment> {
       env: {
         ...base,
         PORT: String(tp),
-        DATABASE_URL: dbUrl.toString(),
+        DATABASE_URL: schema.url.toString(),
         REDIS_URL: redis.url,
         REDIS_KEY_PREFIX: prefix,
         KEYS_DIR: keysDir,
@@ -112,7 +96,7 @@ export async function startTessera(): Promise<Deployment> {
   const all = pairs.flatMap((p) => [p.tessera, p.app]);
   const cleanup = async () => {
     await redis.close();
-    await withDb((db) => db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).catch(() => {});
+    await schema.drop().catch(() => {});
     fs.rmSync(keysDir, { recursive: true, force: true });
   };
   try {
@@ -132,7 +116,9 @@ export async function startTessera(): Promise<Deployment> {
       loginUrls: tesseraPorts.map((p) => `http://127.0.0.1:${p}`),
       replicas: pairs,
       protocol: 'tessera',
-      serverPids: () => [...all, redis.proc].map((p) => p.pid).filter((p): p is number => p !== undefined),
+      // The PostgreSQL backends serving Tessera count too, as the session store's do in the
+      // PostgreSQL store row (nearly idle here: verifying a token does not reach Tessera).
+      serverPids: async () => [...[...all, redis.proc].map((p) => p.pid).filter((p): p is number => p !== undefined), ...(await schema.backendPids())],
       async liveBytes() {
         let replicas = 0;
         for (const p of pairs) if (p.tessera.pid) replicas += await nodeLiveBytes(p.tessera.pid);
@@ -140,13 +126,7 @@ export async function startTessera(): Promise<Deployment> {
         // caps it at 10,000 tokens): reported as bounded, not scaled to 100,000 sessions.
         let apps = 0;
         for (const p of pairs) if (p.app.pid) apps += await nodeLiveBytes(p.app.pid);
-        const tables = await withDb(async (db) => {
-          const { rows } = await db.query<{ bytes: string | null }>(
-            `SELECT sum(pg_total_relation_size(c.oid))::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
-            [schema],
-          );
-          return Number(rows[0]?.bytes ?? 0);
-        });
+        const tables = await schema.tableBytes();
         return { replicas, store: (await redis.usedMemory()) + tables, bounded: { bytes: apps, capPerReplica: VERIFIER_CACHE_ENTRIES, replicas: pairs.length } };
       },
       store: redis.proc,

@@ -181,7 +181,7 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
       loginUrls: upstreams.map((u) => `http://${u}`),
       replicas: procs,
       protocol: 'cookie',
-      serverPids: () => procs.map((p) => p.pid).filter((p): p is number => p !== undefined),
+      serverPids: async () => procs.map((p) => p.pid).filter((p): p is number => p !== undefined),
       async liveBytes() {
         let replicas = 0;
         for (const p of procs) if (p.pid) replicas += await jvmLiveBytes(p.pid);

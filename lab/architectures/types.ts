@@ -1,7 +1,7 @@
 // What the workload needs from an architecture: a balancer URL, the replicas (to kill and
 // restart, and to ask directly), the shared store if there is one, and its memory.
 
-export type ArchitectureId = 'memory' | 'sticky' | 'tomcat-delta' | 'tomcat-backup' | 'redis-store' | 'tessera';
+export type ArchitectureId = 'memory' | 'sticky' | 'tomcat-delta' | 'tomcat-backup' | 'redis-store' | 'pg-store' | 'tessera';
 
 export interface Deployment {
   /** The balancer (nginx). */
@@ -17,16 +17,16 @@ export interface Deployment {
   replicas: ReplicaHandle[];
   /** How a virtual user logs in and proves it: a session cookie, or Tessera's tokens. */
   protocol: 'cookie' | 'tessera';
-  /** Pids of every server process whose CPU counts (replicas, store). */
-  serverPids(): number[];
+  /** Pids of every server process whose CPU counts (replicas, store; PostgreSQL: the backends serving the lab's schema). */
+  serverPids(): Promise<number[]>;
   /**
    * Live bytes (after a full GC where there is one) held by the replicas and by the store.
    * `bounded`: bytes held in caches that stop growing at `cap` sessions per replica (Tessera's
    * verifier token caches), kept apart so they are not scaled past their bound.
    */
   liveBytes(): Promise<LiveBytes>;
-  /** The shared store, when the architecture has one to stop. */
-  store: ReplicaHandle | undefined;
+  /** The shared store, when the architecture has one to stop: its process, or the proxy in front of it. */
+  store: StoreHandle | undefined;
   close(): Promise<void>;
 }
 
@@ -35,6 +35,13 @@ export interface ReplicaHandle {
   readonly name: string;
   kill(): Promise<unknown>;
   /** The graceful stop signal; SIGKILL if the process does not exit in time. */
+  stop(): Promise<unknown>;
+  start(): Promise<void>;
+}
+
+/** The shared store as the outage sees it: a process stopped and started (Redis), or a connection cut and restored (PostgreSQL's proxy). */
+export interface StoreHandle {
+  readonly name: string;
   stop(): Promise<unknown>;
   start(): Promise<void>;
 }

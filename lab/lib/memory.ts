@@ -1,6 +1,7 @@
 // Live memory of the lab's servers, measured the same way per runtime: the heap still in use
 // after a full garbage collection (Node: heapUsed + external through lab/apps/heap-probe.mjs;
-// JVM: jcmd GC.run then GC.heap_info "used"), Redis's used_memory, PostgreSQL's table sizes.
+// JVM: jcmd GC.run then GC.heap_info "used"), Redis's used_memory; PostgreSQL's table sizes are
+// lab/lib/postgres.ts's tableBytes().
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

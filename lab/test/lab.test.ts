@@ -101,6 +101,17 @@ describe.skipIf(absent !== undefined)('npm run lab, quick profile', () => {
     expect(m.outage!.down.ok).toBe(0);
   });
 
+  it('the PostgreSQL store, likewise: no mismatch, no user lost on a replica kill, every authenticated request failed while the database is cut off, no one logged out by it', () => {
+    const m = of('pg-store');
+    expect(m.steady.requests).toBeGreaterThan(0);
+    expect(m.steady.unauthorized).toBe(0);
+    expect(m.kill.usersLoggedOut, timeline('pg-store')).toBe(0);
+    expect(m.outage!.down.requests).toBeGreaterThan(0);
+    expect(m.outage!.down.ok).toBe(0);
+    // The sessions stayed in PostgreSQL: once it is reachable again, everyone is still logged in.
+    expect(m.outage!.usersLoggedOut, timeline('pg-store')).toBe(0);
+  });
+
   it('Tessera: no mismatch, no user lost on a kill or a rolling restart, verifies while Redis is down, logout honoured everywhere within 100 ms', () => {
     const m = of('tessera');
     expect(m.steady.unauthorized).toBe(0);

@@ -1,8 +1,8 @@
 // Shared by the revocation tests that use the real Redis: unique key prefixes, clean-up,
 // bounded polling, and a TCP proxy that can cut the connection to Redis and restore it.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Redis } from 'ioredis';
+import { TcpProxy } from '../../../../scripts/lib/tcp-proxy.ts';
 
 /** The whole URL, database index (`redis://host:6379/6`) and credentials included: pass it on as it is. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -44,87 +44,22 @@ export async function eventually(condition: () => boolean | Promise<boolean>, wh
  * A TCP proxy in front of Redis that a test can cut (drop every socket, stop listening) and
  * restore, or stall (established connections stop moving bytes; new ones still work).
  */
-export class RedisProxy {
-  private server: net.Server | undefined;
-  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
-  private port = 0;
-
-  constructor(private target = new URL(REDIS_URL)) {}
-
-  /** New connections go to `target` from now on (established ones stay where they are). */
-  retarget(target: URL): void {
-    this.target = target;
-  }
-
-  /** The target's URL with the proxy's address: its database index and credentials kept. */
-  get url(): string {
-    const url = new URL(this.target.href);
-    url.hostname = '127.0.0.1';
-    url.port = String(this.port);
-    return url.toString();
-  }
-
-  async start(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(Number(this.target.port || 6379), this.target.hostname);
-      const pair = { client, upstream };
-      this.pairs.add(pair);
-      for (const socket of [client, upstream]) {
-        socket.on('error', () => {});
-        socket.on('close', () => {
-          this.pairs.delete(pair);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
+export class RedisProxy extends TcpProxy {
+  constructor(target = new URL(REDIS_URL)) {
+    super(target, 6379, 'redis-proxy');
   }
 
   /** Redis becomes unreachable: established connections die and new ones are refused. */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream.destroy();
-    }
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  cut(): Promise<void> {
+    return this.stop();
   }
 
   /** Listens again on the same port (no-op when not cut). */
-  async restore(): Promise<void> {
-    if (!this.server) await this.start();
+  restore(): Promise<void> {
+    return this.start();
   }
 
-  /**
-   * The established connections go silent without closing (a half-open socket, a dead NAT
-   * entry): bytes are held back, not lost. Returns a function that lets them flow again.
-   */
-  stall(): () => void {
-    const stalled = [...this.pairs];
-    for (const { client, upstream } of stalled) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
-    }
-    return () => {
-      for (const { client, upstream } of stalled) {
-        client.pipe(upstream);
-        upstream.pipe(client);
-      }
-    };
-  }
-
-  async close(): Promise<void> {
-    await this.cut();
+  close(): Promise<void> {
+    return this.stop();
   }
 }
