@@ -14,7 +14,7 @@ import type { Logger } from './logger.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { MemoryDenylist } from './revocation/memory-denylist.ts';
 import { RedisDenylist } from './revocation/redis-denylist.ts';
-import { seedDenylistFromSql } from './revocation/seed-from-sql.ts';
+import { revocationsFromSql, seedDenylistFromSql } from './revocation/seed-from-sql.ts';
 import { SqlRevocationOutbox } from './revocation/sql-outbox.ts';
 import { redisConnection } from './redis-connection.ts';
 import { SessionPurger } from './sessions/purge.ts';
@@ -48,7 +48,9 @@ export async function openDenylist(config: Config, clock: Clock, logger: Logger,
         clock,
         logger,
         writeTimeoutMs: config.revocationWriteTimeoutMs,
-        ...(db ? { sqlOutbox: new SqlRevocationOutbox(db) } : {}),
+        // A Redis that comes back empty (or a promoted replica that lags) gets every revocation
+        // that can still matter from SQL, as at start, without waiting for a replica restart.
+        ...(db ? { sqlOutbox: new SqlRevocationOutbox(db), reseed: () => revocationsFromSql(db, clock.now(), config.accessTokenTtl) } : {}),
       })
     : new MemoryDenylist(clock, db ? { db } : {});
   await denylist.start();

@@ -69,6 +69,13 @@ export interface RedisDenylistOptions {
   logger?: Logger;
   /** The durable outbox (SQL); without it, unconfirmed revocations wait in this process only. */
   sqlOutbox?: SqlRevocationOutbox;
+  /**
+   * Every revocation that can still matter, from the system of record (runtime.ts: the SQL
+   * rebuild start-up runs too). Called when the writer meets another Redis server than before:
+   * one restarted without persistence is empty, and the replay above covers only
+   * replayWindowMs. What it returns is written again; a failure is logged and retried.
+   */
+  reseed?: () => Promise<DenylistEntry[]>;
 }
 
 /** Beyond the write timeout, how long a recorded row stays this replica's before others may deliver it. */
@@ -107,6 +114,11 @@ export class RedisDenylist implements Denylist {
   private readonly confirmed = new Map<string, { entry: DenylistEntry; at: number }>();
   /** run_id of the Redis server the writer last talked to; another one means data may be missing. */
   private serverRunId: string | undefined;
+  /** The writer met another server and `reseed` has not yet succeeded for it. */
+  private reseedDue = false;
+  private reseeding = false;
+  /** The last reseed failed (database away): logged once until one succeeds. */
+  private reseedFailing = false;
   private sync: DenylistSync | undefined;
   private writer: Redis | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -145,7 +157,7 @@ export class RedisDenylist implements Denylist {
     });
     this.writer.on('ready', () => void this.writerConnected());
     for (const event of ['ready', 'close', 'end']) this.writer.on(event, () => this.report());
-    this.retryTimer = setInterval(() => void this.flush(), this.options.retryIntervalMs ?? 1_000);
+    this.retryTimer = setInterval(() => void this.flush().then(() => this.reseedIfDue()), this.options.retryIntervalMs ?? 1_000);
     this.retryTimer.unref();
 
     const startTimeoutMs = this.options.startTimeoutMs ?? 5_000;
@@ -306,23 +318,64 @@ export class RedisDenylist implements Denylist {
    * On every (re)connect: if this is not the Redis server the writer talked to before (a
    * Sentinel promoted a replica, or Redis restarted), the writes it confirmed lately may not
    * have made it there; they go back into the outbox and are written again (the script
-   * merges, so a replay changes nothing that is already there). Then the outbox is flushed.
+   * merges, so a replay changes nothing that is already there). Then the outbox is flushed,
+   * and everything older that still matters is written again from `reseed` (reseedIfDue).
    */
   private async writerConnected(): Promise<void> {
     try {
       const runId = /^run_id:(\w+)/m.exec((await this.writer?.info('server')) ?? '')?.[1];
-      if (runId && this.serverRunId && runId !== this.serverRunId && this.confirmed.size > 0) {
-        const replayed = [...this.confirmed.values()];
-        this.confirmed.clear();
-        for (const { entry } of replayed) this.enqueue(entry);
-        this.options.logger?.warn(
-          { event: 'denylist.replay', count: replayed.length },
-          'Redis is another server than before (failover or restart); writing recent revocations again',
-        );
+      if (runId && this.serverRunId && runId !== this.serverRunId) {
+        this.replayRecent();
+        if (this.options.reseed) this.reseedDue = true;
       }
       if (runId) this.serverRunId = runId;
     } catch {
       // Lost the connection again; the next 'ready' checks once more.
+    }
+    await this.flush();
+    await this.reseedIfDue();
+  }
+
+  private replayRecent(): void {
+    if (this.confirmed.size === 0) return;
+    const replayed = [...this.confirmed.values()];
+    this.confirmed.clear();
+    for (const { entry } of replayed) this.enqueue(entry);
+    this.options.logger?.warn(
+      { event: 'denylist.replay', count: replayed.length },
+      'Redis is another server than before (failover or restart); writing recent revocations again',
+    );
+  }
+
+  /**
+   * After a switch to another server, every revocation the system of record still knows goes
+   * through the outbox again (so a failed write is retried like any other). Every replica
+   * does this on its own: the script merges, so the duplicates change nothing, and the cost
+   * is bounded by the revocations of one access-token lifetime per replica. Electing one
+   * replica to do it would save those writes but make it a single point of failure.
+   * Retried on the next tick while it fails (the database away); never throws.
+   */
+  private async reseedIfDue(): Promise<void> {
+    const { reseed } = this.options;
+    if (!reseed || !this.reseedDue || this.reseeding || this.closed) return;
+    this.reseeding = true;
+    // Cleared first: another switch while the query runs asks for one more pass.
+    this.reseedDue = false;
+    try {
+      const now = this.options.clock.now();
+      const entries = (await reseed()).filter((entry) => entry.until > now);
+      for (const entry of entries) this.enqueue(entry);
+      this.reseedFailing = false;
+      this.options.logger?.info({ event: 'denylist.reseeded', count: entries.length }, 'revocations from the system of record queued for the new Redis server');
+    } catch (err) {
+      this.reseedDue = true;
+      if (!this.reseedFailing) {
+        this.reseedFailing = true;
+        this.options.logger?.warn({ event: 'denylist.reseed_failed', error: (err as Error).message }, 'could not read the revocations to write to the new Redis server; retrying');
+      }
+      return;
+    } finally {
+      this.reseeding = false;
     }
     await this.flush();
   }
@@ -386,7 +439,7 @@ export class RedisDenylist implements Denylist {
     }
   }
 
-  /** A full reload replaced the mirror with Redis' view, which lacks what Redis has not taken yet. */
+  /** After a full reload (merged into the mirror): what Redis has not taken yet stays in force here. */
   private reapplyUnconfirmed(): void {
     for (const entry of this.outbox.values()) this.mirror.apply(entry);
     for (const entry of this.inFlight) this.mirror.apply(entry);

@@ -8,9 +8,16 @@ import { MAX_CLOCK_SKEW_SECONDS } from '@tessera/verifier';
  * accounts deleted, recently enough that an access token issued before could still be alive. The in-memory
  * denylist of the embedded default forgets everything on restart, and Redis without
  * persistence can too; without this, a restart would bring revoked access tokens back.
+ * Used at start (seedDenylistFromSql) and whenever the Redis writer meets another server,
+ * which may have come back empty (runtime.ts wires it as RedisDenylist's `reseed`).
  * (Single access-token revocations from /oauth/revoke live only in the denylist.)
  */
-export async function revocationsFromSql(db: Db, now: number, accessTokenTtl: number, skewMs: number): Promise<DenylistEntry[]> {
+export async function revocationsFromSql(
+  db: Db,
+  now: number,
+  accessTokenTtl: number,
+  skewMs = MAX_CLOCK_SKEW_SECONDS * 1000,
+): Promise<DenylistEntry[]> {
   const horizon = new Date(now - accessTokenTtl * 1000 - skewMs);
   const lifetime = accessTokenTtl * 1000 + skewMs;
   const sessions = await db.query<{ id: string; revoked_at: Date }>(
@@ -38,7 +45,7 @@ export async function revocationsFromSql(db: Db, now: number, accessTokenTtl: nu
 
 /** Applies the SQL-derived revocations to a denylist; returns how many. */
 export async function seedDenylistFromSql(db: Db, denylist: Denylist, now: number, accessTokenTtl: number): Promise<number> {
-  const entries = await revocationsFromSql(db, now, accessTokenTtl, MAX_CLOCK_SKEW_SECONDS * 1000);
+  const entries = await revocationsFromSql(db, now, accessTokenTtl);
   // Already durable in SQL: a store that can take them locally (the embedded log) does not log them twice.
   if (denylist.restore) {
     denylist.restore(entries);
