@@ -11,11 +11,11 @@ import { redisConfigFrom, sentinelList, type RedisConfig } from './redis-connect
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-const boolean = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'])
-    .default(fallback ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const booleanWords = z.enum(['true', 'false', '1', '0', 'yes', 'no']);
+const isTrue = (v: z.infer<typeof booleanWords>) => v === 'true' || v === '1' || v === 'yes';
+const boolean = (fallback: boolean) => booleanWords.default(fallback ? 'true' : 'false').transform(isTrue);
+/** A boolean whose absence matters (a default taken from another variable, or refused in some mode). */
+const optionalBoolean = booleanWords.optional().transform((v) => (v === undefined ? undefined : isTrue(v)));
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -83,6 +83,9 @@ export const envSchema = z.object({
   REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   REDIS_DB: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  REDIS_TLS: optionalBoolean,
+  REDIS_SENTINEL_TLS: optionalBoolean,
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   REDIS_KEY_PREFIX: z.string().default('tessera:'),
   // How long logout/password change waits for Redis before answering 503 (the revocation is then retried in the background).
   REVOCATION_WRITE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),

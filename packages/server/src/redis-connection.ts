@@ -2,6 +2,7 @@
 // primary (REDIS_SENTINELS). Every Redis connection the server opens (denylist writer and
 // mirror, rate limits, login and recovery throttling) takes its ioredis options from
 // redisConnection(), so each of them follows a Sentinel failover the same way.
+import fs from 'node:fs';
 import net from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
@@ -29,6 +30,12 @@ export type RedisConfig =
       /** AUTH for the sentinels themselves (REDIS_SENTINEL_PASSWORD). */
       sentinelPassword: string | undefined;
       db: number;
+      /** TLS to the primary and replicas (REDIS_TLS). */
+      tls: boolean;
+      /** TLS to the sentinels (REDIS_SENTINEL_TLS, default REDIS_TLS). */
+      sentinelTls: boolean;
+      /** The PEM bundle read from REDIS_TLS_CA_FILE at start; undefined: Node's root CAs. */
+      ca: string | undefined;
     };
 
 export const DEFAULT_SENTINEL_NAME = 'mymaster';
@@ -63,6 +70,9 @@ export interface RedisEnv {
   REDIS_SENTINEL_USERNAME?: string | undefined;
   REDIS_SENTINEL_PASSWORD?: string | undefined;
   REDIS_DB?: number | undefined;
+  REDIS_TLS?: boolean | undefined;
+  REDIS_SENTINEL_TLS?: boolean | undefined;
+  REDIS_TLS_CA_FILE?: string | undefined;
 }
 
 /**
@@ -90,6 +100,10 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
     const dataUser = userNeedsPassword('REDIS_USERNAME', 'REDIS_PASSWORD', e.REDIS_PASSWORD !== undefined);
     const sentinelUser = userNeedsPassword('REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD', e.REDIS_SENTINEL_PASSWORD !== undefined);
     if (!dataUser || !sentinelUser) return undefined;
+    const tls = e.REDIS_TLS ?? false;
+    const sentinelTls = e.REDIS_SENTINEL_TLS ?? tls;
+    const ca = caBundleFrom(e.REDIS_TLS_CA_FILE, tls || sentinelTls, problems);
+    if (ca === null) return undefined;
     return {
       mode: 'sentinel',
       sentinels: e.REDIS_SENTINELS,
@@ -99,12 +113,18 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
       sentinelUsername: e.REDIS_SENTINEL_USERNAME,
       sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
       db: e.REDIS_DB ?? 0,
+      tls,
+      sentinelTls,
+      ca,
     };
   }
   onlyWithSentinels('REDIS_SENTINEL_NAME', '');
   onlyWithSentinels('REDIS_SENTINEL_USERNAME', '');
   onlyWithSentinels('REDIS_SENTINEL_PASSWORD', '');
   onlyWithSentinels('REDIS_DB', '; with REDIS_URL give the database in its path (redis://host:6379/2)');
+  for (const name of ['REDIS_TLS', 'REDIS_SENTINEL_TLS', 'REDIS_TLS_CA_FILE'] as const) {
+    onlyWithSentinels(name, '; with REDIS_URL, TLS is the rediss:// scheme');
+  }
   if (e.REDIS_URL === undefined) {
     for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
       if (e[name] !== undefined) problems.push(`${name}: set REDIS_URL or REDIS_SENTINELS too (there is no Redis to log in to)`);
@@ -131,6 +151,31 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
 }
 
 /**
+ * The CA bundle REDIS_TLS_CA_FILE names, read once at start so a wrong path stops the start
+ * instead of failing every reconnect. undefined: none given (Node's root CAs); null: a problem
+ * was recorded. The path is not echoed, like every other Redis value.
+ */
+function caBundleFrom(file: string | undefined, tlsUsed: boolean, problems: string[]): string | undefined | null {
+  if (file === undefined) return undefined;
+  if (!tlsUsed) {
+    problems.push('REDIS_TLS_CA_FILE: only used with REDIS_TLS=true or REDIS_SENTINEL_TLS=true');
+    return null;
+  }
+  let pem: string;
+  try {
+    pem = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`REDIS_TLS_CA_FILE: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return null;
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    problems.push('REDIS_TLS_CA_FILE: holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+    return null;
+  }
+  return pem;
+}
+
+/**
  * The ioredis connection target for `redis`: the URL as it is, or Sentinel options. ioredis
  * asks the sentinels for the current primary on every (re)connect and checks its role, so a
  * connection lost in a failover comes back on the promoted replica by itself.
@@ -138,11 +183,14 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
 export function redisConnection(redis: RedisConfig): string | RedisOptions {
   if (redis.mode === 'direct') return redis.url;
   // The verifier library's builder: services and the server connect alike (READONLY → reconnect).
-  const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db } = redis;
+  const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db, tls, sentinelTls, ca } = redis;
+  const trust = ca !== undefined ? { ca } : true;
   return sentinelRedisOptions({
     sentinels,
     name,
     db,
+    tls: tls && trust,
+    sentinelTls: sentinelTls && trust,
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
     ...(sentinelUsername !== undefined ? { sentinelUsername } : {}),

@@ -54,10 +54,14 @@ describe('Redis connection settings', () => {
       sentinelUsername: undefined,
       sentinelPassword: undefined,
       db: 0,
+      tls: false,
+      sentinelTls: false,
+      ca: undefined,
     });
     const options = redisConnection(config.redis!);
     expect(options).toMatchObject({ sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-b', port: 26380 }, { host: '::1', port: 26381 }], name: 'mymaster', db: 0 });
     for (const credential of ['username', 'password', 'sentinelUsername', 'sentinelPassword']) expect(options).not.toHaveProperty(credential);
+    for (const tls of ['tls', 'enableTLSForSentinelMode', 'sentinelTLS']) expect(options).not.toHaveProperty(tls);
     // A demoted primary answers READONLY: reconnect (the sentinels name the new one).
     const reconnect = (options as { reconnectOnError: (err: Error) => unknown }).reconnectOnError;
     expect(reconnect(new Error("READONLY You can't write against a read only replica."))).toBe(true);
@@ -87,6 +91,52 @@ describe('Redis connection settings', () => {
     const dataOnly = redisConnection(load({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_USERNAME: 'tessera', REDIS_PASSWORD: 'p' }).redis!);
     expect(dataOnly).toMatchObject({ username: 'tessera', password: 'p' });
     expect(dataOnly).not.toHaveProperty('sentinelUsername');
+  });
+
+  it('REDIS_TLS, REDIS_SENTINEL_TLS (default: REDIS_TLS) and REDIS_TLS_CA_FILE in Sentinel mode', () => {
+    const sentinels = { REDIS_SENTINELS: '127.0.0.1:26379' };
+    // Both sides over TLS, Node's root CAs; ioredis needs enableTLSForSentinelMode to use `tls` for the data nodes.
+    expect(redisConnection(load({ ...sentinels, REDIS_TLS: 'true' }).redis!)).toMatchObject({ tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} });
+    // Data nodes over TLS, sentinels in plain TCP, and the other way round.
+    const dataOnly = redisConnection(load({ ...sentinels, REDIS_TLS: 'true', REDIS_SENTINEL_TLS: 'false' }).redis!);
+    expect(dataOnly).toMatchObject({ tls: {}, enableTLSForSentinelMode: true });
+    expect(dataOnly).not.toHaveProperty('sentinelTLS');
+    const sentinelsOnly = redisConnection(load({ ...sentinels, REDIS_SENTINEL_TLS: 'true' }).redis!);
+    expect(sentinelsOnly).toMatchObject({ sentinelTLS: {} });
+    for (const key of ['tls', 'enableTLSForSentinelMode']) expect(sentinelsOnly).not.toHaveProperty(key);
+    // The CA bundle is read at start and trusted on both sides; nothing turns verification off.
+    const dir = tempDir();
+    const caFile = `${dir}/ca.pem`;
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    fs.writeFileSync(caFile, pem);
+    const config = load({ ...sentinels, REDIS_TLS: 'true', REDIS_TLS_CA_FILE: caFile });
+    expect(config.redis).toMatchObject({ tls: true, sentinelTls: true, ca: pem });
+    const options = redisConnection(config.redis!);
+    expect(options).toMatchObject({ tls: { ca: pem }, enableTLSForSentinelMode: true, sentinelTLS: { ca: pem } });
+    expect(JSON.stringify(options)).not.toContain('rejectUnauthorized');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses the TLS variables with REDIS_URL, and a CA file that cannot be used, naming the variable but not the path', () => {
+    for (const name of ['REDIS_TLS', 'REDIS_SENTINEL_TLS', 'REDIS_TLS_CA_FILE']) {
+      const value = name === 'REDIS_TLS_CA_FILE' ? '/etc/ssl/certs/ca-certificates.crt' : 'true';
+      expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', [name]: value }), name).toMatch(
+        new RegExp(`${name}: only used with REDIS_SENTINELS; with REDIS_URL, TLS is the rediss:// scheme`),
+      );
+    }
+    const sentinels = { REDIS_SENTINELS: '127.0.0.1:26379', REDIS_TLS: 'true' };
+    const missing = problems({ ...sentinels, REDIS_TLS_CA_FILE: '/nonexistent/hunter2-ca.pem' });
+    expect(missing).toMatch(/REDIS_TLS_CA_FILE: cannot be read \(ENOENT\)/);
+    expect(missing).not.toContain('hunter2');
+    const dir = tempDir();
+    fs.writeFileSync(`${dir}/hunter2-not-pem.txt`, 'hunter2 is no certificate');
+    const notPem = problems({ ...sentinels, REDIS_TLS_CA_FILE: `${dir}/hunter2-not-pem.txt` });
+    expect(notPem).toMatch(/REDIS_TLS_CA_FILE: holds no PEM certificate/);
+    expect(notPem).not.toContain('hunter2');
+    fs.rmSync(dir, { recursive: true, force: true });
+    // A CA with TLS off on both sides would be trusted by nothing.
+    expect(problems({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' })).toMatch(/REDIS_TLS_CA_FILE: only used with REDIS_TLS=true or REDIS_SENTINEL_TLS=true/);
+    expect(problems({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_TLS: 'maybe' })).toMatch(/REDIS_TLS/);
   });
 
   it('REDIS_USERNAME goes into the URL, percent-encoded, with REDIS_PASSWORD or the URL\'s password', () => {

@@ -23,7 +23,7 @@ export {
   type AuthRequirements,
   type RequirementFailure,
 } from './requirements.js';
-export type { FeedRevocationOptions, RedisSentinelConnection, RevocationOptions, VerifierOptions } from './options.js';
+export type { FeedRevocationOptions, RedisSentinelConnection, RedisTlsOptions, RevocationOptions, VerifierOptions } from './options.js';
 export { DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './limits.js';
 /**
  * The building blocks of `verify()`, for a caller that holds its keys itself (Tessera's own

@@ -25,6 +25,19 @@ export interface RedisSentinelConnection {
   sentinelPassword?: string;
   /** Database index. Default 0. */
   db?: number;
+  /**
+   * TLS to the primary and replicas the sentinels name: `true` trusts Node's root CAs,
+   * `{ ca }` trusts that PEM bundle instead. Certificates are always verified. Default off.
+   */
+  tls?: RedisTlsOptions | boolean;
+  /** TLS to the sentinels themselves, same forms as `tls`. Default: the same as `tls`. */
+  sentinelTls?: RedisTlsOptions | boolean;
+}
+
+/** What a Sentinel-mode TLS connection trusts; there is deliberately no way to skip verification. */
+export interface RedisTlsOptions {
+  /** PEM CA certificate(s) to trust instead of Node's root CAs. */
+  ca?: string;
 }
 
 interface RedisRevocationSettings {

@@ -8,7 +8,8 @@
 // - the message (not the stored value) adds `published_at` (ms, writer's clock) for lag metrics.
 import { Redis, type RedisOptions } from 'ioredis';
 import type { DenylistEntry, DenylistMirror } from './denylist-mirror.js';
-import type { RedisSentinelConnection } from './options.js';
+import type { ConnectionOptions } from 'node:tls';
+import type { RedisSentinelConnection, RedisTlsOptions } from './options.js';
 import { firstLoad } from './first-load.js';
 
 export const DEFAULT_KEY_PREFIX = 'tessera:';
@@ -113,6 +114,8 @@ export function openRedis(redis: string | RedisOptions, overrides: RedisOptions)
  * when a command meets a demoted primary (READONLY), so the sentinels name the new one.
  */
 export function sentinelRedisOptions(connection: RedisSentinelConnection): RedisOptions {
+  const tls = tlsConnectionOptions(connection.tls);
+  const sentinelTls = connection.sentinelTls === undefined ? tls : tlsConnectionOptions(connection.sentinelTls);
   return {
     sentinels: connection.sentinels.map(({ host, port }) => ({ host, port })),
     name: connection.name ?? 'mymaster',
@@ -122,8 +125,18 @@ export function sentinelRedisOptions(connection: RedisSentinelConnection): Redis
     ...(connection.password !== undefined ? { password: connection.password } : {}),
     ...(connection.sentinelUsername !== undefined ? { sentinelUsername: connection.sentinelUsername } : {}),
     ...(connection.sentinelPassword !== undefined ? { sentinelPassword: connection.sentinelPassword } : {}),
+    // In Sentinel mode ioredis uses `tls` for the data nodes only together with
+    // enableTLSForSentinelMode (SentinelConnector); the sentinels take `sentinelTLS`.
+    ...(tls !== undefined ? { tls, enableTLSForSentinelMode: true } : {}),
+    ...(sentinelTls !== undefined ? { sentinelTLS: sentinelTls } : {}),
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
   };
+}
+
+/** Node TLS options for one side of a Sentinel connection; undefined: plain TCP. Only `ca` is copied, so nothing can turn verification off. */
+function tlsConnectionOptions(tls: RedisTlsOptions | boolean | undefined): ConnectionOptions | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  return tls === true || tls.ca === undefined ? {} : { ca: tls.ca };
 }
 
 /** Closes politely when possible, at once otherwise (quit would wait for a reconnect). */
