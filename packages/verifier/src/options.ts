@@ -157,8 +157,8 @@ function httpUrl(value: string, name: string): string {
 }
 
 function validateSentinel(value: RedisSentinelConnection): void {
-  if (typeof value !== 'object' || value === null) bad('revocation.redisSentinel', '{ sentinels, name?, username?, password?, sentinelUsername?, sentinelPassword?, db? }');
-  const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db } = value;
+  if (typeof value !== 'object' || value === null) bad('revocation.redisSentinel', '{ sentinels, name?, username?, password?, sentinelUsername?, sentinelPassword?, db?, tls?, sentinelTls? }');
+  const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db, tls, sentinelTls } = value;
   const address = (s: unknown) => {
     const { host, port } = (s ?? {}) as { host?: unknown; port?: unknown };
     return typeof host === 'string' && host.length > 0 && typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536;
@@ -173,6 +173,17 @@ function validateSentinel(value: RedisSentinelConnection): void {
   if (username !== undefined && password === undefined) bad('revocation.redisSentinel.password', 'given with username');
   if (sentinelUsername !== undefined && sentinelPassword === undefined) bad('revocation.redisSentinel.sentinelPassword', 'given with sentinelUsername');
   if (db !== undefined) nonNegative(db, 'revocation.redisSentinel.db', 0, true);
+  for (const [key, v] of Object.entries({ tls, sentinelTls })) {
+    if (v !== undefined && !isTlsSetting(v)) bad(`revocation.redisSentinel.${key}`, 'true, false or { ca } (a PEM string); certificate checks cannot be turned off');
+  }
+}
+
+/** `{ rejectUnauthorized: false }` and other Node TLS options are refused, not silently dropped. */
+function isTlsSetting(v: unknown): boolean {
+  if (typeof v === 'boolean') return true;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const { ca, ...rest } = v as { ca?: unknown };
+  return Object.keys(rest).length === 0 && (ca === undefined || (typeof ca === 'string' && ca.length > 0));
 }
 
 const REVOCATION_SHAPES = '{ feedUrl, clientId, clientSecret }, { redisUrl }, { redisSentinel } or { mirror }';

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, DenylistMirror, VerifyError, type VerifierOptions } from '@tessera/verifier';
+import { sentinelRedisOptions } from '@tessera/verifier/redis';
 import { generateKeyFile } from '../../src/keys/key-files.ts';
 import { decodeJwt, signUp } from '../helpers/flows.ts';
 import { accessHeader, attackerKeys, forgeToken, rsaKeyPair } from '../helpers/forge.ts';
@@ -285,6 +286,9 @@ describe('options', () => {
     ['an empty sentinel-mode username', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], username: '', password: 'p' } } }, /"revocation.redisSentinel.username"/],
     ['a numeric sentinelUsername', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], sentinelUsername: 7, sentinelPassword: 'p' } } }, /"revocation.redisSentinel.sentinelUsername"/],
     ['a username without its password', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], username: 'tessera' } } }, /"revocation.redisSentinel.password" must be given with username/],
+    ['a sentinel tls given as a string', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], tls: 'yes' } } }, /"revocation.redisSentinel.tls" must be true, false or \{ ca \}/],
+    ['a sentinel tls that skips certificate checks', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], tls: { rejectUnauthorized: false } } } }, /"revocation.redisSentinel.tls".*cannot be turned off/],
+    ['an empty sentinelTls ca', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], sentinelTls: { ca: '' } } } }, /"revocation.redisSentinel.sentinelTls"/],
     ['a sentinelUsername without its password', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], sentinelUsername: 'admin', password: 'p' } } }, /"revocation.redisSentinel.sentinelPassword" must be given with sentinelUsername/],
     ['a negative sentinel db', { ...base, revocation: { redisSentinel: { sentinels: [{ host: 's', port: 1 }], db: -1 } } }, /"revocation.redisSentinel.db"/],
     ['a mirror that is not a DenylistMirror', { ...base, revocation: { mirror: { isRevoked: () => false } } }, /"revocation.mirror"/],
@@ -303,5 +307,22 @@ describe('options', () => {
     const verifier = createVerifier({ issuer: tessera.issuer, audience: 'tessera' });
     await verifier.close();
     await expect(verifier.verify(token)).rejects.toThrow(/closed/);
+  });
+});
+
+describe('sentinelRedisOptions: TLS', () => {
+  const sentinels = [{ host: 's', port: 26379 }];
+  it('sentinelTls follows tls unless given; only the CA reaches ioredis', () => {
+    expect(sentinelRedisOptions({ sentinels })).not.toHaveProperty('tls');
+    expect(sentinelRedisOptions({ sentinels, tls: true })).toMatchObject({ tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} });
+    const dataOnly = sentinelRedisOptions({ sentinels, tls: { ca: 'PEM' }, sentinelTls: false });
+    expect(dataOnly).toMatchObject({ tls: { ca: 'PEM' }, enableTLSForSentinelMode: true });
+    expect(dataOnly).not.toHaveProperty('sentinelTLS');
+    const sentinelsOnly = sentinelRedisOptions({ sentinels, sentinelTls: { ca: 'PEM' } });
+    expect(sentinelsOnly).toMatchObject({ sentinelTLS: { ca: 'PEM' } });
+    expect(sentinelsOnly).not.toHaveProperty('enableTLSForSentinelMode');
+    // A stray Node option (past the type) is not copied: verification stays on.
+    const stray = sentinelRedisOptions({ sentinels, tls: { ca: 'PEM', rejectUnauthorized: false } as { ca: string } });
+    expect(stray.tls).toEqual({ ca: 'PEM' });
   });
 });
