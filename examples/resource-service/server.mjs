@@ -2,6 +2,7 @@
 // An example resource service: it trusts Tessera's access tokens without ever calling
 // Tessera on a request. Plain JavaScript that imports only fastify and the published
 // @tessera/verifier package, the way a service in another repository would.
+import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { tesseraAuth } from '@tessera/verifier/fastify';
 
@@ -41,6 +42,19 @@ if (env.TESSERA_FEED_URL) {
   if (env.REDIS_PASSWORD) redisSentinel.password = env.REDIS_PASSWORD;
   if (env.REDIS_SENTINEL_USERNAME) redisSentinel.sentinelUsername = env.REDIS_SENTINEL_USERNAME;
   if (env.REDIS_SENTINEL_PASSWORD) redisSentinel.sentinelPassword = env.REDIS_SENTINEL_PASSWORD;
+  // TLS as Tessera reads it: REDIS_SENTINEL_TLS defaults to REDIS_TLS, one CA file for both.
+  const flag = (/** @type {string} */ name) => {
+    const value = env[name];
+    if (value === undefined || value === '') return undefined;
+    if (!['true', 'false', '1', '0', 'yes', 'no'].includes(value)) throw new Error(`${name} must be true or false`);
+    return ['true', '1', 'yes'].includes(value);
+  };
+  const tls = flag('REDIS_TLS') ?? false;
+  const sentinelTls = flag('REDIS_SENTINEL_TLS') ?? tls;
+  // Read once at start: a wrong path stops the service here, not on every reconnect.
+  const trust = env.REDIS_TLS_CA_FILE ? { ca: readFileSync(env.REDIS_TLS_CA_FILE, 'utf8') } : true;
+  redisSentinel.tls = tls && trust;
+  redisSentinel.sentinelTls = sentinelTls && trust;
   options.revocation = { redisSentinel, keyPrefix };
 } else if (env.REDIS_URL) {
   options.revocation = { redisUrl: env.REDIS_URL, keyPrefix };
