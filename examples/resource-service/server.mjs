@@ -52,7 +52,15 @@ if (env.TESSERA_FEED_URL) {
   const tls = flag('REDIS_TLS') ?? false;
   const sentinelTls = flag('REDIS_SENTINEL_TLS') ?? tls;
   // Read once at start: a wrong path stops the service here, not on every reconnect.
-  const trust = env.REDIS_TLS_CA_FILE ? { ca: readFileSync(env.REDIS_TLS_CA_FILE, 'utf8') } : true;
+  const readCa = (/** @type {string} */ file) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      // The path is named by its variable only, as Tessera does.
+      throw new Error(`REDIS_TLS_CA_FILE cannot be read (${/** @type {NodeJS.ErrnoException} */ (err).code ?? 'error'})`);
+    }
+  };
+  const trust = env.REDIS_TLS_CA_FILE ? { ca: readCa(env.REDIS_TLS_CA_FILE) } : true;
   redisSentinel.tls = tls && trust;
   redisSentinel.sentinelTls = sentinelTls && trust;
   options.revocation = { redisSentinel, keyPrefix };
