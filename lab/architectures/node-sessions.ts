@@ -10,7 +10,7 @@ import { HEAP_PROBE_ARGS, HEAP_PROBE_DIR, nodeLiveBytes } from '../lib/memory.ts
 import { startNginx } from '../lib/nginx.ts';
 import { startPostgresSessions, type LabPostgresSessions } from '../lib/postgres.ts';
 import { startRedis, type LabRedis } from '../lib/redis.ts';
-import type { Deployment } from './types.ts';
+import { runningPids, type Deployment } from './types.ts';
 
 export const SESSION_APP = path.join(REPO_ROOT, 'lab/apps/session-app.ts');
 
@@ -59,7 +59,7 @@ export async function startNodeSessions(options: NodeSessionsOptions): Promise<D
       replicas: procs,
       protocol: 'cookie',
       serverPids: async () => [
-        ...[...procs, ...(redis ? [redis.proc] : [])].map((p) => p.pid).filter((p): p is number => p !== undefined),
+        ...runningPids([...procs, ...(redis ? [redis.proc] : [])]),
         ...(postgres ? await postgres.schema.backendPids() : []),
       ],
       async liveBytes() {

@@ -12,7 +12,7 @@ import { HEAP_PROBE_ARGS, HEAP_PROBE_DIR, nodeLiveBytes } from '../lib/memory.ts
 import { startNginx } from '../lib/nginx.ts';
 import { createLabSchema } from '../lib/postgres.ts';
 import { startRedis } from '../lib/redis.ts';
-import type { Deployment, ReplicaHandle } from './types.ts';
+import { runningPids, type Deployment, type ReplicaHandle } from './types.ts';
 
 export const AUDIENCE = 'tessera';
 /** The example resource service's verifier cache (`cache: { maxEntries: 10_000 }`). */
@@ -118,7 +118,7 @@ export async function startTessera(): Promise<Deployment> {
       protocol: 'tessera',
       // The PostgreSQL backends serving Tessera count too, as the session store's do in the
       // PostgreSQL store row (nearly idle here: verifying a token does not reach Tessera).
-      serverPids: async () => [...[...all, redis.proc].map((p) => p.pid).filter((p): p is number => p !== undefined), ...(await schema.backendPids())],
+      serverPids: async () => [...runningPids([...all, redis.proc]), ...(await schema.backendPids())],
       async liveBytes() {
         let replicas = 0;
         for (const p of pairs) if (p.tessera.pid) replicas += await nodeLiveBytes(p.tessera.pid);

@@ -11,7 +11,7 @@ import { freePort } from '../../scripts/lib/ports.ts';
 import { REPO_ROOT } from '../../scripts/lib/node-script.ts';
 import { startNginx } from '../lib/nginx.ts';
 import { jvmLiveBytes } from '../lib/memory.ts';
-import type { Deployment } from './types.ts';
+import { runningPids, type Deployment } from './types.ts';
 
 export const CATALINA_HOME = process.env.LAB_CATALINA_HOME ?? '/usr/share/tomcat10';
 const SERVLET_API = [path.join(CATALINA_HOME, 'lib/servlet-api.jar'), '/usr/share/java/tomcat10-servlet-api.jar'];
@@ -181,7 +181,7 @@ export async function startTomcatCluster(manager: TomcatManager, options: { stic
       loginUrls: upstreams.map((u) => `http://${u}`),
       replicas: procs,
       protocol: 'cookie',
-      serverPids: async () => procs.map((p) => p.pid).filter((p): p is number => p !== undefined),
+      serverPids: async () => runningPids(procs),
       async liveBytes() {
         let replicas = 0;
         for (const p of procs) if (p.pid) replicas += await jvmLiveBytes(p.pid);

@@ -51,3 +51,8 @@ export interface LiveBytes {
   store: number;
   bounded?: { bytes: number; capPerReplica: number; replicas: number };
 }
+
+/** The pids of those of `services` that run now (a killed replica has none). */
+export function runningPids(services: { pid: number | undefined }[]): number[] {
+  return services.map((s) => s.pid).filter((pid): pid is number => pid !== undefined);
+}
