@@ -1,6 +1,7 @@
 // The documentation is part of the product: every environment variable the config schema
 // reads is documented in the table of docs/operate/configuration.md, with a default; the
 // integration pages say what openapi.yaml says; and the two commands the README promises exist.
+// (Links and the README's size: test/docs/links.test.ts.)
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -62,5 +63,26 @@ describe('README.md', () => {
     // CI runs the README's test command.
     expect(fs.readFileSync(path.join(ROOT, '.ci/run'), 'utf8')).toMatch(/^npm test$/m);
   });
+
+  it('shows, in the curl walk-through, every field of the user that openapi.yaml requires', () => {
+    const spec = parse(fs.readFileSync(OPENAPI_PATH, 'utf8')) as { components: { schemas: { User: { required: string[] } } } };
+    const shown = readme.split('\n').filter((line) => line.startsWith('# → {"id":'));
+    expect(shown.length).toBeGreaterThanOrEqual(2); // register and /auth/me
+    for (const line of shown) for (const field of spec.components.schemas.User.required) expect(line).toContain(`"${field}":`);
+  });
+
+  it('captures the tokens it uses in the curl walk-through', () => {
+    expect(readme).toMatch(/^ACCESS_TOKEN=\$\(/m);
+    expect(readme).toMatch(/^REFRESH_TOKEN=\$\(/m);
+  });
 });
 
+describe('docs/testing.md', () => {
+  it('names every system package .ci/run installs', () => {
+    const ci = fs.readFileSync(path.join(ROOT, '.ci/run'), 'utf8');
+    const installed = [...ci.matchAll(/need_apt\+=\(([a-z0-9.+-]+)\)/g)].map((m) => m[1]!);
+    expect(installed.length).toBeGreaterThan(0);
+    const line = fs.readFileSync(path.join(ROOT, 'docs/testing.md'), 'utf8').split('\n').find((l) => l.startsWith('apt-get install ')) ?? '';
+    expect(line.split(' ').slice(2).sort()).toEqual([...installed].sort());
+  });
+});
