@@ -23,7 +23,7 @@ function missing(): string | undefined {
 }
 
 const absent = missing();
-if (absent && process.env.CI === 'true') throw new Error(`the lab needs ${absent} (see README, "The lab")`);
+if (absent && process.env.CI === 'true') throw new Error(`the lab needs ${absent} (see docs/performance.md, "The lab")`);
 
 describe.skipIf(absent !== undefined)('npm run lab, quick profile', () => {
   let run: LabRun;

@@ -1,5 +1,5 @@
-// Every environment variable Tessera reads, in one schema. The README's table of
-// variables is written from this file; keep them in step.
+// Every environment variable Tessera reads, in one schema. The table of variables in
+// docs/operate/configuration.md is written from this file; keep them in step (readme.test.ts checks).
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -75,7 +75,7 @@ export const envSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
-  // Sentinel instead of REDIS_URL (README "Redis Sentinel"); checked together in redisConfigFrom.
+  // Sentinel instead of REDIS_URL (docs/operate/sentinel.md); checked together in redisConfigFrom.
   REDIS_SENTINELS: sentinelList.optional(),
   REDIS_SENTINEL_NAME: z.string().min(1).max(200).optional(),
   REDIS_USERNAME: z.string().min(1).optional(),
@@ -105,7 +105,7 @@ export const envSchema = z.object({
   REFRESH_SHORT_TTL: seconds(24 * 3600),
   REFRESH_GRACE_PERIOD: z.coerce.number().int().min(0).default(10),
 
-  // Data lifecycle (README "Data retention"): dead sessions and rotated-token hashes are
+  // Data lifecycle (docs/operate/data-retention.md): dead sessions and rotated-token hashes are
   // kept this long (reuse detection, audit), then purged by every replica's timer.
   SESSION_RETENTION: z.coerce.number().int().min(3600).default(30 * 24 * 3600),
   // Seconds between purge runs on each replica (one runs at a time); 0 turns the timer off.
@@ -129,12 +129,12 @@ export const envSchema = z.object({
   ACR_MFA: z.string().min(1).max(200).optional(),
   ADMIN_CLIENTS: clientListSchema,
 
-  // SIGTERM drain (README "Deployment"), all bounded by SHUTDOWN_TIMEOUT_MS.
+  // SIGTERM drain (docs/operate/deployment.md, "Restarts without losing requests"), all bounded by SHUTDOWN_TIMEOUT_MS.
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SHUTDOWN_LINGER_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
 
-  // Abuse resistance (see README "Security"). Counters live in Redis when REDIS_URL or REDIS_SENTINELS is set.
+  // Abuse resistance (see docs/security.md). Counters live in Redis when REDIS_URL or REDIS_SENTINELS is set.
   RATE_LIMIT_ENABLED: boolean(true),
   RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
@@ -143,7 +143,7 @@ export const envSchema = z.object({
   LOGIN_FAILURES_BEFORE_BACKOFF: z.coerce.number().int().min(1).max(1000).default(5),
   LOGIN_BACKOFF_MAX_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(900),
 
-  // Mail and account recovery (README "Account recovery"). No SMTP_URL: .eml files in MAIL_DIR.
+  // Mail and account recovery (docs/integrate/account-recovery.md, docs/operate/mail.md). No SMTP_URL: .eml files in MAIL_DIR.
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z
     .string()

@@ -7,7 +7,7 @@ import { startMetricsServer } from './metrics/http.ts';
 import { AppMetrics } from './metrics/metrics.ts';
 import { openRuntime } from './runtime.ts';
 
-// SIGTERM drain, all within SHUTDOWN_TIMEOUT_MS (README "Deployment"):
+// SIGTERM drain, all within SHUTDOWN_TIMEOUT_MS (docs/operate/deployment.md):
 // SHUTDOWN_DELAY_MS: keep accepting new connections (readiness already 503), for balancers
 //   that poll /readyz. Behind a plain balancer that retries refused connections (nginx) leave it at 0.
 // SHUTDOWN_LINGER_MS: once no longer accepting, longest wait for open keep-alive connections

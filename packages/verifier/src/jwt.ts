@@ -1,7 +1,7 @@
 // The RS256 access-token check on the hot path, written on node:crypto directly: jose's
-// jwtVerify goes through WebCrypto and costs several times the raw RSA verify (see
-// DESIGN.md). This file depends on nothing but node:crypto so the verifier library can be
-// published on its own.
+// jwtVerify goes through WebCrypto and costs several times the raw RSA verify (measured in
+// bench/RESULTS.md; docs/architecture.md has the verifier's place in the request path). This
+// file depends on nothing but node:crypto so the verifier library can be published on its own.
 import crypto from 'node:crypto';
 import { VerifyError } from './errors.js';
 

@@ -39,7 +39,8 @@ Options:
   --json      machine-readable output (list and show commands)
   -h, --help  this help
 
-Configuration comes from the same environment variables as the server (see README).`;
+Configuration comes from the same environment variables as the server
+(docs/operate/configuration.md in the Tessera repository).`;
 
 export type Command = (args: string[], config: Config, io: CliIo, flags: { json: boolean }) => Promise<void>;
 

@@ -6,7 +6,7 @@ import { createPostgresDb, quoteIdent } from '../../src/db/postgres.ts';
 
 export type DbKind = 'postgres' | 'pglite';
 
-/** The PostgreSQL the tests use: DATABASE_URL, or the local default of the README. */
+/** The PostgreSQL the tests use: DATABASE_URL, or the local default of docs/testing.md. */
 export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export interface TestDb {

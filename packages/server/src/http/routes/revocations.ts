@@ -1,4 +1,4 @@
-// The revocation feed for resource servers (README "Revocation feed"): GET /revocations/stream
+// The revocation feed for resource servers (docs/integrate/revocation-feed.md): GET /revocations/stream
 // (Server-Sent Events) and GET /revocations (JSON polling), for INTROSPECTION_CLIENTS that
 // hold the `revocations` permission. Both read the same log (revocation/feed.ts), from a
 // cursor or as a snapshot; the stream then follows the log as it grows.
