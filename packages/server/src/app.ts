@@ -126,19 +126,23 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const admin = new AdminService({ db, auth, clock, account });
   const authenticateAdmin = createClientAuthenticator({
     realm: 'admin',
+    budget: 'admin',
     clients: config.adminClients,
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'admin', ...fields }, ctx),
   });
-  // The feed's clients are INTROSPECTION_CLIENTS, checked like admin clients (back-off, audit).
+  // The feed's clients are INTROSPECTION_CLIENTS, checked like admin clients (audit), with the
+  // back-off budget of /oauth/*: the same secrets, whichever route they are tried on.
   const authenticateFeedClient = createClientAuthenticator({
     realm: 'revocations',
+    budget: 'introspection',
     clients: (id) => config.introspectionClients.get(id)?.secret,
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'revocations', ...fields }, ctx),
   });
   const authenticateOAuthClient = createClientAuthenticator({
     realm: 'oauth',
+    budget: 'introspection',
     clients: (id) => config.introspectionClients.get(id)?.secret,
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'oauth', ...fields }, ctx),
