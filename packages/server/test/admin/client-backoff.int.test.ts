@@ -29,7 +29,7 @@ describe('client credential back-off on two replicas sharing Redis', () => {
     const env = { ...clientEnv, REDIS_KEY_PREFIX: prefix };
     a = await createTestApp({ db: testDb, env, redis: redisA });
     b = await createTestApp({ db: testDb, env, redis: redisB, clock: a.clock });
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await a?.close();
     await b?.close();

@@ -34,7 +34,7 @@ describe('client credential back-off under parallel load', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await createTestApp({ db: 'pglite', env: clientEnv });
-  }, 60_000);
+  }, 180_000);
   afterAll(() => t?.close());
 
   it.each<Realm>(['admin', 'introspect', 'revoke', 'feed'])('%s: of 200 parallel wrong secrets from one address at most the budget are compared', async (realm) => {

@@ -7,6 +7,8 @@ import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, FEED_ONLY, SseStream } from './feed-kit.ts';
 
 const DEFAULT_CAP = 16;
+/** A client of its own for the parallel test, so slots freed asynchronously by other tests cannot blur its count. */
+const CROWD = { id: 'crowd', secret: 'cr0wd' };
 
 describe('revocation feed: streams per client', () => {
   let t: TestApp;
@@ -21,10 +23,10 @@ describe('revocation feed: streams per client', () => {
   const openStreams = async () => Number(/^tessera_revocation_feed_streams (\d+)/m.exec(await gauge())?.[1]);
 
   beforeAll(async () => {
-    t = await createTestApp({ db: 'pglite', env: { INTROSPECTION_CLIENTS: FEED_CLIENTS_ENV } });
+    t = await createTestApp({ db: 'pglite', env: { INTROSPECTION_CLIENTS: `${FEED_CLIENTS_ENV},${CROWD.id}:${CROWD.secret}:revocations` } });
     await t.fastify.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(t.fastify.server.address() as { port: number }).port}`;
-  }, 60_000);
+  }, 180_000);
   afterEach(() => {
     for (const stream of streams.splice(0)) stream.close();
   });
@@ -52,6 +54,15 @@ describe('revocation feed: streams per client', () => {
     await expect.poll(openStreams, { timeout: 10_000 }).toBe(DEFAULT_CAP);
     expect((await open()).response.status).toBe(200);
     expect((await open()).response.status).toBe(429);
+  });
+
+  it('of 100 streams opened at once by one client, exactly the cap are served', async () => {
+    const all = await Promise.all(Array.from({ length: 100 }, () => open(CROWD)));
+    const served = all.filter((s) => s.response.status === 200).length;
+    const refused = all.filter((s) => s.response.status === 429).length;
+    console.log(`one client, 100 parallel streams: ${served} served, ${refused} refused (429 too_many_streams)`);
+    expect({ served, refused }).toEqual({ served: DEFAULT_CAP, refused: 100 - DEFAULT_CAP });
+    expect(await gauge()).toMatch(new RegExp(`^tessera_revocation_feed_streams_refused_total\\{client_id="crowd"\\} ${100 - DEFAULT_CAP}$`, 'm'));
   });
 
   it('a polling client is not capped by its streams', async () => {
