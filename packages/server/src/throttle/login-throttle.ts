@@ -80,28 +80,28 @@ export class LoginThrottle {
   }
 
   /**
-   * Client credentials (admin API): only failures count, per client address, and while a
-   * back-off window is open every request from there is refused, right secret or not, so
-   * guessing gains nothing from it. Throws `rate_limited`.
+   * Client credentials (admin, OAuth and feed clients), once the secret has been compared
+   * and before the answer is given. One atomic step per request decides whether its outcome
+   * may be told: a failure is counted and answered only while the address's budget lasts
+   * (`failuresBeforeBackoff`, then windows), so however many guesses arrive together at most
+   * the budget learn "wrong", and a right secret among them is refused like the rest once
+   * it is spent. A success is checked the same way but never counted (a tool may send many
+   * requests in parallel) and does not wipe earlier failures (a client on the attacker's
+   * address must not hand the attacker fresh guesses). `budget` names the list of secrets
+   * guessed at: one back-off per list and address, whichever route it is tried on.
+   * Throws `rate_limited` while a window is open, right secret or not.
    */
-  async beforeClientAuth(realm: string, ip: string | null): Promise<void> {
-    let wait = 0;
+  async clientAuth(budget: string, ip: string | null, failed: boolean): Promise<void> {
+    let result;
     try {
-      wait = await this.store.blockedMs([this.clientAttempt(realm, ip).key], this.clock.now());
+      result = await this.store.attempt([this.clientAttempt(budget, ip)], this.clock.now(), { count: failed });
     } catch (err) {
       this.warnStoreFailure(err);
+      return;
     }
-    if (wait > 0) {
-      const retryAfter = Math.max(1, Math.ceil(wait / 1000));
+    if (!result.allowed) {
+      const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
       throw new AuthError('rate_limited', `Too many failed client authentications from this address; retry in ${retryAfter} s`, { retry_after: retryAfter });
-    }
-  }
-
-  async clientAuthFailed(realm: string, ip: string | null): Promise<void> {
-    try {
-      await this.store.attempt([this.clientAttempt(realm, ip)], this.clock.now());
-    } catch (err) {
-      this.warnStoreFailure(err);
     }
   }
 
@@ -125,8 +125,8 @@ export class LoginThrottle {
     return { key: `mfa:{${digest(userId)}}`, policy: this.pairPolicy };
   }
 
-  private clientAttempt(realm: string, ip: string | null): Attempt {
-    return { key: `client:${realm}:{${digest(ip ?? 'unknown')}}`, policy: this.pairPolicy };
+  private clientAttempt(budget: string, ip: string | null): Attempt {
+    return { key: `client:${budget}:{${digest(ip ?? 'unknown')}}`, policy: this.pairPolicy };
   }
 
   private async attempt(attempts: Attempt[], detail: string): Promise<void> {
