@@ -52,7 +52,8 @@ export async function checkRedisAtStart(redis: RedisConfig, logger: Logger, time
   if (outcome.kind === 'refused') {
     // With Sentinel the index is REDIS_DB; with one server, the path of REDIS_URL.
     const at = redis.mode === 'sentinel' ? 'REDIS_DB' : variable;
-    throw new StartupError(at, redis.mode === 'sentinel' ? String(redis.db) : target, outcome.err, 'choose a database index the Redis server has (config get databases)');
+    const hint = /DB index/i.test(outcome.err.message) ? 'choose a database index the Redis server has (CONFIG GET databases)' : undefined;
+    throw new StartupError(at, redis.mode === 'sentinel' ? String(redis.db) : target, outcome.err, hint);
   }
   if (outcome.kind === 'unreachable') {
     const secrets = redis.mode === 'direct' ? [passwordOf(redis.url)] : [redis.password, redis.sentinelPassword];
