@@ -14,8 +14,7 @@ describe('email change to a registered address', () => {
   beforeAll(async () => {
     t = await createTestApp({ db: 'pglite', env: { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_IP_PER_MINUTE: '1000' } });
     mailbox = new FileMailbox(t.config.mail.dir);
-    // PGlite (WASM) boots slowly on a busy machine.
-  }, 120_000);
+  }, 120_000); // PGlite (WASM) boots slowly on a busy machine.
   afterAll(() => t?.close());
 
   const change = (accessToken: string, newEmail: string) =>

@@ -18,8 +18,7 @@ describe('a credential change voids every mailed link of the user', () => {
   beforeAll(async () => {
     t = await createTestApp({ db: 'pglite', env: { ADMIN_CLIENTS: `${ADMIN.id}:${ADMIN.secret}` } });
     mailbox = new FileMailbox(t.config.mail.dir);
-    // PGlite (WASM) boots slowly on a busy machine.
-  }, 120_000);
+  }, 120_000); // PGlite (WASM) boots slowly on a busy machine.
   afterAll(() => t?.close());
 
   const inject = (method: 'POST' | 'PUT' | 'DELETE', url: string, payload?: object, headers: Record<string, string> = {}) =>

@@ -17,8 +17,7 @@ describe('second-factor lock', () => {
     // A back-off of at most 1 s, so that only the lock stands between the guesses.
     t = await createTestApp({ db: 'pglite', env: { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_IP_PER_MINUTE: '10000', LOGIN_BACKOFF_MAX_SECONDS: '1' } });
     mailbox = new FileMailbox(t.config.mail.dir);
-    // PGlite (WASM) boots slowly on a busy machine.
-  }, 120_000);
+  }, 120_000); // PGlite (WASM) boots slowly on a busy machine.
   afterAll(() => t?.close());
 
   async function enrolled() {
