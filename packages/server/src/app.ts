@@ -122,6 +122,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     clock,
     metrics,
     recoveryCodeNotice: recovery.recoveryCodeNotice,
+    mfaLockedNotice: recovery.mfaLockedNotice,
     ...(throttle ? { throttle } : {}),
   });
   const admin = new AdminService({ db, auth, clock, account });
