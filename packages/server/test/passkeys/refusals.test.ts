@@ -123,7 +123,7 @@ describe('registration refusals', () => {
 });
 
 describe('malformed bodies: 400 naming the field, never 5xx', () => {
-  const fieldsOf = (body: { errors?: { field: string }[] }) => (body.errors ?? []).map((e) => e.field);
+  const fieldsOf = (body: object) => ((body as { errors?: { field: string }[] }).errors ?? []).map((e) => e.field);
 
   it.each([
     ['no credential', {}, 'credential'],
