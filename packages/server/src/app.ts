@@ -34,6 +34,11 @@ import { MfaFlows } from './mfa/mfa-flows.ts';
 import { MfaService } from './mfa/mfa-service.ts';
 import { openSecretBox, type SecretBox } from './mfa/secret-box.ts';
 import { OAuthService } from './oauth/oauth-service.ts';
+import { PasskeyAssertions } from './passkeys/passkey-assertions.ts';
+import { PasskeyService } from './passkeys/passkey-service.ts';
+import { passkeyStore } from './passkeys/passkey-store.ts';
+import { RelyingParty } from './passkeys/relying-party.ts';
+import { passkeyRoutes } from './http/routes/passkeys.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { SessionService, sessionLifetimes } from './sessions/session-service.ts';
 import { createLoginThrottle } from './throttle/login-throttle.ts';
@@ -113,7 +118,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     emailVerification: recovery.verificationHooks,
   });
   const { account, email } = recovery.services({ users, sessions, auth, mfa });
+  const rp = new RelyingParty(config.webauthn);
+  const assertions = new PasskeyAssertions({ db, clock, rp, store: passkeyStore, auth, metrics });
+  const passkeys = new PasskeyService({ db, clock, rp, store: passkeyStore, assertions, sessions, auth, metrics });
   const mfaFlows = new MfaFlows({
+    passkeys: { db, store: passkeyStore, assertions },
     auth,
     mfa,
     users,
@@ -125,7 +134,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     mfaLockedNotice: recovery.mfaLockedNotice,
     ...(throttle ? { throttle } : {}),
   });
-  const admin = new AdminService({ db, auth, clock, account });
+  const admin = new AdminService({ db, auth, clock, account, passkeys });
   const authenticateAdmin = createClientAuthenticator({
     realm: 'admin',
     budget: 'admin',
@@ -199,6 +208,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await fastify.register(sessionRoutes, routeDeps);
   await fastify.register(accountRoutes, { ...routeDeps, account, email });
   await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
+  await fastify.register(passkeyRoutes, { ...routeDeps, passkeys });
   await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
   await fastify.register(oauthRoutes, { ...routeDeps, oauth, authenticateOAuthClient });
   await fastify.register(revocationRoutes, { ...routeDeps, authenticateFeedClient, streams: feedStreams });

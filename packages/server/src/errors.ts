@@ -34,6 +34,13 @@ export const ERROR_STATUS = {
   mail_token_expired: 410,
   mail_token_used: 410,
   mail_token_voided: 410,
+  // Passkeys (WebAuthn) and the rules shared by every way to sign in.
+  invalid_passkey: 401,
+  invalid_webauthn_challenge: 401,
+  passkey_already_registered: 409,
+  last_sign_in_method: 409,
+  // RFC 9470: the bearer token is valid but its sign-in too old (or too weak) for this route.
+  insufficient_user_authentication: 401,
   internal_error: 500,
   service_unavailable: 503,
 } as const;
@@ -73,6 +80,11 @@ const TITLES: Record<ErrorCode, string> = {
   mail_token_expired: 'Link expired',
   mail_token_used: 'Link already used',
   mail_token_voided: 'Link no longer valid',
+  invalid_passkey: 'Passkey not accepted',
+  invalid_webauthn_challenge: 'Unknown, expired or already used challenge',
+  passkey_already_registered: 'Passkey already registered',
+  last_sign_in_method: 'Last way to sign in',
+  insufficient_user_authentication: 'More recent sign-in required',
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
 };

@@ -64,18 +64,21 @@ export class UserService {
    */
   async authenticate(email: string, password: string): Promise<AuthenticatedUser> {
     const user = await userStore.findByEmail(this.db, normalizeEmail(email));
-    const ok = user ? await this.hasher.verify(user.passwordHash, password) : await this.hasher.verifyDummy(password);
-    if (!user || !ok || user.disabledAt) throw new AuthError('invalid_credentials', 'Invalid email or password');
-    return { user, passwordHash: await this.rehashIfOutdated(user, password) };
+    // An account without a password (passkeys only) spends the same argon2 time as a wrong
+    // password, and fails the same way: no timing oracle for "this account has no password".
+    const hash = user?.passwordHash ?? null;
+    const ok = hash !== null ? await this.hasher.verify(hash, password) : await this.hasher.verifyDummy(password);
+    if (!user || hash === null || !ok || user.disabledAt) throw new AuthError('invalid_credentials', 'Invalid email or password');
+    return { user, passwordHash: await this.rehashIfOutdated(user.id, hash, password) };
   }
 
   /** Parameters were raised since this hash was made: upgrade it now that we know the password. */
-  private async rehashIfOutdated(user: User, password: string): Promise<string> {
-    if (!this.hasher.needsRehash(user.passwordHash)) return user.passwordHash;
+  private async rehashIfOutdated(userId: string, hash: string, password: string): Promise<string> {
+    if (!this.hasher.needsRehash(hash)) return hash;
     const upgraded = await this.hasher.hash(password);
-    const replaced = await userStore.replaceHash(this.db, user.id, user.passwordHash, upgraded);
+    const replaced = await userStore.replaceHash(this.db, userId, hash, upgraded);
     // A different hash returned tells the caller it was upgraded (AuthService logs password.rehashed).
-    if (!replaced) return user.passwordHash; // changed concurrently; the session insert will notice
+    if (!replaced) return hash; // changed concurrently; the session insert will notice
     return upgraded;
   }
 
@@ -84,6 +87,7 @@ export class UserService {
   }
 
   async verifyPassword(user: User, password: string): Promise<boolean> {
+    if (user.passwordHash === null) return this.hasher.verifyDummy(password);
     return this.hasher.verify(user.passwordHash, password);
   }
 

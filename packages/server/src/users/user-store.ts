@@ -3,7 +3,8 @@ import type { Queryable } from '../db/db.ts';
 export interface User {
   id: string;
   email: string;
-  passwordHash: string;
+  /** Null for an account that signs in only otherwise (passkeys; social sign-in later). */
+  passwordHash: string | null;
   createdAt: Date;
   passwordChangedAt: Date;
   disabledAt: Date | null;
@@ -15,7 +16,7 @@ export interface User {
 interface UserRow {
   id: string;
   email: string;
-  password_hash: string;
+  password_hash: string | null;
   created_at: Date;
   password_changed_at: Date;
   disabled_at: Date | null;

@@ -6,6 +6,7 @@ import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { bearer, expectProblem, login, me, PASSWORD, signUp, uniqueEmail } from '../helpers/flows.ts';
 import { FileMailbox } from '../helpers/mailbox.ts';
 import { codeFor, enableTotp, nextStep } from '../helpers/totp.ts';
+import { addPasskey } from '../passkeys/support.ts';
 
 const ADMIN = { id: 'ops-console', secret: 'a-long-admin-secret-for-tests' };
 const asAdmin = { authorization: `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString('base64')}` };
@@ -131,5 +132,13 @@ describe('a credential change voids every mailed link of the user', () => {
     const confirmed = await inject('POST', '/auth/email/change/confirm', { token: mail!.token! });
     expect(confirmed.statusCode, confirmed.body).toBe(200);
     expect(confirmed.json()).toMatchObject({ id: user.id, email: newEmail });
+  });
+  it('the victim removes a passkey (a second factor removed)', async () => {
+    const { user, tokens } = await signUp(t.fastify);
+    const { passkey } = await addPasskey(t.fastify, tokens.access_token);
+    const { token } = await pendingChange(tokens.access_token);
+    const removed = await inject('DELETE', `/auth/passkeys/${passkey.id}`, undefined, bearer(tokens.access_token));
+    expect(removed.statusCode, removed.body).toBe(204);
+    await expectVoided(token, user.email, user.id);
   });
 });
