@@ -4,7 +4,8 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { auditRecord, type AuditEvent, type AuditFields } from '../audit.ts';
-import type { AuthService, EmailVerificationHooks, RequestContext } from '../auth-service.ts';
+import type { AuthService, EmailVerificationHooks } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Db, Queryable } from '../db/db.ts';

@@ -1,7 +1,8 @@
 // The second-factor use cases the routes call, one method per endpoint: enrolment,
 // confirmation, removal, the second step of a login, and step-up. They own the throttling
 // of codes and passwords, the audit events and the tokens answered.
-import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts';
+import type { AuthService, TokenPair } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { RecoveryCodeNotice } from '../account/recovery.ts';
 import type { AuthMetrics } from '../metrics/metrics.ts';
 import { toSeconds, type Clock } from '../clock.ts';

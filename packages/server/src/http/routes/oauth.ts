@@ -2,7 +2,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { ClientPermission } from '../../admin/client-auth.ts';
+import type { ClientPermission } from '../../clients/client-list.ts';
 import type { AuthenticateClient } from './admin.ts';
 import type { OAuthService } from '../../oauth/oauth-service.ts';
 import { requestContext } from '../context.ts';
