@@ -19,7 +19,8 @@ import { adminRoutes } from './http/routes/admin.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { mfaRoutes } from './http/routes/mfa.ts';
 import { oauthRoutes } from './http/routes/oauth.ts';
-import { FeedStreams, revocationRoutes } from './http/routes/revocations.ts';
+import { revocationRoutes } from './http/routes/revocations.ts';
+import { FeedStreams } from './revocation/feed-streams.ts';
 import { sessionRoutes } from './http/routes/sessions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
 import { frameworkErrors, MAX_HEADER_SIZE, registerSecurity } from './http/security.ts';
@@ -121,29 +122,34 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     clock,
     metrics,
     recoveryCodeNotice: recovery.recoveryCodeNotice,
+    mfaLockedNotice: recovery.mfaLockedNotice,
     ...(throttle ? { throttle } : {}),
   });
   const admin = new AdminService({ db, auth, clock, account });
   const authenticateAdmin = createClientAuthenticator({
     realm: 'admin',
+    budget: 'admin',
     clients: config.adminClients,
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'admin', ...fields }, ctx),
   });
-  // The feed's clients are INTROSPECTION_CLIENTS, checked like admin clients (back-off, audit).
+  // The feed's clients are INTROSPECTION_CLIENTS, checked like admin clients (audit), with the
+  // back-off budget of /oauth/*: the same secrets, whichever route they are tried on.
   const authenticateFeedClient = createClientAuthenticator({
     realm: 'revocations',
+    budget: 'introspection',
     clients: (id) => config.introspectionClients.get(id)?.secret,
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'revocations', ...fields }, ctx),
   });
   const authenticateOAuthClient = createClientAuthenticator({
     realm: 'oauth',
+    budget: 'introspection',
     clients: (id) => config.introspectionClients.get(id)?.secret,
     throttle,
     audit: (fields, ctx) => auth.audit('client.auth_failed', { user_id: null, realm: 'oauth', ...fields }, ctx),
   });
-  const feedStreams = new FeedStreams();
+  const feedStreams = new FeedStreams(config.revocationFeedMaxStreamsPerClient, (clientId) => metrics.feedStreamsRefused.inc({ client_id: clientId }));
   metrics.observeFeed(feedStreams);
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
 

@@ -38,6 +38,7 @@ export const AUDIT_EVENTS = [
   'mfa.disabled',
   'mfa.failed',
   'mfa.recovery_code_used',
+  'mfa.locked',
   'mfa.step_up',
   // Admin API and operator commands: every action carries `admin_client` (the client id,
   // or `tessera-cli`). Failed client authentication carries `realm` and `client_id` instead.

@@ -121,6 +121,7 @@ export const envSchema = z.object({
   // Resource servers: `id:secret[:introspect+revocations]` (/oauth/introspect and /oauth/revoke, the revocation feed).
   INTROSPECTION_CLIENTS: resourceClientListSchema,
   REVOCATION_FEED_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
+  REVOCATION_FEED_MAX_STREAMS_PER_CLIENT: z.coerce.number().int().min(1).max(100_000).default(16),
 
   // Second factor, authentication levels and the admin API.
   MFA_ENCRYPTION_KEY: mfaKeySchema,
@@ -204,6 +205,8 @@ export interface Config {
   introspectionClients: Map<string, ResourceClient>;
   /** Seconds between `: keep-alive` comments on an idle /revocations/stream. */
   revocationFeedHeartbeatSeconds: number;
+  /** Open /revocations/stream connections one client may hold on one replica; 429 `too_many_streams` beyond. */
+  revocationFeedMaxStreamsPerClient: number;
   /** AES-256-GCM key for TOTP secrets; undefined: the generated file in keysDir. */
   mfaEncryptionKey: Buffer | undefined;
   /** The `issuer` an authenticator app shows next to the account. */
@@ -315,6 +318,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cookieName: e.COOKIE_NAME,
     introspectionClients: e.INTROSPECTION_CLIENTS,
     revocationFeedHeartbeatSeconds: e.REVOCATION_FEED_HEARTBEAT_SECONDS,
+    revocationFeedMaxStreamsPerClient: e.REVOCATION_FEED_MAX_STREAMS_PER_CLIENT,
     mfaEncryptionKey: e.MFA_ENCRYPTION_KEY,
     totpIssuer: e.TOTP_ISSUER,
     acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },

@@ -24,6 +24,9 @@ export const ERROR_STATUS = {
   mfa_already_enabled: 409,
   mfa_not_enabled: 409,
   rate_limited: 429,
+  too_many_streams: 429,
+  // Authenticator codes refused for a day after too many wrong ones (recovery codes still work).
+  mfa_locked: 429,
   // Account recovery: the secrets we mail (reset, verification, email change) and verified addresses.
   email_not_verified: 403,
   email_already_verified: 409,
@@ -62,6 +65,8 @@ const TITLES: Record<ErrorCode, string> = {
   mfa_already_enabled: 'Second factor already active',
   mfa_not_enabled: 'No second factor',
   rate_limited: 'Too many requests',
+  too_many_streams: 'Too many open streams',
+  mfa_locked: 'Second-factor codes locked',
   email_not_verified: 'Email address not verified',
   email_already_verified: 'Email address already verified',
   mail_token_invalid: 'Invalid link',

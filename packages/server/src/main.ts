@@ -1,6 +1,7 @@
 // Entry point: config → resources → app → listen; drains on SIGTERM/SIGINT.
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { checkPortFree, listening } from './http/port-check.ts';
 import { stopAccepting } from './http/stop-accepting.ts';
 import { createLogger } from './logger.ts';
 import { startMetricsServer } from './metrics/http.ts';
@@ -26,13 +27,19 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // Before the slow part (migrations, keys): a port already taken is said at once.
+  await checkPortFree('PORT', config.port, config.host);
+  if (config.metricsPort !== undefined) await checkPortFree('METRICS_PORT', config.metricsPort, config.host);
   const runtime = await openRuntime(config, logger);
   const app = await buildApp(config, { ...runtime, logger, metrics: new AppMetrics({ processMetrics: true }) });
-  await app.fastify.listen({ port: config.port, host: config.host });
+  await listening('PORT', config.port, config.host, () => app.fastify.listen({ port: config.port, host: config.host }));
   // Every replica drains the mail outbox; fastify.close() stops it.
   app.mail.start();
+  const { metricsPort } = config;
   const metricsServer =
-    config.metricsPort === undefined ? undefined : await startMetricsServer(app.metrics, { port: config.metricsPort, host: config.host });
+    metricsPort === undefined
+      ? undefined
+      : await listening('METRICS_PORT', metricsPort, config.host, () => startMetricsServer(app.metrics, { port: metricsPort, host: config.host }));
   logger.info({ event: 'server.started', issuer: config.issuer, db: runtime.db.kind, metrics_port: config.metricsPort ?? config.port }, 'tessera is listening');
   if (config.issuerDerived) {
     // Tokens carry it as `iss` and discovery sends verifiers to it: say where it came from.
@@ -76,7 +83,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  // Startup failures other than config (database unreachable, unreadable key file): one line.
+  // Startup failures other than config: one line. Infrastructure ones (StartupError) name the
+  // variable at fault and where it points: `DATABASE_URL (postgres://app@db/auth): connect …`.
   process.stderr.write(`tessera: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import type { Db } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
 import { createPgliteDb } from './db/pglite.ts';
+import { ownerOnlyUmask, restrictToOwner } from './db/owner-only.ts';
 import { createPostgresDb } from './db/postgres.ts';
 import { KeyStore } from './keys/key-store.ts';
 import { retiredKeyGraceSeconds } from './keys/rotation.ts';
@@ -17,13 +18,43 @@ import { RedisDenylist } from './revocation/redis-denylist.ts';
 import { revocationsFromSql, seedDenylistFromSql } from './revocation/seed-from-sql.ts';
 import { SqlRevocationOutbox } from './revocation/sql-outbox.ts';
 import { redisConnection } from './redis-connection.ts';
+import { checkRedisAtStart } from './redis-start-check.ts';
 import { SessionPurger } from './sessions/purge.ts';
+import { atStart, passwordOf, withoutPassword } from './startup-error.ts';
 import { closeRateLimitRedis, openRateLimitRedis } from './throttle/redis-client.ts';
 
-export async function openDb(config: Config): Promise<Db> {
-  if (config.databaseUrl) return createPostgresDb({ url: config.databaseUrl, poolSize: config.databasePoolSize });
-  fs.mkdirSync(config.dataDir, { recursive: true });
+/**
+ * The database, reachable: PostgreSQL (DATABASE_URL) is pinged so a wrong URL fails here,
+ * naming the variable. The embedded one's folder is made owner-only (see db/owner-only.ts);
+ * `logger` hears how many entries of an existing folder had to be repaired.
+ */
+export async function openDb(config: Config, logger?: Logger): Promise<Db> {
+  const url = config.databaseUrl;
+  if (url) {
+    const db = createPostgresDb({ url, poolSize: config.databasePoolSize });
+    try {
+      await atStart('DATABASE_URL', withoutPassword(url), () => db.ping(), [passwordOf(url)]);
+    } catch (err) {
+      await db.close().catch(() => {});
+      throw err;
+    }
+    return db;
+  }
+  // Before PGlite creates anything, and for as long as it runs (it adds WAL segments later).
+  ownerOnlyUmask();
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  repairFolder(config.dataDir, logger);
   return createPgliteDb(config.dataDir);
+}
+
+/** restrictToOwner() with one warning line when anything had to change (no file names: the count and the folder). */
+function repairFolder(dir: string, logger: Logger | undefined): void {
+  const fixed = restrictToOwner(dir);
+  if (fixed === 0) return;
+  logger?.warn(
+    { event: 'data.permissions_repaired', dir, fixed },
+    `${fixed} entries under ${dir} were open to other users; made them owner-only (0700 folders, 0600 files)`,
+  );
 }
 
 export async function openKeyStore(config: Config, clock: Clock, logger: Logger): Promise<KeyStore> {
@@ -71,6 +102,13 @@ async function seedRevocations(db: Db, denylist: Denylist, clock: Clock, config:
   }
 }
 
+/** Migrations run by DATABASE_URL's user, so a refusal (a missing privilege) names it too. */
+async function migrateAtStart(db: Db, config: Config): Promise<string[]> {
+  const url = config.databaseUrl;
+  if (!url) return migrate(db);
+  return atStart('DATABASE_URL', withoutPassword(url), () => migrate(db), [passwordOf(url)]);
+}
+
 export interface Runtime {
   db: Db;
   keys: KeyStore;
@@ -82,9 +120,13 @@ export interface Runtime {
 }
 
 export async function openRuntime(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Runtime> {
-  const db = await openDb(config);
+  // First, as it opens nothing that would need closing: a Redis that refuses our settings.
+  if (config.redis) await checkRedisAtStart(config.redis, logger);
+  const db = await openDb(config, logger);
+  // The .eml files hold reset and verification links (already owner-only unless written before).
+  if (!config.mail.smtpUrl) repairFolder(config.mail.dir, logger);
   try {
-    const applied = await migrate(db);
+    const applied = await migrateAtStart(db, config);
     if (applied.length > 0) logger.info({ event: 'db.migrated', versions: applied, kind: db.kind }, 'database migrated');
     const keys = await openKeyStore(config, clock, logger);
     keys.startAutoReload(config.keysReloadInterval * 1000);

@@ -51,6 +51,8 @@ export function accountMailComposer(deps: AccountMailDeps): ComposeMail {
     deps.db.transaction(async (tx): Promise<ComposedMail | undefined> => {
       const user = await lockedRecipient(tx, mail);
       if (!user || !stillWanted(user) || (await outboxStore.newerExists(tx, mail))) return undefined;
+      // Asked for before a credential change (password, disable, second factor): that change voided it.
+      if (user.credentialsChangedAt && mail.createdAt < user.credentialsChangedAt) return undefined;
       const now = deps.clock.now();
       const ttl = mailLifetime(mail.kind, deps.recovery);
       const secret = generateMailToken();
@@ -81,6 +83,15 @@ export function accountMailComposer(deps: AccountMailDeps): ComposeMail {
       case 'email_change_notice': {
         const user = mail.userId === null ? undefined : await userStore.findById(deps.db, mail.userId);
         return user ? { message: message(mail, { new_email: mail.data.new_email ?? '' }) } : undefined;
+      }
+      case 'email_change_taken': {
+        // To the owner of an address another account asked for, while it is still theirs: a notice, never a link.
+        const owner = mail.userId === null ? undefined : await userStore.findById(deps.db, mail.userId);
+        return owner && owner.email === mail.recipient ? { message: message(mail, {}) } : undefined;
+      }
+      case 'mfa_locked': {
+        const user = mail.userId === null ? undefined : await userStore.findById(deps.db, mail.userId);
+        return user ? { message: message(mail, { locked_for: mail.data.locked_for ?? '' }) } : undefined;
       }
       case 'mfa_recovery_code_used': {
         // Sent while the account exists, to its address when the code was used.

@@ -21,7 +21,8 @@ import type { AccessTokenClaims } from '@tessera/verifier';
 import { deletedUserStore } from './account-store.ts';
 import type { MailQueue } from './mail-queue.ts';
 import { mailTokenStore } from './mail-token-store.ts';
-import { assertUsable, hashMailToken, looksLikeMailToken } from './mail-tokens.ts';
+import { lockUsableLink } from './mail-links.ts';
+import { hashMailToken, looksLikeMailToken } from './mail-tokens.ts';
 import type { RecoveryThrottle } from './recovery-throttle.ts';
 
 export interface AccountServiceDeps {
@@ -77,10 +78,8 @@ export class AccountService {
     const now = new Date(this.deps.clock.now());
     const revocations = this.deps.auth.userRevocations();
     const { user, revoked } = await this.deps.db.transaction(async (tx) => {
-      const token = await mailTokenStore.lock(tx, hashMailToken(input.token), 'password_reset');
-      assertUsable(token, now.getTime());
-      const owner = await userStore.lockById(tx, token.userId);
-      if (!owner || owner.disabledAt || owner.email !== token.email) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
+      const { token, owner } = await lockUsableLink(tx, hashMailToken(input.token), 'password_reset', now);
+      if (owner.email !== token.email) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
       await mailTokenStore.markUsed(tx, token.tokenHash, now);
       const ended = await storePasswordAndEndSessions(tx, { userId: owner.id, newHash, now, reason: 'password_reset' });
       await revocations.recordUser(tx, owner.id, ended);

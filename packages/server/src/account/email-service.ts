@@ -11,7 +11,8 @@ import { EmailTakenError, userStore, type User } from '../users/user-store.ts';
 import type { AccessTokenClaims } from '@tessera/verifier';
 import type { MailQueue } from './mail-queue.ts';
 import { mailTokenStore } from './mail-token-store.ts';
-import { assertUsable, hashMailToken, looksLikeMailToken } from './mail-tokens.ts';
+import { lockUsableLink } from './mail-links.ts';
+import { hashMailToken, looksLikeMailToken } from './mail-tokens.ts';
 import type { RecoveryThrottle } from './recovery-throttle.ts';
 
 export interface EmailServiceDeps {
@@ -52,8 +53,7 @@ export class EmailService {
     if (!looksLikeMailToken(token)) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
     const now = new Date(this.deps.clock.now());
     const user = await this.deps.db.transaction(async (tx) => {
-      const found = await mailTokenStore.lock(tx, hashMailToken(token), 'email_verification');
-      assertUsable(found, now.getTime());
+      const { token: found } = await lockUsableLink(tx, hashMailToken(token), 'email_verification', now);
       await mailTokenStore.markUsed(tx, found.tokenHash, now);
       // Only while the account still has that address (an email change voids the link too).
       const verified = await userStore.setEmailVerified(tx, found.userId, found.email, now);
@@ -73,7 +73,10 @@ export class EmailService {
     this.deps.mailQueue.nudge();
   }
 
-  /** POST /auth/email/change: the password again, then a link to the new address and a notice to the old one. */
+  /**
+   * POST /auth/email/change: the password again, then a link to the new address (or, when
+   * another account has it, a notice to that account) and a notice to the old one.
+   */
   async requestChange(claims: AccessTokenClaims, input: { newEmail: string; password: string }, ctx: RequestContext): Promise<void> {
     const user = await this.signedInUser(claims);
     await this.deps.auth.checkPassword(user, input.password, 'password');
@@ -82,14 +85,17 @@ export class EmailService {
         errors: [{ field: 'new_email', message: 'is already the address of this account' }],
       });
     }
-    // Checked again when the change is confirmed: someone may take it meanwhile.
-    if (await userStore.findByEmail(this.deps.db, input.newEmail)) throw new AuthError('email_taken', 'An account with this email already exists');
     await this.deps.throttle?.beforeAccountMail(user.id);
+    // The same answer (202) whether the address is free or taken, so this is no oracle of
+    // registered addresses: a taken one gets a notice for its owner instead of a link. It
+    // is checked again at confirmation (409 there), as someone may take a free one meanwhile.
+    const owner = await userStore.findByEmail(this.deps.db, input.newEmail);
     await this.deps.db.transaction(async (tx) => {
-      await this.deps.mailQueue.enqueue(tx, { kind: 'email_change', userId: user.id, recipient: input.newEmail }, ctx);
+      if (owner) await this.deps.mailQueue.enqueue(tx, { kind: 'email_change_taken', userId: owner.id, recipient: input.newEmail }, ctx);
+      else await this.deps.mailQueue.enqueue(tx, { kind: 'email_change', userId: user.id, recipient: input.newEmail }, ctx);
       await this.deps.mailQueue.enqueue(tx, { kind: 'email_change_notice', userId: user.id, recipient: user.email, data: { new_email: input.newEmail } }, ctx);
     });
-    this.deps.auth.audit('email.change_requested', { user_id: user.id, session_id: claims.sid }, ctx);
+    this.deps.auth.audit('email.change_requested', { user_id: user.id, session_id: claims.sid, address_taken: owner !== undefined }, ctx);
     this.deps.mailQueue.nudge();
   }
 
@@ -103,9 +109,8 @@ export class EmailService {
     const now = new Date(this.deps.clock.now());
     const user = await this.deps.db
       .transaction(async (tx) => {
-        const found = await mailTokenStore.lock(tx, hashMailToken(token), 'email_change');
-        assertUsable(found, now.getTime());
-        if (!(await userStore.lockById(tx, found.userId))) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
+        // Refused once the password changed or the account was disabled since it was minted.
+        const { token: found } = await lockUsableLink(tx, hashMailToken(token), 'email_change', now);
         await mailTokenStore.markUsed(tx, found.tokenHash, now);
         const changed = await userStore.changeEmail(tx, found.userId, found.email, now);
         await mailTokenStore.voidOutstanding(tx, found.userId, 'password_reset', now, 'email_changed');

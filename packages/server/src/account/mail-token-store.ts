@@ -55,6 +55,22 @@ export const mailTokenStore = {
     return rows.length;
   },
 
+  /** Voids every unused, unvoided secret of the user, whatever its purpose; returns how many. */
+  async voidAllForUser(tx: Queryable, userId: string, now: Date, reason: string): Promise<number> {
+    const rows = await tx.query(
+      `UPDATE mail_tokens SET voided_at = $2, voided_reason = $3
+       WHERE user_id = $1 AND used_at IS NULL AND voided_at IS NULL RETURNING token_hash`,
+      [userId, now, reason],
+    );
+    return rows.length;
+  },
+
+  /** Reads a secret's row without locking it (to learn whose it is before taking the owner's lock). */
+  async find(db: Queryable, tokenHash: string, purpose: MailTokenPurpose): Promise<MailToken | undefined> {
+    const rows = await db.query('SELECT * FROM mail_tokens WHERE token_hash = $1 AND purpose = $2', [tokenHash, purpose]);
+    return rows[0] && toToken(rows[0]);
+  },
+
   /**
    * Locks a secret's row until the transaction ends: two requests presenting the same
    * secret at once (on any replica) queue here, and the second sees it used.

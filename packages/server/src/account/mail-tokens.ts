@@ -26,7 +26,15 @@ const VOIDED_DETAIL: Record<string, string> = {
   superseded: 'A newer link was sent; use the most recent email',
   password_changed: 'The password was changed since this link was sent',
   email_changed: 'The email address was changed since this link was sent',
+  account_disabled: 'The account was disabled since this link was sent',
+  second_factor_removed: 'The second factor was removed since this link was sent',
+  credentials_changed: 'The password or the security of the account changed since this link was sent',
 };
+
+/** The 410 mail_token_voided for `reason` (a key of the table above). */
+export function voidedError(reason: string): AuthError {
+  return new AuthError('mail_token_voided', VOIDED_DETAIL[reason] ?? 'This link is no longer valid; request a new one');
+}
 
 /**
  * Refuses a secret that cannot be used now, with the reason as its code. Used before
@@ -35,8 +43,6 @@ const VOIDED_DETAIL: Record<string, string> = {
 export function assertUsable(token: MailToken | undefined, now: number): asserts token is MailToken {
   if (!token) throw new AuthError('mail_token_invalid', 'The link is not valid; request a new one');
   if (token.usedAt) throw new AuthError('mail_token_used', 'This link was already used; request a new one if needed');
-  if (token.voidedAt) {
-    throw new AuthError('mail_token_voided', VOIDED_DETAIL[token.voidedReason ?? ''] ?? 'This link is no longer valid; request a new one');
-  }
+  if (token.voidedAt) throw voidedError(token.voidedReason ?? '');
   if (now >= token.expiresAt.getTime()) throw new AuthError('mail_token_expired', 'This link has expired; request a new one');
 }

@@ -15,7 +15,7 @@ import { createMailer } from '../mail/create-mailer.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import { OutboxDrainer, type DrainerOptions } from '../mail/outbox-drainer.ts';
 import type { OutboxMail } from '../mail/outbox-store.ts';
-import { loadTemplates } from '../mail/templates.ts';
+import { humanDuration, loadTemplates } from '../mail/templates.ts';
 import type { SessionService } from '../sessions/session-service.ts';
 import type { MfaService } from '../mfa/mfa-service.ts';
 import type { UserService } from '../users/user-service.ts';
@@ -47,6 +47,8 @@ export interface Recovery {
   verificationHooks: EmailVerificationHooks;
   /** The second factor's notice: a recovery code was used (queued in the transaction that used it). */
   recoveryCodeNotice: RecoveryCodeNotice;
+  /** The second factor's notice: wrong codes locked the authenticator codes of the account. */
+  mfaLockedNotice: MfaLockedNotice;
   /** The services, once AuthService exists. */
   services(deps: { users: UserService; sessions: SessionService; auth: AuthService; mfa?: Pick<MfaService, 'challengeFor'> }): {
     account: AccountService;
@@ -60,6 +62,11 @@ export interface RecoveryCodeNotice {
   enqueue(tx: Queryable, user: User, recoveryCodesLeft: number, ctx: RequestContext): Promise<void>;
   /** After that transaction committed. */
   nudge(): void;
+}
+
+export interface MfaLockedNotice {
+  /** Queues the mail (its own transaction) and wakes this replica's drainer. */
+  send(user: User, lockedSeconds: number, ctx: RequestContext): Promise<void>;
 }
 
 export function createRecovery(config: Config, deps: RecoveryDeps): Recovery {
@@ -98,6 +105,12 @@ export function createRecovery(config: Config, deps: RecoveryDeps): Recovery {
       enqueue: (tx, user, left, ctx) =>
         mailQueue.enqueue(tx, { kind: 'mfa_recovery_code_used', userId: user.id, recipient: user.email, data: { recovery_codes_left: String(left) } }, ctx),
       nudge: () => mailQueue.nudge(),
+    },
+    mfaLockedNotice: {
+      async send(user, lockedSeconds, ctx) {
+        await mailQueue.enqueue(db, { kind: 'mfa_locked', userId: user.id, recipient: user.email, data: { locked_for: humanDuration(lockedSeconds) } }, ctx);
+        mailQueue.nudge();
+      },
     },
     verificationHooks: emailVerificationHooks({ db, mailQueue, requireVerifiedEmail, ...(throttle ? { throttle } : {}) }),
     services: ({ users, sessions, auth, mfa }) => ({

@@ -7,7 +7,8 @@ import type { RequestContext } from '../request-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
-import { mfaStore } from '../mfa/mfa-store.ts';
+import { voidMailedLinks } from '../account/mail-links.ts';
+import { removeSecondFactor } from '../mfa/mfa-service.ts';
 import { userStore } from '../users/user-store.ts';
 import { adminStore, type AdminUserRow, type UserCursor } from './admin-store.ts';
 
@@ -100,7 +101,16 @@ export class AdminService {
 
   /** Disables the account and ends every session and access token of it, on every replica. */
   async disable(userId: string, actor: AdminActor, ctx: RequestContext): Promise<AdminUserView & { sessionsEnded: number }> {
-    if (!(await userStore.setDisabled(this.deps.db, userId, new Date(this.deps.clock.now())))) throw this.notFound();
+    const now = new Date(this.deps.clock.now());
+    // With the flag, in its transaction: every mailed link of the user is void (a pending
+    // email change must not move a disabled account to someone else's address).
+    const found = await this.deps.db.transaction(async (tx) => {
+      if (!(await userStore.lockById(tx, userId))) return false;
+      await userStore.setDisabled(tx, userId, now);
+      await voidMailedLinks(tx, userId, now, 'account_disabled');
+      return true;
+    });
+    if (!found) throw this.notFound();
     // After the flag: a login racing with us either opened its session before (ended here)
     // or finds the account disabled.
     const ended = await this.deps.auth.endAllSessions(userId, `disabled_by:${actor.clientId}`, ctx);
@@ -157,7 +167,7 @@ export class AdminService {
   /** Removes the second factor and its recovery codes (a user who lost their authenticator). */
   async resetMfa(userId: string, actor: AdminActor, ctx: RequestContext): Promise<AdminUserView> {
     await this.find(userId);
-    const removed = await this.deps.db.transaction((tx) => mfaStore.removeFactor(tx, userId));
+    const removed = await this.deps.db.transaction((tx) => removeSecondFactor(tx, userId, new Date(this.deps.clock.now())));
     this.audit('admin.mfa_reset', userId, actor, ctx, { had_factor: removed });
     return this.find(userId);
   }

@@ -1,8 +1,8 @@
 // Client credentials for the admin API: the ADMIN_CLIENTS list (`id:secret,…`, the form of
 // INTROSPECTION_CLIENTS), HTTP Basic (RFC 7617, with RFC 6749 §2.3.1's form-encoding of id
-// and secret), a constant-time secret check, a back-off on failures per client address,
-// and a `client.auth_failed` audit line. Kept to these four pieces so that one module can
-// serve every client-authenticated endpoint later.
+// and secret), a constant-time secret check, a back-off on failures per client address and
+// list of secrets, and a `client.auth_failed` audit line: one module for every
+// client-authenticated endpoint (admin, /oauth/introspect and /oauth/revoke, the feed).
 import crypto from 'node:crypto';
 import type { RequestContext } from '../request-context.ts';
 import { AuthError } from '../errors.ts';
@@ -34,7 +34,14 @@ export function secretMatches(expected: string | undefined, given: string): bool
 }
 
 export interface ClientAuthenticatorOptions {
+  /** Names the endpoint family in the audit line: `admin`, `oauth`, `revocations`. */
   realm: string;
+  /**
+   * Names the list of secrets (`admin`: ADMIN_CLIENTS, `introspection`: INTROSPECTION_CLIENTS):
+   * one back-off per list and address, so a secret tried on /oauth/* and on the feed spends
+   * one budget, not one per route.
+   */
+  budget: string;
   /** The secret of a client id, or undefined. */
   clients: Map<string, string> | ((id: string) => string | undefined);
   throttle: LoginThrottle | undefined;
@@ -45,22 +52,32 @@ export interface ClientAuthenticatorOptions {
  * Returns the check to run first on every request of a client-authenticated endpoint: the
  * client's id, or 401 `invalid_client` (audited, counted toward the address's back-off),
  * or 429 `rate_limited` while that back-off lasts, whatever the credentials.
+ *
+ * The secret is compared first (in constant time, in this process: nothing leaves it) and
+ * the throttle then decides in one atomic step whether the outcome may be told, counting a
+ * failure in that same step. Checking the window before comparing and counting afterwards
+ * (as before) let a burst of parallel guesses all pass the check before any was counted.
+ * Counting before comparing would close that too, but would also count every right secret
+ * in flight, so a tool sending more than the budget's worth of requests at once would be
+ * backed off by its own successes; this way the guarantee is the same (at most the budget
+ * of guesses answered, a right one in a burst refused once it is spent) and successes
+ * never count.
  */
 export function createClientAuthenticator(options: ClientAuthenticatorOptions) {
-  const { realm, clients, throttle, audit } = options;
+  const { budget, clients, throttle, audit } = options;
   const secretOf = typeof clients === 'function' ? clients : (id: string) => clients.get(id);
   return async function authenticateClient(authorization: string | undefined, ctx: RequestContext): Promise<string> {
+    const credentials = basicCredentials(authorization);
+    const matched = credentials !== undefined && secretMatches(secretOf(credentials.id), credentials.secret);
     try {
-      await throttle?.beforeClientAuth(realm, ctx.ip);
+      // Requests without any credentials are not guesses: checked against the window, not counted.
+      await throttle?.clientAuth(budget, ctx.ip, !matched && authorization !== undefined);
     } catch (err) {
-      audit({ client_id: basicCredentials(authorization)?.id ?? null, reason: 'rate_limited' }, ctx);
+      audit({ client_id: credentials?.id ?? null, reason: 'rate_limited' }, ctx);
       throw err;
     }
-    const credentials = basicCredentials(authorization);
-    if (credentials && secretMatches(secretOf(credentials.id), credentials.secret)) return credentials.id;
+    if (matched) return credentials.id;
     const reason = authorization === undefined ? 'missing' : credentials ? 'wrong_credentials' : 'malformed';
-    // Requests without any credentials are not guesses: they are not counted.
-    if (authorization !== undefined) await throttle?.clientAuthFailed(realm, ctx.ip);
     audit({ client_id: credentials?.id ?? null, reason }, ctx);
     throw new AuthError('invalid_client', authorization === undefined ? 'Client authentication (HTTP Basic) is required' : 'Client authentication failed');
   };

@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.ts';
+import { restrictToOwner } from './owner-only.ts';
 import { ADVISORY_LOCK_SQL, type Db, type Queryable } from './db.ts';
 
 /**
@@ -12,6 +13,10 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
   let lite: PGlite;
   try {
     lite = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+    // PGlite's Emscripten layer sets file modes itself (chmod, with its own umask of 022), so
+    // the process umask does not reach them: tighten what it unpacked on a first start. The
+    // folder itself stays 0700 throughout, so nobody else can reach what it writes later.
+    if (dataDir) restrictToOwner(dataDir);
   } catch (err) {
     lock?.release();
     throw err;
@@ -47,6 +52,8 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
     async close() {
       try {
         await lite.close();
+        // What it wrote while running (WAL segments, relation files), before the lock goes.
+        if (dataDir) restrictToOwner(dataDir);
       } finally {
         lock?.release();
       }

@@ -72,7 +72,7 @@ export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply
   }
   // RFC 7235 §3.1: a 401 names the scheme to use; problem+json routes that take client credentials use Basic.
   if (error.code === 'invalid_client') reply.header('www-authenticate', 'Basic realm="tessera"');
-  if ((error.code === 'rate_limited' || error.code === 'service_unavailable') && error.extra.retry_after !== undefined) {
+  if ((error.code === 'rate_limited' || error.code === 'mfa_locked' || error.code === 'service_unavailable') && error.extra.retry_after !== undefined) {
     reply.header('retry-after', String(error.extra.retry_after));
   }
   return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(problemFor(error));

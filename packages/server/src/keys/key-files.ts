@@ -113,7 +113,7 @@ export async function generateKeyFile(
     created_at: new Date(options.now).toISOString(),
     activates_at: new Date(options.activatesAt ?? options.now).toISOString(),
   };
-  await fs.mkdir(dir, { recursive: true });
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   await writeAtomic(path.join(dir, `${kid}${PRIVATE_SUFFIX}`), privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
   await writeMetadata(dir, meta);
   return { meta, privateKey, publicKey };
@@ -149,7 +149,7 @@ async function writeAtomic(file: string, content: string): Promise<void> {
  */
 export async function withDirLock<T>(dir: string, work: () => Promise<T>, staleMs = 30_000): Promise<T> {
   const lock = path.join(dir, '.lock');
-  await fs.mkdir(dir, { recursive: true });
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const deadline = Date.now() + staleMs;
   for (;;) {
     try {

@@ -45,7 +45,7 @@ export class KeyStore {
   static async open(options: KeyStoreOptions): Promise<KeyStore> {
     const store = new KeyStore(options);
     // A missing folder is created on first start (config checked that its parent is writable).
-    await fs.mkdir(options.dir, { recursive: true });
+    await fs.mkdir(options.dir, { recursive: true, mode: 0o700 });
     await store.reload();
     if (store.keys.length === 0) {
       await withDirLock(options.dir, async () => {

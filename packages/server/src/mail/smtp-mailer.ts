@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.ts';
+import { passwordOf, withoutPassword } from '../startup-error.ts';
 import { MailSendError, nodemailerOptions, type MailMessage, type Mailer } from './mailer.ts';
 
 // Every step of a send is bounded, so one attempt always ends well within the outbox's
@@ -10,6 +11,9 @@ const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTim
 export class SmtpMailer implements Mailer {
   readonly transport = 'smtp' as const;
   private readonly transporter;
+  /** `SMTP_URL (smtp://user@host:587)`: every failure says which setting it is about. */
+  private readonly source: string;
+  private readonly password: string | undefined;
 
   constructor(
     url: string,
@@ -17,13 +21,15 @@ export class SmtpMailer implements Mailer {
     private readonly logger: Logger,
   ) {
     this.transporter = nodemailer.createTransport({ url, ...TIMEOUTS });
+    this.source = `SMTP_URL (${withoutPassword(url)})`;
+    this.password = passwordOf(url);
   }
 
   async send(message: MailMessage): Promise<void> {
     try {
       await this.transporter.sendMail(nodemailerOptions(message, this.from));
     } catch (err) {
-      throw toSendError(err);
+      throw toSendError(err, this.source, this.password);
     }
     this.logger.info({ event: 'mail.sent', kind: message.kind, to: message.to, message_id: message.messageId }, 'mail sent');
   }
@@ -34,11 +40,12 @@ export class SmtpMailer implements Mailer {
 }
 
 /** 5xx replies are permanent refusals; connection failures, timeouts and 4xx are worth retrying. */
-function toSendError(err: unknown): MailSendError {
+function toSendError(err: unknown, source: string, password: string | undefined): MailSendError {
   const e = err as { responseCode?: unknown; code?: unknown; message?: unknown };
   const status = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const code = typeof e.code === 'string' ? e.code : 'EUNKNOWN';
   // nodemailer's message may quote the server's reply, never our message body.
-  const text = typeof e.message === 'string' ? e.message.slice(0, 300) : String(err);
-  return new MailSendError(`${code}${status ? ` ${status}` : ''}: ${text}`, status !== undefined && status >= 500 && status < 600);
+  let text = typeof e.message === 'string' ? e.message.slice(0, 300) : String(err);
+  if (password) text = text.split(password).join('[redacted]');
+  return new MailSendError(`${source}: ${code}${status ? ` ${status}` : ''}: ${text}`, status !== undefined && status >= 500 && status < 600);
 }

@@ -6,7 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export const MAIL_KINDS = ['password_reset', 'email_verification', 'email_change', 'email_change_notice', 'mfa_recovery_code_used'] as const;
+export const MAIL_KINDS = [
+  'password_reset',
+  'email_verification',
+  'email_change',
+  'email_change_notice',
+  'email_change_taken',
+  'mfa_recovery_code_used',
+  'mfa_locked',
+] as const;
 export type MailKind = (typeof MAIL_KINDS)[number];
 
 /** Kinds whose mail carries a secret link. */
@@ -26,7 +34,9 @@ const VARIABLES: Record<MailKind, readonly string[]> = {
   email_verification: ['app_url', 'email', 'link', 'expires_in'],
   email_change: ['app_url', 'email', 'old_email', 'link', 'expires_in'],
   email_change_notice: ['app_url', 'email', 'new_email'],
+  email_change_taken: ['app_url', 'email'],
   mfa_recovery_code_used: ['app_url', 'email', 'recovery_codes_left'],
+  mfa_locked: ['app_url', 'email', 'locked_for'],
 };
 
 const html = (title: string, body: string) =>
@@ -65,12 +75,28 @@ const DEFAULTS: MailTemplates = {
       `<p>Someone asked to change the address of your account from {{email}} to {{new_email}}.</p>\n<p>Nothing changes until the new address is confirmed. If it was not you, change your password now; until the change is confirmed you can also reset it from this address.</p>`,
     ),
   },
+  email_change_taken: {
+    subject: 'Someone tried to use your email address',
+    text: `Someone signed in to another account asked to change its address to {{email}}, which is the address of your account.\n\nNothing changed: your account keeps this address, and no other account can take it. If it was you, you can ignore this mail. If it was not, you need not do anything.\n`,
+    html: html(
+      'Someone tried to use your email address',
+      `<p>Someone signed in to another account asked to change its address to {{email}}, which is the address of your account.</p>\n<p>Nothing changed: your account keeps this address, and no other account can take it. If it was you, you can ignore this mail. If it was not, you need not do anything.</p>`,
+    ),
+  },
   mfa_recovery_code_used: {
     subject: 'A recovery code was used for your account',
     text: `One of the recovery codes of the account {{email}} was just used instead of the authenticator app. {{recovery_codes_left}} unused codes are left.\n\nIf it was you, consider setting up the authenticator again to get new codes. If it was not you, someone has your password and a recovery code: change your password now and remove the second factor to set up a new one.\n`,
     html: html(
       'A recovery code was used for your account',
       `<p>One of the recovery codes of the account {{email}} was just used instead of the authenticator app. {{recovery_codes_left}} unused codes are left.</p>\n<p>If it was you, consider setting up the authenticator again to get new codes. If it was not you, someone has your password and a recovery code: change your password now and remove the second factor to set up a new one.</p>`,
+    ),
+  },
+  mfa_locked: {
+    subject: 'Someone who knows your password is trying codes',
+    text: `Too many wrong second-factor codes were entered for the account {{email}}, after its password was given correctly. Codes from the authenticator app are refused for {{locked_for}}; recovery codes still work.\n\nIf it was not you, someone knows your password: change it now. If it was you, wait, or sign in with a recovery code.\n`,
+    html: html(
+      'Someone who knows your password is trying codes',
+      `<p>Too many wrong second-factor codes were entered for the account {{email}}, after its password was given correctly. Codes from the authenticator app are refused for {{locked_for}}; recovery codes still work.</p>\n<p>If it was not you, someone knows your password: change it now. If it was you, wait, or sign in with a recovery code.</p>`,
     ),
   },
 };

@@ -148,6 +148,14 @@ export class AppMetrics implements AuthMetrics {
     });
   }
 
+  /** Streams refused by REVOCATION_FEED_MAX_STREAMS_PER_CLIENT; client ids are bounded by INTROSPECTION_CLIENTS (only authenticated clients get this far). */
+  readonly feedStreamsRefused = new Counter({
+    name: 'tessera_revocation_feed_streams_refused_total',
+    help: 'Revocation-feed streams refused because the client already held REVOCATION_FEED_MAX_STREAMS_PER_CLIENT on this replica.',
+    labelNames: ['client_id'] as const,
+    registers: [this.registry],
+  });
+
   /** Open revocation-feed streams on this replica (one per connected resource server, usually). */
   observeFeed(streams: { readonly size: number }): void {
     new Gauge({

@@ -3,12 +3,12 @@
 // of codes and passwords, the audit events and the tokens answered.
 import type { AuthService, TokenPair } from '../auth-service.ts';
 import type { RequestContext } from '../request-context.ts';
-import type { RecoveryCodeNotice } from '../account/recovery.ts';
+import type { MfaLockedNotice, RecoveryCodeNotice } from '../account/recovery.ts';
 import type { AuthMetrics } from '../metrics/metrics.ts';
 import { toSeconds, type Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
 import type { SessionService } from '../sessions/session-service.ts';
-import type { LoginThrottle } from '../throttle/login-throttle.ts';
+import { MFA_LOCK_MS, type LoginThrottle } from '../throttle/login-throttle.ts';
 import type { IssueAccessToken } from '../tokens/access-token.ts';
 import type { UserService } from '../users/user-service.ts';
 import type { User } from '../users/user-store.ts';
@@ -27,6 +27,8 @@ export interface MfaFlowsDeps {
   throttle?: LoginThrottle;
   /** Mails the user a notice when a recovery code is used (account/recovery.ts's outbox). */
   recoveryCodeNotice?: RecoveryCodeNotice;
+  /** Mails the user once when wrong codes lock their authenticator codes (account/recovery.ts's outbox). */
+  mfaLockedNotice?: MfaLockedNotice;
 }
 
 /** A step-up answer: a new access token for the same session; its refresh token is unchanged. */
@@ -35,6 +37,10 @@ export interface StepUpResult {
   expiresIn: number;
   refreshExpiresIn: number;
 }
+
+/** What a code is, for the lock: only authenticator codes of an active factor count toward it. */
+type CodeKind = 'totp' | 'recovery_code' | 'enrolment';
+const kindOf = (factor: SecondFactor): CodeKind => (factor.recoveryCode === undefined ? 'totp' : 'recovery_code');
 
 export class MfaFlows {
   constructor(private readonly deps: MfaFlowsDeps) {}
@@ -55,7 +61,8 @@ export class MfaFlows {
 
   async confirm(claims: AccessTokenClaims, code: string, ctx: RequestContext): Promise<string[]> {
     const user = await this.currentUser(claims);
-    const codes = await this.throttled(user.id, claims.sid, ctx, async () => {
+    // The first code of an enrolment is not a guess at an active factor: never locked.
+    const codes = await this.throttled(user, 'enrolment', claims.sid, ctx, async () => {
       try {
         return await this.deps.mfa.confirm(user.id, code);
       } catch (err) {
@@ -71,7 +78,7 @@ export class MfaFlows {
   async disable(claims: AccessTokenClaims, password: string, factor: SecondFactor, ctx: RequestContext): Promise<void> {
     const user = await this.currentUser(claims);
     await this.checkPassword(user, password, 'password', claims, ctx);
-    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
+    const used = await this.throttled(user, kindOf(factor), claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
     this.afterRecoveryCode(user, used, claims.sid, ctx);
     if (!(await this.deps.mfa.remove(user.id))) throw new AuthError('mfa_not_enabled', 'No second factor is active');
     this.deps.auth.audit('mfa.disabled', { user_id: user.id, session_id: claims.sid, method: 'totp', by: 'user' }, ctx);
@@ -87,7 +94,7 @@ export class MfaFlows {
       throw err;
     }
     const { challenge, user } = opened;
-    const used = await this.throttled(user.id, null, ctx, async () => {
+    const used = await this.throttled(user, kindOf(factor), null, ctx, async () => {
       try {
         return await this.deps.mfa.redeemChallenge(challenge, factor, this.notice(user, ctx).onRecoveryCode);
       } catch (err) {
@@ -95,7 +102,7 @@ export class MfaFlows {
         throw err;
       }
     }).catch((err: unknown) => {
-      if (err instanceof AuthError) this.deps.metrics?.login(err.code === 'rate_limited' ? 'throttled' : 'failed');
+      if (err instanceof AuthError) this.deps.metrics?.login(err.code === 'rate_limited' || err.code === 'mfa_locked' ? 'throttled' : 'failed');
       throw err;
     });
     const session = await this.deps.sessions.create({
@@ -117,7 +124,7 @@ export class MfaFlows {
   /** A fresh second factor on the caller's session: amr gains `otp`, auth_time becomes now. */
   async stepUp(claims: AccessTokenClaims, factor: SecondFactor, ctx: RequestContext): Promise<StepUpResult> {
     const user = await this.currentUser(claims);
-    const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
+    const used = await this.throttled(user, kindOf(factor), claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
     this.afterRecoveryCode(user, used, claims.sid, ctx);
     const session = await this.deps.sessions.raise(claims.sid, user.id, SECOND_FACTOR_AMR);
     if (!session) throw new AuthError('invalid_token', 'The access token is invalid: its session has ended');
@@ -152,23 +159,33 @@ export class MfaFlows {
 
   /**
    * Runs a code check on the account's second-factor back-off: counted before (so parallel
-   * guesses cannot slip past the threshold), cleared by a success. `check` answers
-   * undefined for a wrong or replayed code.
+   * guesses cannot slip past the threshold), cleared by a success. An authenticator code
+   * also counts toward the account's lock (LoginThrottle.beforeSecondFactor); the wrong code
+   * that engages it mails the owner, once per lock. `check` answers undefined for a wrong
+   * or replayed code.
    */
-  private async throttled<T>(userId: string, sessionId: string | null, ctx: RequestContext, check: () => Promise<T | undefined>): Promise<T> {
+  private async throttled<T>(user: User, kind: CodeKind, sessionId: string | null, ctx: RequestContext, check: () => Promise<T | undefined>): Promise<T> {
     try {
-      await this.deps.throttle?.beforeSecondFactor(userId);
+      await this.deps.throttle?.beforeSecondFactor(user.id, kind === 'totp');
     } catch (err) {
-      this.deps.auth.audit('mfa.failed', { user_id: userId, session_id: sessionId, reason: 'rate_limited' }, ctx);
+      const reason = err instanceof AuthError && err.code === 'mfa_locked' ? 'mfa_locked' : 'rate_limited';
+      this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: sessionId, reason }, ctx);
       throw err;
     }
     const result = await check();
     if (result === undefined) {
-      this.deps.auth.audit('mfa.failed', { user_id: userId, session_id: sessionId, reason: 'invalid_mfa_code' }, ctx);
+      this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: sessionId, reason: 'invalid_mfa_code' }, ctx);
+      if (kind === 'totp' && (await this.deps.throttle?.secondFactorLocked(user.id))) await this.locked(user, sessionId, ctx);
       throw new AuthError('invalid_mfa_code', 'The code is not correct, or was already used');
     }
-    await this.deps.throttle?.secondFactorSucceeded(userId);
+    await this.deps.throttle?.secondFactorSucceeded(user.id);
     return result;
+  }
+
+  /** The lock was just engaged: audit it and mail the owner (durable outbox). */
+  private async locked(user: User, sessionId: string | null, ctx: RequestContext): Promise<void> {
+    this.deps.auth.audit('mfa.locked', { user_id: user.id, session_id: sessionId, locked_seconds: MFA_LOCK_MS / 1000 }, ctx);
+    await this.deps.mfaLockedNotice?.send(user, MFA_LOCK_MS / 1000, ctx);
   }
 
   /** The notice to queue with a recovery code's use, when a mailer is wired. */

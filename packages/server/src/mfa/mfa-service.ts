@@ -3,6 +3,7 @@
 // cases) and AuthService.login compose it.
 import type { Clock } from '../clock.ts';
 import type { Db, Queryable } from '../db/db.ts';
+import { voidMailedLinks } from '../account/mail-links.ts';
 import { AuthError } from '../errors.ts';
 import { userStore, type User } from '../users/user-store.ts';
 import {
@@ -38,6 +39,19 @@ export interface MfaRequired {
   mfaToken: string;
   expiresIn: number;
   methods: string[];
+}
+
+/**
+ * Removes the user's factor, recovery codes and pending logins (by the user or an operator),
+ * and, when an active factor went, voids every mailed link of the user with it: a weaker
+ * account must not keep links minted under the stronger one. True if an active factor went.
+ */
+export async function removeSecondFactor(tx: Queryable, userId: string, now: Date): Promise<boolean> {
+  // The user's row first, as every credential change (account/mail-links.ts).
+  await userStore.lockById(tx, userId);
+  const removed = await mfaStore.removeFactor(tx, userId);
+  if (removed) await voidMailedLinks(tx, userId, now, 'second_factor_removed');
+  return removed;
 }
 
 export class MfaService {
@@ -105,7 +119,7 @@ export class MfaService {
 
   /** Removes the factor and its recovery codes; false when there was no active factor. */
   remove(userId: string): Promise<boolean> {
-    return this.deps.db.transaction((tx) => mfaStore.removeFactor(tx, userId));
+    return this.deps.db.transaction((tx) => removeSecondFactor(tx, userId, this.now()));
   }
 
   /**

@@ -21,6 +21,15 @@ export interface Attempt {
 
 export type AttemptResult = { allowed: true } | { allowed: false; retryAfterMs: number };
 
+export interface AttemptOptions {
+  /**
+   * false: the same atomic check, but an allowed attempt changes nothing (a client secret
+   * that matched: successes never use the budget). Same code path and, in Redis, the same
+   * script either way, so a refusal takes the same time whether it would have counted.
+   */
+  count?: boolean;
+}
+
 export interface AttemptStore {
   /**
    * Atomically, over every key: when one of them is inside a back-off window, refuses and
@@ -28,17 +37,12 @@ export interface AttemptStore {
    * the account for longer than `maxMs`). Otherwise counts the attempt on every key and
    * opens a window on those that reached their threshold. Attempts are counted before the
    * password is checked, so parallel requests cannot slip past the threshold together;
-   * `reset` after a success takes the count back.
+   * `reset` after a success takes the count back. With `count: false`, refuses in the same
+   * way but never counts.
    */
-  attempt(attempts: readonly Attempt[], now: number): Promise<AttemptResult>;
+  attempt(attempts: readonly Attempt[], now: number, options?: AttemptOptions): Promise<AttemptResult>;
   /** Forgets the keys (after a success). */
   reset(keys: readonly string[]): Promise<void>;
-  /**
-   * Milliseconds until the last back-off window among `keys` ends (0: none), without
-   * counting anything: for limits on failures only, where successes must never add up
-   * (an admin tool sending requests in parallel).
-   */
-  blockedMs(keys: readonly string[], now: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -80,7 +84,7 @@ export class MemoryAttemptStore implements AttemptStore {
     this.pruneTimer.unref();
   }
 
-  async attempt(attempts: readonly Attempt[], now: number): Promise<AttemptResult> {
+  async attempt(attempts: readonly Attempt[], now: number, options: AttemptOptions = {}): Promise<AttemptResult> {
     this.lastNow = Math.max(this.lastNow, now);
     let wait = 0;
     for (const { key } of attempts) {
@@ -88,6 +92,7 @@ export class MemoryAttemptStore implements AttemptStore {
       if (record && record.blockedUntil > now) wait = Math.max(wait, record.blockedUntil - now);
     }
     if (wait > 0) return { allowed: false, retryAfterMs: wait };
+    if (options.count === false) return { allowed: true };
     for (const { key, policy } of attempts) {
       const next = nextRecord(this.records.get(key), policy, now);
       // Re-inserting moves the key to the end: the Map's order is least recently attempted first.
@@ -104,12 +109,6 @@ export class MemoryAttemptStore implements AttemptStore {
 
   async reset(keys: readonly string[]): Promise<void> {
     for (const key of keys) this.records.delete(key);
-  }
-
-  async blockedMs(keys: readonly string[], now: number): Promise<number> {
-    let wait = 0;
-    for (const key of keys) wait = Math.max(wait, (this.records.get(key)?.blockedUntil ?? 0) - now);
-    return wait;
   }
 
   async close(): Promise<void> {

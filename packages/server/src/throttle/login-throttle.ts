@@ -23,6 +23,13 @@ export const ACCOUNT_THRESHOLD_FACTOR = 4;
 const BASE_WINDOW_MS = 1_000;
 /** A counter quiet this long after its window forgets everything. */
 const MEMORY_MS = 3_600_000;
+/**
+ * Wrong authenticator codes per account before its codes are refused for MFA_LOCK_MS
+ * (recovery codes still work): the back-off alone still lets about a hundred guesses a day
+ * through to someone who has the password.
+ */
+export const MFA_LOCK_THRESHOLD = 10;
+export const MFA_LOCK_MS = 24 * 3_600_000;
 /** Store failures are logged at most this often: an outage must not flood the log. */
 const LOG_EVERY_MS = 10_000;
 
@@ -70,38 +77,65 @@ export class LoginThrottle {
    * Before checking a second-factor code (login, step-up, confirm, removal). Its own
    * counter per account: a correct password resets the login counters, so wrong codes
    * must not be counted there, or each fresh password check would wipe them.
+   * An authenticator code of an active factor (`lockable`) is also counted, before it is
+   * compared, toward the account's lock: after MFA_LOCK_THRESHOLD of them without a success
+   * such codes are refused with `mfa_locked` (429) for MFA_LOCK_MS. Recovery codes (80
+   * random bits) and an enrolment's first code are not, so they work while it is locked.
    */
-  async beforeSecondFactor(userId: string): Promise<void> {
+  async beforeSecondFactor(userId: string, lockable = false): Promise<void> {
     await this.attempt([this.secondFactorAttempt(userId)], 'Too many wrong codes for this account; retry later');
-  }
-
-  async secondFactorSucceeded(userId: string): Promise<void> {
-    await this.reset([this.secondFactorAttempt(userId).key]);
+    if (!lockable) return;
+    const result = await this.tryStore(() => this.store.attempt([this.lockAttempt(userId)], this.clock.now()));
+    if (result && !result.allowed) {
+      const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+      throw new AuthError(
+        'mfa_locked',
+        `Too many wrong codes for this account: authenticator codes are refused for ${Math.ceil(retryAfter / 3600)} h; a recovery code still works`,
+        { retry_after: retryAfter },
+      );
+    }
   }
 
   /**
-   * Client credentials (admin API): only failures count, per client address, and while a
-   * back-off window is open every request from there is refused, right secret or not, so
-   * guessing gains nothing from it. Throws `rate_limited`.
+   * After a wrong authenticator code: true exactly once per lock, for the code that
+   * engaged it (whichever replica saw it), so the owner is mailed once, not once per code.
    */
-  async beforeClientAuth(realm: string, ip: string | null): Promise<void> {
-    let wait = 0;
-    try {
-      wait = await this.store.blockedMs([this.clientAttempt(realm, ip).key], this.clock.now());
-    } catch (err) {
-      this.warnStoreFailure(err);
-    }
-    if (wait > 0) {
-      const retryAfter = Math.max(1, Math.ceil(wait / 1000));
-      throw new AuthError('rate_limited', `Too many failed client authentications from this address; retry in ${retryAfter} s`, { retry_after: retryAfter });
-    }
+  async secondFactorLocked(userId: string): Promise<boolean> {
+    const now = this.clock.now();
+    const probe = await this.tryStore(() => this.store.attempt([this.lockAttempt(userId)], now, { count: false }));
+    if (probe === undefined || probe.allowed) return false;
+    // The first to get here for this lock; the key lives as long as the lock.
+    const first = await this.tryStore(() => this.store.attempt([this.lockNoticeAttempt(userId)], now));
+    return first?.allowed === true;
   }
 
-  async clientAuthFailed(realm: string, ip: string | null): Promise<void> {
+  async secondFactorSucceeded(userId: string): Promise<void> {
+    await this.reset([this.secondFactorAttempt(userId).key, this.lockAttempt(userId).key, this.lockNoticeAttempt(userId).key]);
+  }
+
+  /**
+   * Client credentials (admin, OAuth and feed clients), once the secret has been compared
+   * and before the answer is given. One atomic step per request decides whether its outcome
+   * may be told: a failure is counted and answered only while the address's budget lasts
+   * (`failuresBeforeBackoff`, then windows), so however many guesses arrive together at most
+   * the budget learn "wrong", and a right secret among them is refused like the rest once
+   * it is spent. A success is checked the same way but never counted (a tool may send many
+   * requests in parallel) and does not wipe earlier failures (a client on the attacker's
+   * address must not hand the attacker fresh guesses). `budget` names the list of secrets
+   * guessed at: one back-off per list and address, whichever route it is tried on.
+   * Throws `rate_limited` while a window is open, right secret or not.
+   */
+  async clientAuth(budget: string, ip: string | null, failed: boolean): Promise<void> {
+    let result;
     try {
-      await this.store.attempt([this.clientAttempt(realm, ip)], this.clock.now());
+      result = await this.store.attempt([this.clientAttempt(budget, ip)], this.clock.now(), { count: failed });
     } catch (err) {
       this.warnStoreFailure(err);
+      return;
+    }
+    if (!result.allowed) {
+      const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+      throw new AuthError('rate_limited', `Too many failed client authentications from this address; retry in ${retryAfter} s`, { retry_after: retryAfter });
     }
   }
 
@@ -125,8 +159,27 @@ export class LoginThrottle {
     return { key: `mfa:{${digest(userId)}}`, policy: this.pairPolicy };
   }
 
-  private clientAttempt(realm: string, ip: string | null): Attempt {
-    return { key: `client:${realm}:{${digest(ip ?? 'unknown')}}`, policy: this.pairPolicy };
+  private clientAttempt(budget: string, ip: string | null): Attempt {
+    return { key: `client:${budget}:{${digest(ip ?? 'unknown')}}`, policy: this.pairPolicy };
+  }
+
+  private lockAttempt(userId: string): Attempt {
+    return { key: `mfa-lock:{${digest(userId)}}`, policy: { threshold: MFA_LOCK_THRESHOLD, baseMs: MFA_LOCK_MS, maxMs: MFA_LOCK_MS, memoryMs: MFA_LOCK_MS } };
+  }
+
+  /** Open (refusing) from the first attempt on for MFA_LOCK_MS: a once-per-lock flag. */
+  private lockNoticeAttempt(userId: string): Attempt {
+    return { key: `mfa-lock-notice:{${digest(userId)}}`, policy: { threshold: 1, baseMs: MFA_LOCK_MS, maxMs: MFA_LOCK_MS, memoryMs: 1 } };
+  }
+
+  /** A store call that fails open (undefined) with the usual rate-limited warning. */
+  private async tryStore<T>(call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await call();
+    } catch (err) {
+      this.warnStoreFailure(err);
+      return undefined;
+    }
   }
 
   private async attempt(attempts: Attempt[], detail: string): Promise<void> {

@@ -2,11 +2,13 @@
 // one Lua script so that the check, the count and the window are a single atomic step (two
 // replicas answering the same attacker at once cannot both let the threshold-th attempt by).
 import type { Redis } from 'ioredis';
-import type { Attempt, AttemptResult, AttemptStore } from './attempt-store.ts';
+import type { Attempt, AttemptOptions, AttemptResult, AttemptStore } from './attempt-store.ts';
 
 /**
  * KEYS: one hash per key, fields n (count), b (blocked until), f (forget at).
- * ARGV[1]: now (ms); then, per key, threshold, baseMs, maxMs, memoryMs.
+ * ARGV[1]: now (ms); ARGV[2]: '1' to count an allowed attempt, '0' to only check (the
+ * same script either way, so refusals take the same time); then, per key, threshold,
+ * baseMs, maxMs, memoryMs.
  * Mirrors `nextRecord`/`windowFor` in attempt-store.ts: the contract suite runs both.
  * Numbers are formatted with %d because Lua's default conversion may use an exponent.
  */
@@ -18,12 +20,13 @@ for i = 1, #KEYS do
   if blocked - now > wait then wait = blocked - now end
 end
 if wait > 0 then return {0, wait} end
+if ARGV[2] ~= '1' then return {1, 0} end
 for i = 1, #KEYS do
   local a = (i - 1) * 4
-  local threshold = tonumber(ARGV[a + 2])
-  local base = tonumber(ARGV[a + 3])
-  local max = tonumber(ARGV[a + 4])
-  local memory = tonumber(ARGV[a + 5])
+  local threshold = tonumber(ARGV[a + 3])
+  local base = tonumber(ARGV[a + 4])
+  local max = tonumber(ARGV[a + 5])
+  local memory = tonumber(ARGV[a + 6])
   local known = redis.call('HMGET', KEYS[i], 'n', 'f')
   local count = 0
   if known[1] and known[2] and now < (tonumber(known[2]) or 0) then count = tonumber(known[1]) or 0 end
@@ -49,10 +52,10 @@ export class RedisAttemptStore implements AttemptStore {
     private readonly prefix: string,
   ) {}
 
-  async attempt(attempts: readonly Attempt[], now: number): Promise<AttemptResult> {
+  async attempt(attempts: readonly Attempt[], now: number, options: AttemptOptions = {}): Promise<AttemptResult> {
     if (attempts.length === 0) return { allowed: true };
     const keys = attempts.map((a) => this.prefix + a.key);
-    const args = [String(Math.floor(now))];
+    const args = [String(Math.floor(now)), options.count === false ? '0' : '1'];
     for (const { policy } of attempts) {
       args.push(...[policy.threshold, policy.baseMs, policy.maxMs, policy.memoryMs].map((n) => String(Math.floor(n))));
     }
@@ -62,15 +65,6 @@ export class RedisAttemptStore implements AttemptStore {
 
   async reset(keys: readonly string[]): Promise<void> {
     if (keys.length > 0) await this.redis.del(...keys.map((k) => this.prefix + k));
-  }
-
-  async blockedMs(keys: readonly string[], now: number): Promise<number> {
-    let wait = 0;
-    for (const key of keys) {
-      const blocked = Number((await this.redis.hget(this.prefix + key, 'b')) ?? 0);
-      wait = Math.max(wait, blocked - now);
-    }
-    return wait;
   }
 
   async close(): Promise<void> {}

@@ -1,4 +1,4 @@
-import { mailTokenStore } from '../account/mail-token-store.ts';
+import { voidMailedLinks } from '../account/mail-links.ts';
 import type { Db, Queryable } from '../db/db.ts';
 import type { WithinRevocation } from '../sessions/session-service.ts';
 import { sessionStore, type Session } from '../sessions/session-store.ts';
@@ -6,7 +6,8 @@ import { userStore } from './user-store.ts';
 
 /**
  * The one way a password is replaced (change, reset by email, operator): the new hash,
- * every session revoked and every outstanding reset link voided. Runs in the caller's
+ * every session revoked and every outstanding mailed link voided (reset, verification,
+ * email change: account/mail-links.ts). Runs in the caller's
  * transaction, which must hold the user's row lock. Returns the sessions it revoked, for
  * the caller to deny their access tokens (AuthService.userRevocations, in the same transaction).
  */
@@ -15,7 +16,7 @@ export async function storePasswordAndEndSessions(
   change: { userId: string; newHash: string; now: Date; reason: string },
 ): Promise<Session[]> {
   await userStore.setPassword(tx, change.userId, change.newHash, change.now);
-  await mailTokenStore.voidOutstanding(tx, change.userId, 'password_reset', change.now, 'password_changed');
+  await voidMailedLinks(tx, change.userId, change.now, 'password_changed');
   return sessionStore.revokeAllForUser(tx, change.userId, change.now, change.reason);
 }
 

@@ -8,6 +8,8 @@ export interface User {
   passwordChangedAt: Date;
   disabledAt: Date | null;
   emailVerifiedAt: Date | null;
+  /** The last credential change: mailed links older than this are void (account/mail-links.ts). */
+  credentialsChangedAt: Date | null;
 }
 
 interface UserRow {
@@ -18,6 +20,7 @@ interface UserRow {
   password_changed_at: Date;
   disabled_at: Date | null;
   email_verified_at: Date | null;
+  credentials_changed_at: Date | null;
   [k: string]: unknown;
 }
 
@@ -29,9 +32,10 @@ const toUser = (r: UserRow): User => ({
   passwordChangedAt: new Date(r.password_changed_at),
   disabledAt: r.disabled_at ? new Date(r.disabled_at) : null,
   emailVerifiedAt: r.email_verified_at ? new Date(r.email_verified_at) : null,
+  credentialsChangedAt: r.credentials_changed_at ? new Date(r.credentials_changed_at) : null,
 });
 
-const COLUMNS = 'id, email, password_hash, created_at, password_changed_at, disabled_at, email_verified_at';
+const COLUMNS = 'id, email, password_hash, created_at, password_changed_at, disabled_at, email_verified_at, credentials_changed_at';
 
 export class EmailTakenError extends Error {
   constructor() {
@@ -113,6 +117,11 @@ export const userStore = {
   async delete(tx: Queryable, id: string): Promise<boolean> {
     const rows = await tx.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
     return rows.length === 1;
+  },
+
+  /** Records a credential change (see User.credentialsChangedAt); in the change's transaction. */
+  async markCredentialsChanged(tx: Queryable, id: string, now: Date): Promise<void> {
+    await tx.query('UPDATE users SET credentials_changed_at = $2 WHERE id = $1', [id, now]);
   },
 
   async setDisabled(db: Queryable, id: string, disabledAt: Date | null): Promise<boolean> {

@@ -12,7 +12,8 @@ import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, FEED_ONLY, INTROSPECT_ONLY, SseStream, type WireEntry } from './feed-kit.ts';
 import { adminClient, deleteKeys, REDIS_URL, uniquePrefix } from './redis-kit.ts';
 
-const env = { INTROSPECTION_CLIENTS: FEED_CLIENTS_ENV, REVOCATION_FEED_HEARTBEAT_SECONDS: '1' };
+// The fan-out test opens 100 streams of one client: above the default cap on purpose.
+const env = { INTROSPECTION_CLIENTS: FEED_CLIENTS_ENV, REVOCATION_FEED_HEARTBEAT_SECONDS: '1', REVOCATION_FEED_MAX_STREAMS_PER_CLIENT: '200' };
 const auth = basic(FEED_CLIENT);
 
 interface Poll {

@@ -52,13 +52,23 @@ function attemptStoreContract(name: string, factory: () => Promise<Harness>): vo
       expect(windows).toEqual([3, 4, 5, 6, 7, 8, 9].map((n) => windowFor(n, policy)));
     });
 
-    it('blockedMs reads the window without counting anything', async () => {
-      expect(await h.store.blockedMs(['a', 'b'], T0)).toBe(0);
-      for (let i = 0; i < 10; i++) expect(await h.store.blockedMs(['a'], T0)).toBe(0);
-      // Ten reads counted nothing: the threshold-th attempt still opens the first window.
-      for (let i = 0; i < 3; i++) await hit('a', T0);
-      expect(await h.store.blockedMs(['b', 'a'], T0 + 250)).toBe(750);
-      expect(await h.store.blockedMs(['a'], T0 + 1_000)).toBe(0);
+    it('count: false refuses inside a window like a counted attempt, and otherwise changes nothing', async () => {
+      const check = (now: number) => h.store.attempt([{ key: 'a', policy }], now, { count: false });
+      for (let i = 0; i < 10; i++) expect(await check(T0)).toEqual({ allowed: true });
+      // Ten checks counted nothing: the threshold-th counted attempt still opens the first window.
+      for (let i = 0; i < 3; i++) expect(await hit('a', T0)).toEqual({ allowed: true });
+      expect(await check(T0 + 250)).toEqual({ allowed: false, retryAfterMs: 750 });
+      expect(await check(T0 + 1_000)).toEqual({ allowed: true });
+      // Nor did they lengthen anything: the next counted attempt opens only the second window.
+      expect(await hit('a', T0 + 1_000)).toEqual({ allowed: true });
+      expect(await hit('a', T0 + 1_000)).toEqual({ allowed: false, retryAfterMs: 2_000 });
+    });
+
+    it('counted and uncounted attempts in parallel: exactly `threshold` counted ones get through', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => h.store.attempt([{ key: 'mixed', policy }], T0, { count: i % 2 === 0 }).then((r) => ({ counted: i % 2 === 0, r }))),
+      );
+      expect(results.filter(({ counted, r }) => counted && r.allowed)).toHaveLength(policy.threshold);
     });
 
     it('a refused attempt changes nothing: hammering never lengthens the wait', async () => {

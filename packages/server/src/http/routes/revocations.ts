@@ -11,7 +11,15 @@ import { requestContext } from '../context.ts';
 import type { RouteDeps } from '../services.ts';
 import { noStore } from '../token-response.ts';
 import { parseWith } from '../validation.ts';
+import type { FeedStreams } from '../../revocation/feed-streams.ts';
 import type { AuthenticateClient } from './admin.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The feed client that authenticated this /revocations request. */
+    feedClient?: string;
+  }
+}
 
 const PAGE = 1000;
 /** A client this far behind reading its stream is cut off; it resumes from its cursor when it reconnects. */
@@ -24,21 +32,6 @@ const pollQuery = z.object({
   after: cursorField,
   limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').default(PAGE),
 });
-
-/** The open streams of this replica, so draining and shutdown can end them instead of waiting on them. */
-export class FeedStreams {
-  private readonly open = new Set<() => void>();
-  add(end: () => void): () => void {
-    this.open.add(end);
-    return () => this.open.delete(end);
-  }
-  endAll(): void {
-    for (const end of [...this.open]) end();
-  }
-  get size(): number {
-    return this.open.size;
-  }
-}
 
 function sseEvent(event: string, id: string, data: unknown): string {
   return `event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -88,6 +81,7 @@ export async function revocationRoutes(
     if (!config.introspectionClients.get(clientId)?.permissions.has('revocations')) {
       throw new AuthError('client_not_permitted', 'This client does not hold the revocations permission');
     }
+    request.feedClient = clientId;
   });
   const feed = (): RevocationLog => {
     if (!denylist.feed) throw new AuthError('service_unavailable', 'This server keeps no revocation log');
@@ -112,8 +106,16 @@ export async function revocationRoutes(
     const header = request.headers['last-event-id'];
     const resume = typeof header === 'string' && header !== '' ? header : query.after;
     const log = feed();
-    // Read before answering: with the log unreachable the client gets a 503, not a silent stream.
-    let state = await catchUp(log, resume);
+    // The slot first, so a client at its cap costs no log read; given back if no stream opens.
+    const slot = streams.claim(request.feedClient!);
+    let state: { text: string; cursor: string };
+    try {
+      // Read before answering: with the log unreachable the client gets a 503, not a silent stream.
+      state = await catchUp(log, resume);
+    } catch (err) {
+      slot.release();
+      throw err;
+    }
 
     reply.hijack();
     const res: ServerResponse = reply.raw;
@@ -176,10 +178,10 @@ export async function revocationRoutes(
       ended = true;
       clearInterval(heartbeat);
       stopListening();
-      forget();
+      slot.release();
       res.end();
     };
-    const forget = streams.add(end);
+    slot.onEnd(end);
     res.on('close', end);
     res.on('error', end);
     // A wake-up may have come between the first read and the listener.
