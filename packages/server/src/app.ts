@@ -3,7 +3,7 @@ import cookie from '@fastify/cookie';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AdminService } from './admin/admin-service.ts';
-import { createClientAuthenticator } from './admin/client-auth.ts';
+import { createClientAuthenticator } from './clients/client-auth.ts';
 import { createRecovery } from './account/recovery.ts';
 import { AuthService } from './auth-service.ts';
 import type { Clock } from './clock.ts';

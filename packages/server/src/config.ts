@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { clientListSchema, resourceClientListSchema, type ResourceClient } from './admin/client-auth.ts';
+import { clientListSchema, resourceClientListSchema, type ResourceClient } from './clients/client-list.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
 import { derivedIssuer, hostMatchesRpId, isSecretVariable, origins, webauthnOrigins } from './config-fields.ts';
 import { redisConfigFrom, sentinelList, type RedisConfig } from './redis-connection.ts';

@@ -89,15 +89,20 @@ const TITLES: Record<ErrorCode, string> = {
   service_unavailable: 'Service unavailable',
 };
 
-/** A failure the client caused or may see. `detail` is shown to clients: never put a secret in it. */
+/**
+ * A failure the client caused or may see. `detail` is shown to clients: never put a secret in
+ * it. `cause` (ES2022) is internal: why a 5xx happened, logged by the problem handler and
+ * never put in the response.
+ */
 export class AuthError extends Error {
   readonly status: number;
   constructor(
     readonly code: ErrorCode,
     readonly detail: string = TITLES[code],
     readonly extra: Record<string, unknown> = {},
+    options?: { cause?: unknown },
   ) {
-    super(detail);
+    super(detail, options);
     this.name = 'AuthError';
     this.status = ERROR_STATUS[code];
   }

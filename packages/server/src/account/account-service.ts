@@ -4,7 +4,8 @@
 // path (the SQL revocation and its durable outbox rows in the same transaction, then the
 // publication: AuthService.userRevocations), like /auth/password.
 // The CLI and the admin API call these methods as they are.
-import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts';
+import type { AuthService, TokenPair } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';

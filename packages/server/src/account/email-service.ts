@@ -1,7 +1,8 @@
 // The address of an account: verification after registration, and changing it. A change
 // mails a link to the new address and a notice to the old one; nothing changes until the
 // link is used, so the old address can still recover the account until then.
-import type { AuthService, EmailVerificationHooks, RequestContext } from '../auth-service.ts';
+import type { AuthService, EmailVerificationHooks } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';

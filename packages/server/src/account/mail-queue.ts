@@ -1,4 +1,4 @@
-import type { RequestContext } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { Clock } from '../clock.ts';
 import type { RecoveryConfig } from '../config.ts';
 import type { Queryable } from '../db/db.ts';

@@ -4,13 +4,15 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { auditRecord, type AuditEvent, type AuditFields } from '../audit.ts';
-import type { AuthService, EmailVerificationHooks, RequestContext } from '../auth-service.ts';
+import type { AuthService, EmailVerificationHooks } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Db, Queryable } from '../db/db.ts';
 import type { Logger } from '../logger.ts';
 import { mailMetrics } from '../mail/mail-metrics.ts';
-import { createMailer, type Mailer } from '../mail/mailer.ts';
+import { createMailer } from '../mail/create-mailer.ts';
+import type { Mailer } from '../mail/mailer.ts';
 import { OutboxDrainer, type DrainerOptions } from '../mail/outbox-drainer.ts';
 import type { OutboxMail } from '../mail/outbox-store.ts';
 import { humanDuration, loadTemplates } from '../mail/templates.ts';

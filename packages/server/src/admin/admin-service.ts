@@ -2,7 +2,8 @@
 // alike: one method per action, each audited with who did it (`admin_client`: the admin
 // client's id, or `tessera-cli`).
 import type { AccountService } from '../account/account-service.ts';
-import type { AuthService, RequestContext } from '../auth-service.ts';
+import type { AuthService } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';

@@ -3,8 +3,7 @@ import { readKeyFiles } from '../keys/key-files.ts';
 import { KeyStore } from '../keys/key-store.ts';
 import { keyStates, pruneExpiredKeys, retiredKeyGraceSeconds as grace, rotateKeys, RotationPendingError } from '../keys/rotation.ts';
 import { createLogger } from '../logger.ts';
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import { UsageError, type Command } from './command.ts';
 
 
 export const keysCommand: Command = async ([sub, ...rest], config, io, flags) => {

@@ -1,17 +1,13 @@
 // `tessera` — operator commands. Exit codes: 0 done, 1 failed, 2 usage error.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+import { UsageError, type CliIo, type Command } from './command.ts';
 import { keysCommand } from './keys.ts';
 import { sessionsCommand } from './sessions.ts';
 import { usersCommand } from './users.ts';
 
-export class UsageError extends Error {}
-
-export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
-  readStdin(): Promise<string>;
-}
+// runCli's callers (tessera.ts, tests) give it a CliIo.
+export type { CliIo } from './command.ts';
 
 export const HELP = `Usage: tessera <group> <command> [options]
 
@@ -41,8 +37,6 @@ Options:
 
 Configuration comes from the same environment variables as the server
 (docs/operate/configuration.md in the Tessera repository).`;
-
-export type Command = (args: string[], config: Config, io: CliIo, flags: { json: boolean }) => Promise<void>;
 
 const GROUPS: Record<string, Command> = { keys: keysCommand, users: usersCommand, sessions: sessionsCommand };
 

@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import { systemClock } from '../clock.ts';
 import { runPurge } from '../sessions/purge.ts';
-import { openAdmin } from './admin.ts';
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import { openCliServices } from './services.ts';
+import { UsageError, type Command } from './command.ts';
 
 const CLI_CONTEXT = { userAgent: 'tessera-cli', ip: null };
 
@@ -14,7 +13,7 @@ export const sessionsCommand: Command = async (args, config, io, flags) => {
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   if (sub === 'prune') return prune([], config, io, flags);
   if (!values.user) throw new UsageError(`sessions ${sub} needs --user <email>`);
-  const admin = await openAdmin(config);
+  const admin = await openCliServices(config);
   try {
     const user = await admin.findUser(values.user);
     if (sub === 'list') {
@@ -45,7 +44,7 @@ export const sessionsCommand: Command = async (args, config, io, flags) => {
 
 /** What every replica's timer does, run now and to the end: for operators and cron. */
 const prune: Command = async (_args, config, io, flags) => {
-  const admin = await openAdmin(config);
+  const admin = await openCliServices(config);
   try {
     // Waits for a replica's run under way instead of failing: the operator wants it done.
     const result = await runPurge(admin.db, systemClock, { retentionSeconds: config.sessionRetention, graceSeconds: config.refreshGracePeriod }, { wait: true });

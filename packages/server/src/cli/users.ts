@@ -3,9 +3,8 @@ import { CLI_ACTOR } from '../admin/admin-service.ts';
 import { rolesField } from '../admin/roles.ts';
 import { AuthError } from '../errors.ts';
 import { newPasswordField, parseWith, registerBody } from '../http/validation.ts';
-import { openAdmin } from './admin.ts';
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import { openCliServices } from './services.ts';
+import { UsageError, type Command } from './command.ts';
 
 const CLI_CONTEXT = { userAgent: 'tessera-cli', ip: null };
 const COMMANDS = ['create', 'disable', 'enable', 'delete', 'set-password', 'roles', 'mfa-reset', 'show'];
@@ -34,7 +33,7 @@ export const usersCommand: Command = async ([sub, email, ...rest], config, io, f
   // Read the password before opening anything: a pipe that never closes must not hold the DB.
   const password = READS_PASSWORD.has(sub) ? (await io.readStdin()).replace(/\r?\n$/, '') : '';
   const roles = sub === 'roles' ? parsed(() => parseWith(rolesField, rest)) : [];
-  const admin = await openAdmin(config);
+  const admin = await openCliServices(config);
   try {
     if (sub === 'create') {
       const body = parsed(() => parseWith(registerBody, { email, password }));

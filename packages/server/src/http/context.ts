@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { RequestContext } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import { AuthError } from '../errors.ts';
 import type { AccessTokenClaims } from '@tessera/verifier';
 

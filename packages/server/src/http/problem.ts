@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, PROBLEM_CONTENT_TYPE, problemFor } from '../errors.ts';
+import { InfrastructureError } from '../infrastructure-error.ts';
 import { infraCause } from './infra-error.ts';
 
 /** Maps anything thrown in a route (ours or Fastify's) to an AuthError, never leaking internals. */
@@ -31,26 +32,13 @@ export function toAuthError(err: unknown): AuthError | undefined {
     // Fastify's own 4xx messages (bad content-length, prototype poisoning...) are safe to show.
     return new AuthError('validation_failed', e.message ?? 'Bad request');
   }
-  if (isDatabaseUnavailable(err)) {
-    return new AuthError('service_unavailable', 'The database is unreachable; try again shortly', { retry_after: 5 });
+  // The database or Redis down (the adapters say so by type): the client did nothing wrong
+  // and a retry may work, so 503 with Retry-After rather than a 500.
+  if (err instanceof InfrastructureError) {
+    const what = err.component === 'sql' ? 'The database' : 'A service Tessera depends on';
+    return new AuthError('service_unavailable', `${what} is unreachable; try again shortly`, { retry_after: 5 }, { cause: err });
   }
   return undefined;
-}
-
-/**
- * PostgreSQL down, restarting or out of connections: the client did nothing wrong and
- * a retry may work, so 503 with Retry-After rather than a 500.
- */
-function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown; errors?: unknown[] } | null;
-  if (!e || typeof e !== 'object') return false;
-  const code = typeof e.code === 'string' ? e.code : '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code)) return true;
-  // SQLSTATE class 08 (connection exception), 57P0x (shutdown), 53300 (too many connections).
-  if (/^08/.test(code) || /^57P0[1-3]$/.test(code) || code === '53300') return true;
-  const message = typeof e.message === 'string' ? e.message : '';
-  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)) return true;
-  return Array.isArray(e.errors) && e.errors.some(isDatabaseUnavailable);
 }
 
 /**
@@ -96,24 +84,35 @@ export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply
 }
 
 /**
- * An infrastructure failure answered as a 5xx (PostgreSQL unreachable → 503): the client
- * did nothing wrong and sees no detail; the log says why, without secrets.
+ * Every 5xx answer is logged at `error` with why: the answer's internal `cause` (the
+ * infrastructure failure behind a 503) or, for an error nothing mapped, the error itself
+ * (`unhandled error`). The client sees neither; the log gets their messages, codes and stack
+ * with credentials cut out (infra-error.ts), never the request body. A 4xx is not logged here.
  */
-export function logInfraFailure(request: FastifyRequest, mapped: AuthError, err: unknown): void {
-  request.log.error(
-    { event: 'infrastructure.unavailable', code: mapped.code, route: request.routeOptions.url, cause: infraCause(err) },
-    `answered ${mapped.status} ${mapped.code}: a service Tessera depends on failed`,
-  );
+export function logServerError(request: FastifyRequest, answer: AuthError): void {
+  if (answer.status < 500) return;
+  const route = request.routeOptions.url;
+  const cause = answer.cause === undefined ? {} : { cause: infraCause(answer.cause) };
+  if (answer.code === 'internal_error') {
+    request.log.error({ event: 'request.failed', code: answer.code, route, ...cause }, 'unhandled error');
+  } else {
+    request.log.error(
+      { event: 'infrastructure.unavailable', code: answer.code, route, ...cause },
+      `answered ${answer.status} ${answer.code}: a service Tessera depends on failed`,
+    );
+  }
+}
+
+/** The answer to `err`: its problem, or a 500 whose cause is `err`. */
+export function answerTo(err: unknown): AuthError {
+  return toAuthError(err) ?? new AuthError('internal_error', 'An unexpected error occurred', {}, { cause: err });
 }
 
 export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const mapped = toAuthError(err);
-    if (mapped && mapped.status >= 500 && !(err instanceof AuthError)) logInfraFailure(request, mapped, err);
-    if (mapped) return sendProblem(reply, mapped);
-    // Log the failure, never the request body: it may hold a password or a token.
-    request.log.error({ err, route: request.routeOptions.url }, 'unhandled error');
-    return sendProblem(reply, new AuthError('internal_error', 'An unexpected error occurred'));
+    const answer = answerTo(err);
+    logServerError(request, answer);
+    return sendProblem(reply, answer);
   });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, new AuthError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),

@@ -8,7 +8,7 @@ import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
-import { basicCredentials } from '../admin/client-auth.ts';
+import { basicCredentials } from '../clients/client-auth.ts';
 import { AuthError } from '../errors.ts';
 import { registerRefreshFailureLimit } from './refresh-failures.ts';
 

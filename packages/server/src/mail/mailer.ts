@@ -1,9 +1,7 @@
 // Where mail goes: an SMTP server (nodemailer) or, with no SMTP_URL, .eml files on disk.
 // Both take a fully rendered message; neither ever logs its body (it carries secrets).
-import type { Config } from '../config.ts';
-import type { Logger } from '../logger.ts';
-import { FileMailer } from './file-mailer.ts';
-import { SmtpMailer } from './smtp-mailer.ts';
+// This module is what the transports and their users share, and imports neither transport;
+// create-mailer.ts picks one from the configuration.
 
 export interface MailMessage {
   /** Stable per outbox row: the Message-ID (and file name) of every attempt to send it. */
@@ -35,11 +33,6 @@ export class MailSendError extends Error {
     super(message);
     this.name = 'MailSendError';
   }
-}
-
-export function createMailer(config: Pick<Config, 'mail'>, logger: Logger): Mailer {
-  const { smtpUrl, from, dir } = config.mail;
-  return smtpUrl ? new SmtpMailer(smtpUrl, from, logger) : new FileMailer(dir, from, logger);
 }
 
 /** The nodemailer options of a message: what both transports (SMTP, .eml files) send. */

@@ -3,7 +3,8 @@
 // recovery code or a passkey. They own the throttling of codes and passwords, the audit
 // events and the tokens answered.
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
-import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts';
+import type { AuthService, TokenPair } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { MfaLockedNotice, RecoveryCodeNotice } from '../account/recovery.ts';
 import type { AuthMetrics } from '../metrics/metrics.ts';
 import { toSeconds, type Clock } from '../clock.ts';

@@ -1,5 +1,6 @@
 // RFC 7009 revocation and RFC 7662 introspection for resource servers.
-import type { AuthService, RequestContext } from '../auth-service.ts';
+import type { AuthService } from '../auth-service.ts';
+import type { RequestContext } from '../request-context.ts';
 import { toSeconds, type Clock } from '../clock.ts';
 import type { Denylist } from '../revocation/denylist.ts';
 import type { SessionService } from '../sessions/session-service.ts';

@@ -2,7 +2,9 @@
 // in order, each with an opaque cursor, read from a cursor on or as a full snapshot. Redis
 // mode keeps it in a Redis stream (redis-log.ts), the embedded default in the process and
 // SQL (embedded-log.ts); either way any replica answers any cursor.
-import type { DenylistEntry } from './denylist.ts';
+// The entry type is the verifier's (denylist.ts re-exports it too): the log needs nothing of
+// the denylist, which holds a log, so this module imports none of it.
+import type { DenylistEntry } from '@tessera/verifier';
 
 export interface LogItem {
   cursor: string;

@@ -7,6 +7,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
+import { InfrastructureError, isInfrastructureError } from '../infrastructure-error.ts';
 import type { Logger } from '../logger.ts';
 import { DenylistMirror } from '@tessera/verifier';
 import {
@@ -98,7 +99,7 @@ function covers(a: DenylistEntry, b: DenylistEntry): boolean {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new InfrastructureError('redis', `no answer from Redis within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -200,6 +201,8 @@ export class RedisDenylist implements Denylist {
       throw new AuthError(
         'service_unavailable',
         'The revocation took effect on this server but could not yet be confirmed for every server; it is retried in the background. Retry the request to confirm.',
+        {},
+        { cause: err },
       );
     } finally {
       this.inFlight.delete(entry);
@@ -273,7 +276,7 @@ export class RedisDenylist implements Denylist {
    */
   private writerReady(): Promise<void> {
     const writer = this.writer;
-    if (!writer) return Promise.reject(new Error('not started'));
+    if (!writer) return Promise.reject(new InfrastructureError('redis', 'the Redis writer is not started'));
     if (writer.status === 'ready') return Promise.resolve();
     this.readyWaiter ??= new Promise<void>((resolve) => {
       writer.once('ready', () => {
@@ -286,17 +289,21 @@ export class RedisDenylist implements Denylist {
 
   private async write(entry: DenylistEntry): Promise<void> {
     await this.writerReady();
-    if (!this.writer) throw new Error('not started');
-    await this.writer.eval(
-      REVOKE_SCRIPT,
-      3,
-      denylistKey(this.prefix, entry),
-      revocationStreamKey(this.prefix),
-      revocationTrimmedKey(this.prefix),
-      denylistChannel(this.prefix),
-      encodeDenylistEntry(entry),
-      String(this.options.clock.now()),
-    );
+    if (!this.writer) throw new InfrastructureError('redis', 'the Redis writer is not started');
+    await this.writer
+      .eval(
+        REVOKE_SCRIPT,
+        3,
+        denylistKey(this.prefix, entry),
+        revocationStreamKey(this.prefix),
+        revocationTrimmedKey(this.prefix),
+        denylistChannel(this.prefix),
+        encodeDenylistEntry(entry),
+        String(this.options.clock.now()),
+      )
+      .catch((err: unknown) => {
+        throw new InfrastructureError('redis', 'the revocation write to Redis failed', { cause: err });
+      });
     this.remember(entry);
   }
 
@@ -422,7 +429,7 @@ export class RedisDenylist implements Denylist {
         .drain((entry) => withTimeout(this.write(entry), this.options.writeTimeoutMs), this.options.clock.now())
         .catch((err: unknown) => {
           // Redis failing again is retried; a database failure is worth one line per outage.
-          if (!/Redis|not started/.test((err as Error).message) && !this.drainFailing) {
+          if (!isInfrastructureError(err, 'redis') && !this.drainFailing) {
             this.drainFailing = true;
             this.options.logger?.warn({ event: 'denylist.outbox_drain_failed', error: (err as Error).message }, 'could not drain the durable outbox; retrying');
           }

@@ -3,6 +3,7 @@
 // head as entries expire. Stream IDs are the cursors, so every replica serves every cursor.
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
+import { InfrastructureError } from '../infrastructure-error.ts';
 import { closeRedis, openRedis, parseDenylistEntry } from '@tessera/verifier/redis';
 import { AppendSignal, type AppendBatch, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
 
@@ -73,10 +74,14 @@ export class RedisRevocationLog implements RevocationLog {
 
   async read(after: string | undefined, limit: number): Promise<LogPage> {
     const connection = this.options.connection();
-    if (!connection) throw new Error('not started');
+    if (!connection) throw new InfrastructureError('redis', 'the Redis connection is not started');
     const { prefix } = this.options;
     const cursor = after !== undefined && CURSOR.test(after) ? after : '';
-    const [snapshot, head, raw] = (await connection.eval(READ_SCRIPT, 2, revocationStreamKey(prefix), revocationTrimmedKey(prefix), cursor, String(limit))) as [
+    const [snapshot, head, raw] = (await connection
+      .eval(READ_SCRIPT, 2, revocationStreamKey(prefix), revocationTrimmedKey(prefix), cursor, String(limit))
+      .catch((err: unknown) => {
+        throw new InfrastructureError('redis', 'the revocation log read from Redis failed', { cause: err });
+      })) as [
       number,
       string,
       StreamItem[],

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AdminActor, AdminService } from '../../admin/admin-service.ts';
 import { rolesField } from '../../admin/roles.ts';
-import type { RequestContext } from '../../auth-service.ts';
+import type { RequestContext } from '../../request-context.ts';
 import { AuthError } from '../../errors.ts';
 import { requestContext } from '../context.ts';
 import type { RouteDeps } from '../services.ts';

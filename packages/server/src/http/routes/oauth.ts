@@ -2,12 +2,11 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { ClientPermission } from '../../admin/client-auth.ts';
+import type { ClientPermission } from '../../clients/client-list.ts';
 import type { AuthenticateClient } from './admin.ts';
 import type { OAuthService } from '../../oauth/oauth-service.ts';
 import { requestContext } from '../context.ts';
-import { AuthError } from '../../errors.ts';
-import { logInfraFailure, toAuthError } from '../problem.ts';
+import { answerTo, logServerError, toAuthError } from '../problem.ts';
 import type { RouteDeps } from '../services.ts';
 import { noStore, sendTokens } from '../token-response.ts';
 
@@ -80,10 +79,8 @@ export async function oauthRoutes(
   app.setErrorHandler((err: unknown, request, reply) => {
     const mapped = toOAuthError(err);
     if (mapped && mapped.status < 500) return sendOAuthError(reply, mapped);
-    // Mapped to a 5xx and not ours: an infrastructure failure (the database), logged with its cause.
-    const infra = mapped && !(err instanceof OAuthError) && !(err instanceof AuthError) ? toAuthError(err) : undefined;
-    if (infra) logInfraFailure(request, infra, err);
-    else request.log.error({ err, route: request.routeOptions.url }, 'unhandled error');
+    // A 5xx: logged with its cause, as on every other route.
+    logServerError(request, answerTo(err));
     return sendOAuthError(reply, mapped ?? new OAuthError('server_error', 'An unexpected error occurred', 500));
   });
 

@@ -40,8 +40,8 @@ function sseEvent(event: string, id: string, data: unknown): string {
 async function readOrUnavailable(feed: RevocationLog, after: string | undefined, limit: number) {
   try {
     return await feed.read(after, limit);
-  } catch {
-    throw new AuthError('service_unavailable', 'The revocation log is unreachable; try again shortly', { retry_after: 1 });
+  } catch (err) {
+    throw new AuthError('service_unavailable', 'The revocation log is unreachable; try again shortly', { retry_after: 1 }, { cause: err });
   }
 }
 

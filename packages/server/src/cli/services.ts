@@ -13,7 +13,7 @@ import { userStore, type User } from '../users/user-store.ts';
 import { normalizeEmail } from '../users/user-service.ts';
 
 /** The services an operator command needs: SQL and the shared denylist, no HTTP, no keys. */
-export async function openAdmin(config: Config) {
+export async function openCliServices(config: Config) {
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const db = await openDb(config);
   await migrate(db);
