@@ -37,7 +37,6 @@ export async function startAcme(options: { redirectUri: string; name?: string })
   const clientId = `tessera-${crypto.randomBytes(4).toString('hex')}`;
   const clientSecret = crypto.randomBytes(24).toString('base64url');
   const accounts = new Map<string, AcmeAccount>();
-  let provider: InstanceType<typeof Provider>;
   const server = http.createServer((req, res) => {
     if (req.url?.startsWith('/interaction/')) {
       void finishInteraction(req, res);
@@ -69,7 +68,8 @@ export async function startAcme(options: { redirectUri: string; name?: string })
     },
   };
 
-  provider = new Provider(issuer, {
+  // Declared after the server: its handler only runs once requests arrive.
+  const provider = new Provider(issuer, {
     clients: [
       {
         client_id: clientId,
