@@ -44,7 +44,7 @@ export class MfaFlows {
     return this.deps.mfa.status(user.id);
   }
 
-  async enroll(claims: AccessTokenClaims, password: string, ctx: RequestContext) {
+  async enroll(claims: AccessTokenClaims, password: string | undefined, ctx: RequestContext) {
     const user = await this.currentUser(claims);
     await this.checkPassword(user, password, 'password', claims, ctx);
     const enrollment = await this.deps.mfa.startEnrollment(user);
@@ -67,7 +67,7 @@ export class MfaFlows {
     return codes;
   }
 
-  async disable(claims: AccessTokenClaims, password: string, factor: SecondFactor, ctx: RequestContext): Promise<void> {
+  async disable(claims: AccessTokenClaims, password: string | undefined, factor: SecondFactor, ctx: RequestContext): Promise<void> {
     const user = await this.currentUser(claims);
     await this.checkPassword(user, password, 'password', claims, ctx);
     const used = await this.throttled(user.id, claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
@@ -142,11 +142,12 @@ export class MfaFlows {
   }
 
   /** The password again (AuthService.checkPassword: the back-off of a password change), audited when it fails. */
-  private async checkPassword(user: User, password: string, field: string, claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
+  private async checkPassword(user: User, password: string | undefined, field: string, claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
     try {
-      await this.deps.auth.checkPassword(user, password, field);
+      // An account without a password proves a recent sign-in instead (AuthService.confirmIdentity).
+      await this.deps.auth.confirmIdentity(user, password, field, claims);
     } catch (err) {
-      const reason = err instanceof AuthError && err.code === 'rate_limited' ? 'rate_limited' : 'wrong_password';
+      const reason = err instanceof AuthError && (err.code === 'rate_limited' || err.code === 'insufficient_user_authentication') ? err.code : 'wrong_password';
       if (err instanceof AuthError) this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: claims.sid, reason }, ctx);
       throw err;
     }

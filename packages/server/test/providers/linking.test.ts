@@ -157,6 +157,29 @@ describe('linking and unlinking by a signed-in user', () => {
   });
 });
 
+describe('an account without a password', () => {
+  it('proves a recent sign-in instead of a password (TOTP enrol, account deletion), else the RFC 9470 challenge', async () => {
+    // Tessera's clock ran ahead in earlier tests: ID tokens valid on it.
+    const times = () => ({ iat: Math.floor(t.clock.now() / 1000), exp: Math.floor(t.clock.now() / 1000) + 300 });
+    const token = await acme.signIdToken({ sub: subject(), email: uniqueEmail('nopass'), email_verified: true, ...times() });
+    const { access_token } = (await idTokenSignIn(token)).json<{ access_token: string }>();
+    const enroll = await t.fastify.inject({ method: 'POST', url: '/auth/mfa/totp/enroll', headers: bearer(access_token), payload: {} });
+    expect(enroll.statusCode, enroll.body).toBe(200);
+    t.clock.advance(11 * 60_000);
+    const stale = await t.fastify.inject({ method: 'DELETE', url: '/auth/account', headers: bearer(access_token), payload: {} });
+    expectProblem(stale, 401, 'insufficient_user_authentication');
+    const again = (await idTokenSignIn(await acme.signIdToken({ sub: decodeJwt(token).payload.sub as string, ...times() }))).json<{ access_token: string }>();
+    const deleted = await t.fastify.inject({ method: 'DELETE', url: '/auth/account', headers: bearer(again.access_token), payload: {} });
+    expect(deleted.statusCode, deleted.body).toBe(204);
+  });
+
+  it('still needs the password on an account that has one', async () => {
+    const { tokens } = await signUp(t.fastify);
+    const res = await t.fastify.inject({ method: 'DELETE', url: '/auth/account', headers: bearer(tokens.access_token), payload: {} });
+    expectProblem(res, 400, 'validation_failed');
+  });
+});
+
 async function identities(userId: string): Promise<number> {
   return Number((await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM identities WHERE user_id = $1', [userId]))[0]!.n);
 }
