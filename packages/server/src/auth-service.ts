@@ -14,6 +14,7 @@ import type { LoginThrottle } from './throttle/login-throttle.ts';
 import type { IssueAccessToken } from './tokens/access-token.ts';
 import type { Queryable } from './db/db.ts';
 import { toPublicUser, type PublicUser, type UserService } from './users/user-service.ts';
+import { requireRecentSignIn } from './users/recent-sign-in.ts';
 import type { User } from './users/user-store.ts';
 import type { RequestContext } from './request-context.ts';
 import { MAX_CLOCK_SKEW_SECONDS, type AccessTokenClaims } from '@tessera/verifier';
@@ -281,6 +282,20 @@ export class AuthService {
     await this.deps.throttle?.passwordCheckSucceeded(user.id);
   }
 
+  /**
+   * "The current password" on a route that asks for it (TOTP enrol and removal, email
+   * change, account deletion). An account without one (created by a provider) proves a
+   * recent sign-in instead: auth_time within 10 minutes, else RFC 9470's challenge.
+   */
+  async confirmIdentity(user: User, password: string | undefined, field: string, claims: AccessTokenClaims): Promise<void> {
+    if (user.passwordHash === null) {
+      requireRecentSignIn(claims, this.deps.clock.now());
+      return;
+    }
+    if (password === undefined) throw new AuthError('validation_failed', `${field}: is required`, { errors: [{ field, message: 'is required' }] });
+    await this.checkPassword(user, password, field);
+  }
+
   async listSessions(claims: AccessTokenClaims): Promise<SessionView[]> {
     const sessions = await this.deps.sessions.listLive(claims.sub);
     return sessions.map((s) => this.view(s, claims.sid));
@@ -377,6 +392,7 @@ export class AuthService {
       amr: opened.session.amr,
       authTime: toSeconds(opened.session.authTime.getTime()),
       roles: opened.session.userRoles,
+      idp: opened.session.idp,
     });
     return {
       accessToken: access.token,

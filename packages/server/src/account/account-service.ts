@@ -129,9 +129,9 @@ export class AccountService {
   }
 
   /** DELETE /auth/account: the password is asked again (throttled like a password change). */
-  async deleteOwnAccount(claims: AccessTokenClaims, password: string, ctx: RequestContext): Promise<void> {
+  async deleteOwnAccount(claims: AccessTokenClaims, password: string | undefined, ctx: RequestContext): Promise<void> {
     const user = await this.signedInUser(claims);
-    await this.deps.auth.checkPassword(user, password, 'password');
+    await this.deps.auth.confirmIdentity(user, password, 'password', claims);
     await this.deleteAccount(user.id, ctx, { by: 'user', sessionId: claims.sid });
   }
 

@@ -77,9 +77,9 @@ export class EmailService {
    * POST /auth/email/change: the password again, then a link to the new address (or, when
    * another account has it, a notice to that account) and a notice to the old one.
    */
-  async requestChange(claims: AccessTokenClaims, input: { newEmail: string; password: string }, ctx: RequestContext): Promise<void> {
+  async requestChange(claims: AccessTokenClaims, input: { newEmail: string; password: string | undefined }, ctx: RequestContext): Promise<void> {
     const user = await this.signedInUser(claims);
-    await this.deps.auth.checkPassword(user, input.password, 'password');
+    await this.deps.auth.confirmIdentity(user, input.password, 'password', claims);
     if (input.newEmail === user.email) {
       throw new AuthError('validation_failed', 'new_email: is already the address of this account', {
         errors: [{ field: 'new_email', message: 'is already the address of this account' }],

@@ -20,6 +20,7 @@ export const resetPasswordBody = z.strictObject({
 
 export const mailTokenBody = z.strictObject({ token: mailTokenField });
 
-export const emailChangeBody = z.strictObject({ new_email: emailField, password: givenPasswordField });
+// password: optional only for an account without one (created by a provider), which proves a recent sign-in instead.
+export const emailChangeBody = z.strictObject({ new_email: emailField, password: givenPasswordField.optional() });
 
-export const accountDeleteBody = z.strictObject({ password: givenPasswordField });
+export const accountDeleteBody = z.strictObject({ password: givenPasswordField.optional() });

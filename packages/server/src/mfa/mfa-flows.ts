@@ -67,7 +67,7 @@ export class MfaFlows {
     return this.deps.mfa.status(user.id);
   }
 
-  async enroll(claims: AccessTokenClaims, password: string, ctx: RequestContext) {
+  async enroll(claims: AccessTokenClaims, password: string | undefined, ctx: RequestContext) {
     const user = await this.currentUser(claims);
     await this.checkPassword(user, password, 'password', claims, ctx);
     const enrollment = await this.deps.mfa.startEnrollment(user);
@@ -91,7 +91,7 @@ export class MfaFlows {
     return codes;
   }
 
-  async disable(claims: AccessTokenClaims, password: string, factor: SecondFactor, ctx: RequestContext): Promise<void> {
+  async disable(claims: AccessTokenClaims, password: string | undefined, factor: SecondFactor, ctx: RequestContext): Promise<void> {
     const user = await this.currentUser(claims);
     await this.checkPassword(user, password, 'password', claims, ctx);
     const used = await this.throttled(user, kindOf(factor), claims.sid, ctx, () => this.deps.mfa.check(user.id, factor, this.notice(user, ctx)));
@@ -137,7 +137,9 @@ export class MfaFlows {
       verifiedPasswordHash: user.passwordHash,
       clientId: this.deps.auth.clientId,
       remember: challenge.remember,
-      amr: ['pwd', SECOND_FACTOR_AMR],
+      // A provider sign-in keeps what the provider reported (maybe nothing) and its idp.
+      amr: [...(challenge.firstAmr ?? ['pwd']), SECOND_FACTOR_AMR],
+      ...(challenge.idp ? { idp: challenge.idp } : {}),
       ...ctx,
     });
     if (!session) throw new AuthError('invalid_mfa_token', 'The password changed meanwhile; log in again');
@@ -178,6 +180,7 @@ export class MfaFlows {
       amr: session.amr,
       authTime: toSeconds(session.authTime.getTime()),
       roles: session.userRoles,
+      idp: session.idp,
     });
     return { accessToken: access.token, expiresIn: access.expiresIn, refreshExpiresIn: this.deps.sessions.expiresIn(session, this.deps.clock.now()) };
   }
@@ -239,11 +242,12 @@ export class MfaFlows {
   }
 
   /** The password again (AuthService.checkPassword: the back-off of a password change), audited when it fails. */
-  private async checkPassword(user: User, password: string, field: string, claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
+  private async checkPassword(user: User, password: string | undefined, field: string, claims: AccessTokenClaims, ctx: RequestContext): Promise<void> {
     try {
-      await this.deps.auth.checkPassword(user, password, field);
+      // An account without a password proves a recent sign-in instead (AuthService.confirmIdentity).
+      await this.deps.auth.confirmIdentity(user, password, field, claims);
     } catch (err) {
-      const reason = err instanceof AuthError && err.code === 'rate_limited' ? 'rate_limited' : 'wrong_password';
+      const reason = err instanceof AuthError && (err.code === 'rate_limited' || err.code === 'insufficient_user_authentication') ? err.code : 'wrong_password';
       if (err instanceof AuthError) this.deps.auth.audit('mfa.failed', { user_id: user.id, session_id: claims.sid, reason }, ctx);
       throw err;
     }

@@ -127,7 +127,14 @@ export class MfaService {
    * For a login whose password was right: when the account has an active factor, a
    * challenge (mfa_token) bound to the user and this password hash; undefined otherwise.
    */
-  async challengeFor(login: { userId: string; passwordHash: string; remember: boolean; tokenDelivery: 'body' | 'cookie' }): Promise<MfaRequired | undefined> {
+  async challengeFor(login: {
+    userId: string;
+    passwordHash: string | null;
+    remember: boolean;
+    tokenDelivery: 'body' | 'cookie';
+    /** A provider sign-in: its amr (the session gets these plus `otp`) and its name. */
+    provider?: { amr: string[]; idp: string };
+  }): Promise<MfaRequired | undefined> {
     const status = await this.status(login.userId);
     // A passkey is a second factor too: `webauthn` joins the methods (POST /auth/mfa/webauthn/options).
     const passkeys = await passkeyStore.countForUser(this.deps.db, login.userId);
@@ -143,6 +150,8 @@ export class MfaService {
       tokenDelivery: login.tokenDelivery,
       createdAt: new Date(now),
       expiresAt: new Date(now + MFA_TOKEN_TTL_SECONDS * 1000),
+      firstAmr: login.provider?.amr ?? null,
+      idp: login.provider?.idp ?? null,
     });
     const methods = [
       ...(status.active ? ['totp'] : []),

@@ -1,12 +1,12 @@
 // The ways an account can sign in, counted in one place: the rule "never remove the last
-// one" (409 last_sign_in_method) reads this wherever a passkey (or, later, a linked social
-// identity or the password) is removed.
+// one" (409 last_sign_in_method) reads this wherever a passkey or a linked social identity
+// is removed, so nobody locks themselves out of an account.
 import type { Queryable } from '../db/db.ts';
 
 export interface SignInMethods {
   password: boolean;
   passkeys: number;
-  /** Linked social identities: always 0 until social sign-in (issue 22) fills it in. */
+  /** Linked social identities (providers/). */
   identities: number;
 }
 
@@ -16,13 +16,14 @@ export interface SignInMethods {
  * replicas queue on that lock, and the second sees what the first left.
  */
 export async function signInMethods(db: Queryable, userId: string): Promise<SignInMethods> {
-  const rows = await db.query<{ password: boolean; passkeys: number }>(
+  const rows = await db.query<{ password: boolean; passkeys: number; identities: number }>(
     `SELECT (SELECT password_hash IS NOT NULL FROM users WHERE id = $1) AS password,
-            (SELECT count(*) FROM passkeys WHERE user_id = $1)::int AS passkeys`,
+            (SELECT count(*) FROM passkeys WHERE user_id = $1)::int AS passkeys,
+            (SELECT count(*) FROM identities WHERE user_id = $1)::int AS identities`,
     [userId],
   );
-  // Social sign-in adds its table here: identities = its count for the user.
-  return { password: rows[0]?.password === true, passkeys: Number(rows[0]?.passkeys ?? 0), identities: 0 };
+  const row = rows[0];
+  return { password: row?.password === true, passkeys: Number(row?.passkeys ?? 0), identities: Number(row?.identities ?? 0) };
 }
 
 /** How many ways to sign in are left; removing one when this is 1 is refused. */

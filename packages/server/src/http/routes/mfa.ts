@@ -43,9 +43,10 @@ const loginFactorOf = (body: { code?: string | undefined; recovery_code?: string
 const factorOf = (body: { code?: string | undefined; recovery_code?: string | undefined }): SecondFactor =>
   body.code !== undefined ? { code: body.code } : { recoveryCode: body.recovery_code! };
 
-const enrollBody = z.strictObject({ password: givenPasswordField });
+// password: optional only for an account without one (AuthService.confirmIdentity).
+const enrollBody = z.strictObject({ password: givenPasswordField.optional() });
 const confirmBody = z.strictObject({ code: totpCode });
-const disableBody = z.strictObject({ password: givenPasswordField, code: totpCode.optional(), recovery_code: recoveryCode.optional() }).superRefine(oneFactor);
+const disableBody = z.strictObject({ password: givenPasswordField.optional(), code: totpCode.optional(), recovery_code: recoveryCode.optional() }).superRefine(oneFactor);
 const verifyBody = z
   .strictObject({
     mfa_token: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(256, 'is too long'),
