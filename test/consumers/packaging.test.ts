@@ -18,7 +18,7 @@ const packed = JSON.parse(
 const filesOf = (name: string) => packed.find((p) => p.name === name)!.files.map((f) => f.path);
 
 const REQUIRED: Record<string, string[]> = {
-  tessera: ['package.json', 'README.md', 'CHANGELOG.md', 'dist/main.js', 'dist/cli/tessera.js', 'migrations/001_users_and_sessions.sql', 'openapi.yaml'],
+  '@tessera/server': ['package.json', 'README.md', 'CHANGELOG.md', 'dist/main.js', 'dist/cli/tessera.js', 'migrations/001_users_and_sessions.sql', 'openapi.yaml'],
   '@tessera/verifier': ['package.json', 'README.md', 'CHANGELOG.md', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/esm/fastify.js', 'dist/esm/feed-sync.js', 'dist/cjs/feed-sync.js', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json'],
   '@tessera/client': ['package.json', 'README.md', 'CHANGELOG.md', 'dist/index.js', 'dist/index.d.ts'],
 };
