@@ -3,6 +3,7 @@
 // restore it: what the end-to-end test reads to see which cursor a reconnect sent and
 // which events the feed answered it with.
 import type net from 'node:net';
+import { createParser } from 'eventsource-parser';
 import { TcpProxy } from '../../scripts/lib/tcp-proxy.ts';
 
 export interface SniffedConnection {
@@ -89,17 +90,9 @@ export function sseEvents(connection: SniffedConnection): SseRecord[] {
     }
     body = Buffer.concat(parts);
   }
+  // eventsource-parser, not the verifier's own sse.ts: an independent reading of the stream.
   const events: SseRecord[] = [];
-  for (const block of body.toString('utf8').split(/\r?\n\r?\n/)) {
-    const fields: Record<string, string[]> = {};
-    for (const line of block.split(/\r?\n/)) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      (fields[field] ??= []).push(value);
-    }
-    if (fields.data) events.push({ event: fields.event?.at(-1) ?? 'message', id: fields.id?.at(-1) ?? '', data: fields.data.join('\n') });
-  }
+  const parser = createParser({ onEvent: (e) => void events.push({ event: e.event ?? 'message', id: e.id ?? '', data: e.data }) });
+  parser.feed(body.toString('utf8'));
   return events;
 }
