@@ -3,6 +3,7 @@
 // open connection is destroyed, so to the clients behind the proxy the server is unreachable,
 // as in a network partition or a crashed host, while it runs on for everyone else. start()
 // listens again on the same port. stall() silences the open connections without closing them.
+// A subclass may watch each connection's bytes (connected()); test/e2e/sniffing-proxy.ts does.
 import net from 'node:net';
 
 export class TcpProxy {
@@ -40,6 +41,8 @@ export class TcpProxy {
       const pair = { client, upstream };
       this.pairs.add(pair);
       for (const socket of [client, upstream]) {
+        // Small writes (an SSE event, a Redis reply) pass at once, as without the proxy.
+        socket.setNoDelay(true);
         // Either side failing or closing ends the pair, as a dropped connection would.
         socket.on('error', () => {});
         socket.on('close', () => {
@@ -48,6 +51,8 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
+      this.connected(client, upstream);
+      if (client.destroyed) return;
       client.pipe(upstream);
       upstream.pipe(client);
     });
@@ -59,14 +64,25 @@ export class TcpProxy {
     this.server = server;
   }
 
-  /** Cuts the server off: established connections die and new ones are refused. */
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
+  /**
+   * Each new connection, before its bytes flow: a subclass may listen to either socket's
+   * `data` (a second reader of a piped stream sees every chunk) or destroy the client.
+   */
+  protected connected(_client: net.Socket, _upstream: net.Socket): void {}
+
+  /** Every established connection dies; the listener stays open. */
+  dropConnections(): void {
     for (const { client, upstream } of this.pairs) {
       client.destroy();
       upstream.destroy();
     }
+  }
+
+  /** Cuts the server off: established connections die and new ones are refused. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.dropConnections();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 

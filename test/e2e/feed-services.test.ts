@@ -112,7 +112,8 @@ suite('the revocation feed followed by a Node and a Python service', () => {
     replicas.push(...(await Promise.all([startProcess({ env }), startProcess({ env })])));
     // The Node service follows replica 2's feed, the Python service replica 3's: logouts on
     // replica 1 reach them through Redis and another replica's stream.
-    const [nodeProxy, pythonProxy] = await Promise.all([new SniffingProxy(replica(1).port).start(), new SniffingProxy(replica(2).port).start()]);
+    const [nodeProxy, pythonProxy] = [new SniffingProxy(replica(1).port), new SniffingProxy(replica(2).port)];
+    await Promise.all([nodeProxy.start(), pythonProxy.start()]);
     proxies.push(nodeProxy, pythonProxy);
     const jwksUri = `${replica(0).url}/.well-known/jwks.json`;
     node = await startProcess({

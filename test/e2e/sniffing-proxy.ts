@@ -2,7 +2,9 @@
 // directions of every connection (plain HTTP on loopback) and can cut the network and
 // restore it: what the end-to-end test reads to see which cursor a reconnect sent and
 // which events the feed answered it with.
-import net from 'node:net';
+import type net from 'node:net';
+import { createParser } from 'eventsource-parser';
+import { TcpProxy } from '../../scripts/lib/tcp-proxy.ts';
 
 export interface SniffedConnection {
   request: Buffer;
@@ -15,62 +17,41 @@ export interface SseRecord {
   data: string;
 }
 
-export class SniffingProxy {
+/** The shared TCP proxy (scripts/lib/tcp-proxy.ts), recording each connection's bytes. */
+export class SniffingProxy extends TcpProxy {
   readonly connections: SniffedConnection[] = [];
-  private readonly sockets = new Set<net.Socket>();
-  private server: net.Server | undefined;
   private refusing = false;
-  port = 0;
 
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<this> {
-    this.server = net.createServer((client) => {
-      if (this.refusing) return void client.destroy();
-      const record: SniffedConnection = { request: Buffer.alloc(0), response: Buffer.alloc(0) };
-      this.connections.push(record);
-      const upstream = net.connect(this.targetPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        s.setNoDelay(true);
-        this.sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          this.sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.on('data', (d: Buffer) => {
-        record.request = Buffer.concat([record.request, d]);
-        upstream.write(d);
-      });
-      upstream.on('data', (d: Buffer) => {
-        record.response = Buffer.concat([record.response, d]);
-        client.write(d);
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-    return this;
+  constructor(targetPort: number) {
+    super(new URL(`http://127.0.0.1:${targetPort}`), targetPort, 'sniffing-proxy');
   }
 
-  get url(): string {
+  protected override connected(client: net.Socket, upstream: net.Socket): void {
+    // Cut: the connection is accepted and dropped at once, as a dead network path would.
+    if (this.refusing) return void client.destroy();
+    const record: SniffedConnection = { request: Buffer.alloc(0), response: Buffer.alloc(0) };
+    this.connections.push(record);
+    client.on('data', (d: Buffer) => void (record.request = Buffer.concat([record.request, d])));
+    upstream.on('data', (d: Buffer) => void (record.response = Buffer.concat([record.response, d])));
+  }
+
+  /** The origin, without the trailing slash: tests append paths. */
+  override get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
   /** A network outage: every connection is cut, new ones are dropped at once. */
   cut(): void {
     this.refusing = true;
-    for (const s of this.sockets) s.destroy();
+    this.dropConnections();
   }
 
   restore(): void {
     this.refusing = false;
   }
 
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  close(): Promise<void> {
+    return this.stop();
   }
 
   /** Connections that asked for the revocation stream. */
@@ -109,17 +90,9 @@ export function sseEvents(connection: SniffedConnection): SseRecord[] {
     }
     body = Buffer.concat(parts);
   }
+  // eventsource-parser, not the verifier's own sse.ts: an independent reading of the stream.
   const events: SseRecord[] = [];
-  for (const block of body.toString('utf8').split(/\r?\n\r?\n/)) {
-    const fields: Record<string, string[]> = {};
-    for (const line of block.split(/\r?\n/)) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      (fields[field] ??= []).push(value);
-    }
-    if (fields.data) events.push({ event: fields.event?.at(-1) ?? 'message', id: fields.id?.at(-1) ?? '', data: fields.data.join('\n') });
-  }
+  const parser = createParser({ onEvent: (e) => void events.push({ event: e.event ?? 'message', id: e.id ?? '', data: e.data }) });
+  parser.feed(body.toString('utf8'));
   return events;
 }

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { UsageError, type CliIo, type Command } from './command.ts';
 import { keysCommand } from './keys.ts';
+import { mailCommand } from './mail.ts';
 import { sessionsCommand } from './sessions.ts';
 import { usersCommand } from './users.ts';
 
@@ -31,6 +32,9 @@ export const HELP = `Usage: tessera <group> <command> [options]
   sessions prune                delete dead sessions and rotated-token hashes older than
                                 SESSION_RETENTION now (every replica also does it on a timer)
 
+  mail list                     the mail written to MAIL_DIR (no SMTP_URL), oldest first, numbered
+  mail show <n|latest>          one mail decoded: From, To, Subject, Date and its text, links whole
+
 Options:
   --json      machine-readable output (list and show commands)
   -h, --help  this help
@@ -38,7 +42,7 @@ Options:
 Configuration comes from the same environment variables as the server
 (docs/operate/configuration.md in the Tessera repository).`;
 
-const GROUPS: Record<string, Command> = { keys: keysCommand, users: usersCommand, sessions: sessionsCommand };
+const GROUPS: Record<string, Command> = { keys: keysCommand, users: usersCommand, sessions: sessionsCommand, mail: mailCommand };
 
 export async function runCli(argv: string[], io: CliIo, env: Record<string, string | undefined> = process.env): Promise<number> {
   let parsed;

@@ -1,5 +1,7 @@
 // Test side of the revocation feed: an SSE reader over fetch that records every event and
 // comment, and the Basic header of a feed client.
+import { createParser } from 'eventsource-parser';
+
 export const FEED_CLIENT = { id: 'billing', secret: 's3cret' };
 export const INTROSPECT_ONLY = { id: 'reports', secret: 'r3ports' };
 export const FEED_ONLY = { id: 'mirror', secret: 'm1rr:or' };
@@ -68,27 +70,15 @@ export class SseStream {
     this.wake();
   }
 
+  // eventsource-parser, not the verifier's own sse.ts: an independent reading of the stream.
+  private readonly parser = createParser({
+    onEvent: (e) => void this.events.push({ event: e.event ?? 'message', id: e.id, data: e.data }),
+    onComment: (comment) => void this.comments.push(comment.trim()),
+  });
+
   private parse(block: string): void {
-    let event = 'message';
-    let id: string | undefined;
-    const data: string[] = [];
-    let any = false;
-    for (const line of block.split('\n')) {
-      this.fields.push(line);
-      if (line.startsWith(':')) {
-        this.comments.push(line.slice(1).trim());
-        continue;
-      }
-      const colon = line.indexOf(':');
-      const name = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (name === 'event') event = value;
-      else if (name === 'id') id = value;
-      else if (name === 'data') data.push(value);
-      else continue;
-      any = true;
-    }
-    if (any && data.length > 0) this.events.push({ event, id, data: data.join('\n') });
+    this.fields.push(...block.split('\n'));
+    this.parser.feed(`${block}\n\n`);
   }
 
   private wake(): void {
