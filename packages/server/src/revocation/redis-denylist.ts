@@ -18,7 +18,7 @@ import {
   openRedis,
   startDenylistSync,
   type DenylistSync,
-} from '@tessera/verifier/redis';
+} from '@tessera/verifier/internal';
 import type { Queryable } from '../db/db.ts';
 import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject, RevokeOptions } from './denylist.ts';
 import type { RevocationLog } from './feed.ts';

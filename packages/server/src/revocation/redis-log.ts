@@ -3,7 +3,7 @@
 // head as entries expire. Stream IDs are the cursors, so every replica serves every cursor.
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
-import { closeRedis, openRedis, parseDenylistEntry } from '@tessera/verifier/redis';
+import { closeRedis, openRedis, parseDenylistEntry } from '@tessera/verifier/internal';
 import { AppendSignal, type AppendBatch, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
 
 export const revocationStreamKey = (prefix: string): string => `${prefix}revocations`;
