@@ -9,7 +9,8 @@ const fromRoot = (p: string) => path.join(root, p);
 // packages (the global setup builds them first, as `npm test` does).
 const alias = [
   { find: /^@tessera\/verifier\/fastify$/, replacement: fromRoot('packages/verifier/src/fastify.ts') },
-  { find: /^@tessera\/verifier\/redis$/, replacement: fromRoot('packages/verifier/src/redis-sync.ts') },
+  { find: /^@tessera\/verifier\/redis$/, replacement: fromRoot('packages/verifier/src/redis.ts') },
+  { find: /^@tessera\/verifier\/internal$/, replacement: fromRoot('packages/verifier/src/internal.ts') },
   { find: /^@tessera\/verifier\/feed$/, replacement: fromRoot('packages/verifier/src/feed-sync.ts') },
   { find: /^@tessera\/verifier$/, replacement: fromRoot('packages/verifier/src/index.ts') },
   { find: /^@tessera\/client$/, replacement: fromRoot('packages/client/src/index.ts') },

@@ -2,7 +2,7 @@
 // the in-memory denylist mirror per 100,000 revoked sessions.
 import crypto from 'node:crypto';
 import { DenylistMirror } from '@tessera/verifier';
-import { encodeDenylistEntry, parseDenylistEntry } from '@tessera/verifier/redis';
+import { encodeDenylistEntry, parseDenylistEntry } from '@tessera/verifier/internal';
 import { load } from './lib/load.ts';
 import { rssBytes, sampleRss, type ServerProcess } from './lib/process.ts';
 import { fmt, fmtMiB, sleep } from './lib/stats.ts';

@@ -4,7 +4,7 @@
 // replica) rejects it, beside a verifier following Redis pub/sub directly.
 import { Redis } from 'ioredis';
 import { createVerifier, VerifyError, type Verifier } from '@tessera/verifier';
-import { denylistChannel } from '@tessera/verifier/redis';
+import { denylistChannel } from '@tessera/verifier/internal';
 import { Client } from './lib/client.ts';
 import { AUDIENCE, createSessions, ISSUER, type Infra } from './lib/cluster.ts';
 import type { ServerProcess } from './lib/process.ts';

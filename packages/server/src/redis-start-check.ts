@@ -4,7 +4,7 @@
 // replica would silently share keys with whatever else lives there: that stops the start.
 // A Redis that cannot be reached does not (the denylist starts degraded and catches up), but
 // the warning names the variable and where it points.
-import { closeRedis, openRedis } from '@tessera/verifier/redis';
+import { closeRedis, openRedis } from '@tessera/verifier/internal';
 import type { Logger } from './logger.ts';
 import { redisConnection, type RedisConfig } from './redis-connection.ts';
 import { StartupError, passwordOf, withoutPassword } from './startup-error.ts';

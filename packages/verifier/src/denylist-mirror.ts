@@ -1,12 +1,9 @@
 // The in-memory copy of the denylist that every replica and every verifying service
 // keeps. Checking a token against it is a few Map look-ups: no network on the hot path.
 
-/** One revocation. `until` (ms since epoch) is when no token it can affect is still alive. */
-export type DenylistEntry =
-  | { kind: 'session'; id: string; until: number }
-  | { kind: 'token'; id: string; until: number }
-  /** Every token of user `id` issued before `before` (seconds, compared with `iat`). */
-  | { kind: 'user'; id: string; before: number; until: number };
+import { mergeEntries, type DenylistEntry } from './revocation-model.js';
+
+export type { DenylistEntry };
 
 export interface RevocationSubject {
   sid?: string;
@@ -22,19 +19,18 @@ export class DenylistMirror {
 
   apply(entry: DenylistEntry): void {
     switch (entry.kind) {
+      // Forward-only (mergeEntries): a late, older message must not resurrect tokens.
       case 'session':
-        this.sessions.set(entry.id, Math.max(entry.until, this.sessions.get(entry.id) ?? 0));
+      case 'token': {
+        const map = entry.kind === 'session' ? this.sessions : this.tokens;
+        const known = map.get(entry.id);
+        map.set(entry.id, known === undefined ? entry.until : mergeEntries({ ...entry, until: known }, entry).until);
         break;
-      case 'token':
-        this.tokens.set(entry.id, Math.max(entry.until, this.tokens.get(entry.id) ?? 0));
-        break;
+      }
       case 'user': {
-        // Cut-offs only move forward: a late, older message must not resurrect tokens.
         const known = this.users.get(entry.id);
-        this.users.set(entry.id, {
-          before: Math.max(entry.before, known?.before ?? 0),
-          until: Math.max(entry.until, known?.until ?? 0),
-        });
+        const merged = known === undefined ? entry : mergeEntries({ ...entry, ...known }, entry);
+        this.users.set(entry.id, { before: merged.before, until: merged.until });
         break;
       }
     }

@@ -9,7 +9,10 @@
 // Times on the wire are epoch seconds; the mirror keeps milliseconds.
 import { describeCause } from './causes.js';
 import type { DenylistEntry, DenylistMirror } from './denylist-mirror.js';
+import { parseFeedEntry } from './revocation-model.js';
 import { SseParser, type SseEvent } from './sse.js';
+
+export { parseFeedEntry, type FeedEntry } from './revocation-model.js';
 import { firstLoad } from './first-load.js';
 
 export type FeedSyncStatus = 'ok' | 'degraded';
@@ -71,22 +74,6 @@ export class FeedError extends Error {
     super(message, options);
     this.name = 'FeedError';
   }
-}
-
-const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 1024;
-
-/** One entry of the wire format as the mirror holds it; `undefined` for anything else (a kind from a newer server included). */
-export function parseFeedEntry(value: unknown): DenylistEntry | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const e = value as Record<string, unknown>;
-  if (!finite(e.expires_at)) return undefined;
-  const until = e.expires_at * 1000;
-  if (e.kind === 'session' && nonEmpty(e.sid)) return { kind: 'session', id: e.sid, until };
-  if (e.kind === 'token' && nonEmpty(e.jti)) return { kind: 'token', id: e.jti, until };
-  // The mirror compares `before` with `iat`: both in seconds, as on the wire.
-  if (e.kind === 'user' && nonEmpty(e.sub) && finite(e.not_before)) return { kind: 'user', id: e.sub, before: e.not_before, until };
-  return undefined;
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for HTTP Basic. */

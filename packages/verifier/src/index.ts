@@ -149,7 +149,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     } else {
       failure = new Error(`Redis did not complete the first denylist load within ${readyTimeoutMs} ms`);
       // ioredis is loaded only when asked for.
-      sync = import('./redis-sync.js').then(({ syncDenylistFromRedis, sentinelRedisOptions }) =>
+      sync = import('./redis.js').then(({ syncDenylistFromRedis, sentinelRedisOptions }) =>
         syncDenylistFromRedis({
           redis: 'redisUrl' in revocation ? revocation.redisUrl : sentinelRedisOptions(revocation.redisSentinel),
           keyPrefix: revocation.keyPrefix ?? 'tessera:',

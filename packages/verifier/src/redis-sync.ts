@@ -1,57 +1,23 @@
 // Keeps a DenylistMirror in step with the denylist Tessera writes to Redis. Part of the
 // public verifier library: it imports only ioredis, node built-ins and verifier/ files.
 //
-// Storage format (shared with the server's writer, src/revocation/redis-denylist.ts):
-// - one key per entry, `${prefix}deny:${kind}:${id}`, value = the JSON DenylistEntry,
-//   expiring at `until` (SET … PXAT), so Redis forgets it when it can no longer matter;
-// - every write is published, same JSON, on `${prefix}denylist`.
-// - the message (not the stored value) adds `published_at` (ms, writer's clock) for lag metrics.
-import { Redis, type RedisOptions } from 'ioredis';
-import type { DenylistEntry, DenylistMirror } from './denylist-mirror.js';
-import type { ConnectionOptions } from 'node:tls';
-import type { RedisSentinelConnection, RedisTlsOptions } from './options.js';
+// The storage format (keys, values, channel) is the revocation model's
+// (revocation-model.ts), shared with the server's writer: one key per entry expiring at
+// `until`, every write published; the message adds `published_at` for lag metrics.
+import type { RedisOptions } from 'ioredis';
+import type { DenylistMirror } from './denylist-mirror.js';
 import { firstLoad } from './first-load.js';
-
-export const DEFAULT_KEY_PREFIX = 'tessera:';
+import { closeRedis, openRedis } from './redis-connection.js';
+import {
+  DEFAULT_KEY_PREFIX,
+  denylistChannel,
+  denylistKeyPattern,
+  parseDenylistEntry,
+  publishedAtOf,
+  type DenylistEntry,
+} from './revocation-model.js';
 
 export type DenylistSyncStatus = 'ok' | 'degraded';
-
-export const denylistChannel = (prefix: string): string => `${prefix}denylist`;
-
-export const denylistKey = (prefix: string, entry: Pick<DenylistEntry, 'kind' | 'id'>): string =>
-  `${prefix}deny:${entry.kind}:${entry.id}`;
-
-/** SCAN pattern for every entry key; glob characters in the prefix are escaped. */
-export const denylistKeyPattern = (prefix: string): string => `${prefix.replace(/[*?[\]\\]/g, '\\$&')}deny:*`;
-
-/** The wire form of an entry; `until` is rounded up because PXAT takes whole milliseconds. */
-export function encodeDenylistEntry(entry: DenylistEntry): string {
-  const until = Math.ceil(entry.until);
-  return JSON.stringify(entry.kind === 'user' ? { kind: 'user', id: entry.id, before: entry.before, until } : { kind: entry.kind, id: entry.id, until });
-}
-
-/** The optional `published_at` of a wire entry (already known to be valid JSON), or undefined. */
-function publishedAtOf(text: string): number | undefined {
-  const value = (JSON.parse(text) as { published_at?: unknown }).published_at;
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-/** Parses a stored or published entry; anything malformed yields `undefined`, never a throw. */
-export function parseDenylistEntry(text: string | null | undefined): DenylistEntry | undefined {
-  if (typeof text !== 'string' || text.length > 4096) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { kind, id, until, before } = value as Record<string, unknown>;
-  if (typeof id !== 'string' || id.length === 0 || typeof until !== 'number' || !Number.isFinite(until)) return undefined;
-  if (kind === 'session' || kind === 'token') return { kind, id, until };
-  if (kind === 'user' && typeof before === 'number' && Number.isFinite(before)) return { kind, id, before, until };
-  return undefined;
-}
 
 export interface DenylistSyncOptions {
   /** A `redis://` URL or ioredis options. Their `keyPrefix` is ignored: use `keyPrefix` below. */
@@ -92,61 +58,6 @@ const SOCKET_TIMEOUT_MS = 10_000;
 // A subscriber only listens, so without a periodic command it would never notice that the
 // network silently dropped it (and would stop receiving revocations without knowing).
 const HEARTBEAT_INTERVAL_MS = 15_000;
-
-/** Reconnect quickly but without hammering: revocations should flow again soon after Redis is back. */
-export const defaultRetryStrategy = (attempt: number): number => Math.min(100 * attempt, 2_000) + Math.floor(Math.random() * 100);
-
-/** Opens a connection with our settings layered over the caller's options. */
-export function openRedis(redis: string | RedisOptions, overrides: RedisOptions): Redis {
-  const base: RedisOptions = typeof redis === 'string' ? {} : { ...redis };
-  // A client-side prefix would be applied to MGET/EVAL keys but not to SCAN results.
-  delete base.keyPrefix;
-  const options: RedisOptions = { retryStrategy: defaultRetryStrategy, ...base, ...overrides };
-  const connection = typeof redis === 'string' ? new Redis(redis, options) : new Redis(options);
-  // Without a listener ioredis prints every failed reconnect; status() reports outages instead.
-  connection.on('error', () => {});
-  return connection;
-}
-
-/**
- * ioredis options for a Sentinel-managed Redis (what `revocation: { redisSentinel }` uses).
- * Passing ioredis' own `{ sentinels, name, … }` as `redis` works too; this adds a reconnect
- * when a command meets a demoted primary (READONLY), so the sentinels name the new one.
- */
-export function sentinelRedisOptions(connection: RedisSentinelConnection): RedisOptions {
-  const tls = tlsConnectionOptions(connection.tls);
-  const sentinelTls = connection.sentinelTls === undefined ? tls : tlsConnectionOptions(connection.sentinelTls);
-  return {
-    sentinels: connection.sentinels.map(({ host, port }) => ({ host, port })),
-    name: connection.name ?? 'mymaster',
-    db: connection.db ?? 0,
-    // ioredis sends AUTH <username> <password> when a username is given, AUTH <password> otherwise.
-    ...(connection.username !== undefined ? { username: connection.username } : {}),
-    ...(connection.password !== undefined ? { password: connection.password } : {}),
-    ...(connection.sentinelUsername !== undefined ? { sentinelUsername: connection.sentinelUsername } : {}),
-    ...(connection.sentinelPassword !== undefined ? { sentinelPassword: connection.sentinelPassword } : {}),
-    // In Sentinel mode ioredis uses `tls` for the data nodes only together with
-    // enableTLSForSentinelMode (SentinelConnector); the sentinels take `sentinelTLS`.
-    ...(tls !== undefined ? { tls, enableTLSForSentinelMode: true } : {}),
-    ...(sentinelTls !== undefined ? { sentinelTLS: sentinelTls } : {}),
-    reconnectOnError: (err) => err.message.startsWith('READONLY'),
-  };
-}
-
-/** Node TLS options for one side of a Sentinel connection; undefined: plain TCP. Only `ca` is copied, so nothing can turn verification off. */
-function tlsConnectionOptions(tls: RedisTlsOptions | boolean | undefined): ConnectionOptions | undefined {
-  if (tls === undefined || tls === false) return undefined;
-  return tls === true || tls.ca === undefined ? {} : { ca: tls.ca };
-}
-
-/** Closes politely when possible, at once otherwise (quit would wait for a reconnect). */
-export async function closeRedis(connection: Redis): Promise<void> {
-  if (connection.status === 'ready') {
-    await connection.quit().catch(() => connection.disconnect());
-  } else {
-    connection.disconnect();
-  }
-}
 
 /**
  * Mirrors Tessera's revocation denylist from Redis into `mirror`: subscribes to the change

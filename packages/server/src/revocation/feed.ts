@@ -5,6 +5,7 @@
 // The entry type is the verifier's (denylist.ts re-exports it too): the log needs nothing of
 // the denylist, which holds a log, so this module imports none of it.
 import type { DenylistEntry } from '@tessera/verifier';
+import { mergeBySubject } from '@tessera/verifier/internal';
 
 export interface LogItem {
   cursor: string;
@@ -39,35 +40,13 @@ export interface RevocationLog {
   onAppend(listener: (batch?: AppendBatch) => void): () => void;
 }
 
-/** The wire form of an entry (times in epoch seconds, like JWT claims). */
-export type WireEntry =
-  | { kind: 'session'; sid: string; expires_at: number }
-  | { kind: 'token'; jti: string; expires_at: number }
-  | { kind: 'user'; sub: string; not_before: number; expires_at: number };
+// The feed's wire form and the merge are the revocation model's (the verifier's
+// revocation-model.ts, which the feed client parses with): one definition for both ends.
+export { toFeedEntry as toWire, type FeedEntry as WireEntry } from '@tessera/verifier/internal';
 
-export function toWire(entry: DenylistEntry): WireEntry {
-  const expires_at = Math.ceil(entry.until / 1000);
-  switch (entry.kind) {
-    case 'session':
-      return { kind: 'session', sid: entry.id, expires_at };
-    case 'token':
-      return { kind: 'token', jti: entry.id, expires_at };
-    case 'user':
-      return { kind: 'user', sub: entry.id, not_before: entry.before, expires_at };
-  }
-}
-
-/** Keeps one entry per subject (merged: the later `until` and cut-off win), in first-seen order. */
+/** Keeps one entry per subject (merged forward-only), in first-seen order: a snapshot. */
 export function dedupe(items: LogItem[]): DenylistEntry[] {
-  const byId = new Map<string, DenylistEntry>();
-  for (const { entry } of items) {
-    const id = `${entry.kind}:${entry.id}`;
-    const known = byId.get(id);
-    if (!known) byId.set(id, entry);
-    else if (known.kind === 'user' && entry.kind === 'user') byId.set(id, { ...known, before: Math.max(known.before, entry.before), until: Math.max(known.until, entry.until) });
-    else byId.set(id, { ...known, until: Math.max(known.until, entry.until) });
-  }
-  return [...byId.values()];
+  return mergeBySubject(items.map((item) => item.entry));
 }
 
 /** Calls every listener; one that throws does not stop the others. */

@@ -4,7 +4,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { InfrastructureError } from '../infrastructure-error.ts';
-import { closeRedis, openRedis, parseDenylistEntry } from '@tessera/verifier/redis';
+import { closeRedis, openRedis, parseDenylistEntry } from '@tessera/verifier/internal';
 import { AppendSignal, type AppendBatch, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
 
 export const revocationStreamKey = (prefix: string): string => `${prefix}revocations`;

@@ -1,5 +1,5 @@
 import type { Redis, RedisOptions } from 'ioredis';
-import { openRedis } from '@tessera/verifier/redis';
+import { openRedis } from '@tessera/verifier/internal';
 
 /**
  * The connection for rate-limit counters. It fails fast instead of queueing while Redis is

@@ -4,7 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { RedisDenylist } from '../../src/revocation/redis-denylist.ts';
 import { DenylistMirror } from '@tessera/verifier';
-import { denylistChannel, denylistKey, syncDenylistFromRedis } from '@tessera/verifier/redis';
+import { denylistChannel, denylistKey } from '@tessera/verifier/internal';
+import { syncDenylistFromRedis } from '@tessera/verifier/redis';
 import { adminClient, deleteKeys, eventually, REDIS_URL, uniquePrefix } from './redis-kit.ts';
 
 const prefix = uniquePrefix('replicas');

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { AuthError } from '../../src/errors.ts';
 import { RedisDenylist } from '../../src/revocation/redis-denylist.ts';
-import { denylistKey } from '@tessera/verifier/redis';
+import { denylistKey } from '@tessera/verifier/internal';
 import { captureLogger } from '../helpers/app.ts';
 import { adminClient, deleteKeys, eventually, REDIS_URL, RedisProxy, uniquePrefix } from './redis-kit.ts';
 

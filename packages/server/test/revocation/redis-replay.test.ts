@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import type { Logger } from '../../src/logger.ts';
 import { RedisDenylist } from '../../src/revocation/redis-denylist.ts';
-import { denylistKey } from '@tessera/verifier/redis';
+import { denylistKey } from '@tessera/verifier/internal';
 import { REDIS_SERVER_BIN, sentinelAvailable, startRedisNode, type RedisNode } from '../sentinel/sentinel-kit.ts';
 import { eventually, RedisProxy, uniquePrefix } from './redis-kit.ts';
 

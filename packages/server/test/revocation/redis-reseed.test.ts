@@ -6,7 +6,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, DenylistMirror, type Verifier } from '@tessera/verifier';
-import { denylistKey, encodeDenylistEntry, syncDenylistFromRedis } from '@tessera/verifier/redis';
+import { denylistKey, encodeDenylistEntry } from '@tessera/verifier/internal';
+import { syncDenylistFromRedis } from '@tessera/verifier/redis';
 import { ManualClock, systemClock } from '../../src/clock.ts';
 import { configFrom } from '../../src/config.ts';
 import type { Denylist } from '../../src/revocation/denylist.ts';
