@@ -3,11 +3,10 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/db.ts';
 import { migrate } from '../../src/db/migrate.ts';
-import { createPostgresDb, quoteIdent } from '../../src/db/postgres.ts';
 import { purgeSessions } from '../../src/sessions/purge.ts';
 import { sessionStore } from '../../src/sessions/session-store.ts';
 import { EmailTakenError, userStore } from '../../src/users/user-store.ts';
-import { createTestDb, POSTGRES_URL, type DbKind, type TestDb } from '../helpers/db.ts';
+import { createTestDb, type DbKind, type TestDb } from '../helpers/db.ts';
 
 const HOUR = 3600_000;
 
@@ -26,7 +25,8 @@ function newSession(userId: string, now: Date, overrides: Partial<Parameters<typ
   };
 }
 
-describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind) => {
+export function sqlStoreContract(kind: DbKind): void {
+  describe(`SQL store contract on ${kind}`, () => {
   let t: TestDb;
   let db: Db;
   const now = new Date('2026-01-01T00:00:00Z');
@@ -166,23 +166,5 @@ describe.each<DbKind>(['pglite', 'postgres'])('SQL store contract on %s', (kind)
     ).rejects.toThrow('boom');
     expect(await userStore.findById(db, id)).toBeUndefined();
   });
-});
-
-describe('migrations on PostgreSQL', () => {
-  it('are applied exactly once when several replicas start at the same moment', async () => {
-    const schema = `t_${crypto.randomBytes(6).toString('hex')}`;
-    const admin = createPostgresDb({ url: POSTGRES_URL, poolSize: 1 });
-    await admin.exec(`CREATE SCHEMA ${quoteIdent(schema)}`);
-    const replicas = Array.from({ length: 4 }, () => createPostgresDb({ url: POSTGRES_URL, schema, poolSize: 1 }));
-    try {
-      const results = await Promise.all(replicas.map((r) => migrate(r)));
-      expect(results.filter((applied) => applied.length > 0)).toHaveLength(1);
-      const rows = await replicas[0]!.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0]!.n).toBe(results.find((r) => r.length > 0)!.length);
-    } finally {
-      await Promise.all(replicas.map((r) => r.close()));
-      await admin.exec(`DROP SCHEMA ${quoteIdent(schema)} CASCADE`);
-      await admin.close();
-    }
   });
-});
+}

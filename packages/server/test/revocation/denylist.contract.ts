@@ -1,13 +1,9 @@
 // One behaviour, every implementation: the memory denylist (embedded default) and the Redis
 // one (production) must answer the same questions the same way.
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, systemClock } from '../../src/clock.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Denylist } from '../../src/revocation/denylist.ts';
-import { MemoryDenylist } from '../../src/revocation/memory-denylist.ts';
-import { RedisDenylist } from '../../src/revocation/redis-denylist.ts';
-import { adminClient, deleteKeys, REDIS_URL, sleep, uniquePrefix } from './redis-kit.ts';
 
-interface Harness {
+export interface Harness {
   denylist: Denylist;
   now(): number;
   /** Lifetime of entries a test expects to see expire. */
@@ -17,7 +13,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function denylistContract(name: string, factory: () => Promise<Harness>): void {
+export function denylistContract(name: string, factory: () => Promise<Harness>): void {
   describe(`Denylist contract: ${name}`, () => {
     let h: Harness;
     beforeEach(async () => {
@@ -96,41 +92,3 @@ function denylistContract(name: string, factory: () => Promise<Harness>): void {
   });
 }
 
-denylistContract('memory', async () => {
-  const clock = new ManualClock(Date.UTC(2026, 0, 1));
-  const denylist = new MemoryDenylist(clock);
-  await denylist.start();
-  return {
-    denylist,
-    now: () => clock.now(),
-    shortTtlMs: 60_000,
-    async passUntil(ms) {
-      clock.set(Math.max(clock.now(), ms + 1));
-    },
-    close: () => denylist.close(),
-  };
-});
-
-const admin = adminClient();
-afterAll(async () => {
-  await admin.quit();
-});
-
-denylistContract('redis', async () => {
-  const prefix = uniquePrefix('contract');
-  const denylist = new RedisDenylist({ redis: REDIS_URL, keyPrefix: prefix, clock: systemClock, writeTimeoutMs: 2_000 });
-  await denylist.start();
-  return {
-    denylist,
-    now: () => Date.now(),
-    // Real time for Redis: long enough that the writes land before the entries expire.
-    shortTtlMs: 1_000,
-    async passUntil(ms) {
-      while (Date.now() <= ms) await sleep(Math.max(1, ms + 1 - Date.now()));
-    },
-    async close() {
-      await denylist.close();
-      await deleteKeys(admin, prefix);
-    },
-  };
-});

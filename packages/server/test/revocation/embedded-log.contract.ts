@@ -1,5 +1,5 @@
 // The embedded default's log over SQL: what survives a restart (the live entries, the
-// cursor positions, the trimmed mark), on both databases it runs on.
+// cursor positions, the trimmed mark), on both databases it runs on (embedded-log.test.ts: PGlite; embedded-log.int.test.ts: PostgreSQL).
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
@@ -9,7 +9,8 @@ import { createTestDb, type DbKind, type TestDb } from '../helpers/db.ts';
 
 const token = (clock: ManualClock, ttlMs: number): DenylistEntry => ({ kind: 'token', id: crypto.randomUUID(), until: clock.now() + ttlMs });
 
-describe.each<DbKind>(['postgres', 'pglite'])('embedded revocation log on %s', (kind) => {
+export function embeddedLogContract(kind: DbKind): void {
+  describe(`embedded revocation log on ${kind}`, () => {
   let testDb: TestDb;
   beforeAll(async () => {
     testDb = await createTestDb(kind);
@@ -63,4 +64,5 @@ describe.each<DbKind>(['postgres', 'pglite'])('embedded revocation log on %s', (
     expect(empty).toEqual({ snapshot: false, items: [], more: false, next: after.next });
     await third.close();
   });
-});
+  });
+}

@@ -1,21 +1,19 @@
-// One behaviour, every implementation: the memory attempt store (embedded default) and the
+// The contract (imported by attempt-store.contract.test.ts for memory, .int.test.ts for Redis). One behaviour, every implementation: the memory attempt store (embedded default) and the
 // Redis one (every replica) must count, open windows and forget in exactly the same way.
 // Time is the `now` argument, so nothing here sleeps.
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryAttemptStore, windowFor, type AttemptStore, type BackoffPolicy } from '../../src/throttle/attempt-store.ts';
-import { RedisAttemptStore } from '../../src/throttle/redis-attempt-store.ts';
-import { deleteUnder, keysUnder, openRedis, uniquePrefix } from './redis.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { windowFor, type AttemptStore, type BackoffPolicy } from '../../src/throttle/attempt-store.ts';
 
-const policy: BackoffPolicy = { threshold: 3, baseMs: 1_000, maxMs: 10_000, memoryMs: 60_000 };
+export const policy: BackoffPolicy = { threshold: 3, baseMs: 1_000, maxMs: 10_000, memoryMs: 60_000 };
 const strict: BackoffPolicy = { ...policy, threshold: 2 };
-const T0 = Date.UTC(2026, 0, 1);
+export const T0 = Date.UTC(2026, 0, 1);
 
-interface Harness {
+export interface Harness {
   store: AttemptStore;
   close(): Promise<void>;
 }
 
-function attemptStoreContract(name: string, factory: () => Promise<Harness>): void {
+export function attemptStoreContract(name: string, factory: () => Promise<Harness>): void {
   describe(`AttemptStore contract: ${name}`, () => {
     let h: Harness;
     beforeEach(async () => {
@@ -126,56 +124,3 @@ function attemptStoreContract(name: string, factory: () => Promise<Harness>): vo
   });
 }
 
-attemptStoreContract('memory', async () => {
-  const store = new MemoryAttemptStore();
-  return { store, close: () => store.close() };
-});
-
-const redis = openRedis();
-afterAll(async () => {
-  await redis.quit();
-});
-
-attemptStoreContract('redis', async () => {
-  const prefix = uniquePrefix('attempts');
-  const store = new RedisAttemptStore(redis, prefix);
-  return {
-    store,
-    async close() {
-      await store.close();
-      await deleteUnder(redis, prefix);
-    },
-  };
-});
-
-describe('RedisAttemptStore storage', () => {
-  it('stores only under its prefix, with an expiry', async () => {
-    const prefix = uniquePrefix('attempts-ttl');
-    const store = new RedisAttemptStore(redis, prefix);
-    try {
-      await store.attempt([{ key: 'k', policy }], Date.now());
-      expect(await keysUnder(redis, prefix)).toEqual([`${prefix}k`]);
-      const ttl = await redis.pttl(`${prefix}k`);
-      expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(policy.memoryMs);
-    } finally {
-      await deleteUnder(redis, prefix);
-    }
-  });
-});
-
-describe('MemoryAttemptStore bounds', () => {
-  it('holds at most maxKeys keys, dropping the least recently attempted', async () => {
-    const store = new MemoryAttemptStore(100);
-    try {
-      for (let i = 0; i < 250; i++) await store.attempt([{ key: `k${i}`, policy }], T0);
-      expect(store.size).toBe(100);
-      // k249 is among the kept ones: its count continues.
-      await store.attempt([{ key: 'k249', policy }], T0);
-      await store.attempt([{ key: 'k249', policy }], T0);
-      expect((await store.attempt([{ key: 'k249', policy }], T0)).allowed).toBe(false);
-    } finally {
-      await store.close();
-    }
-  });
-});
