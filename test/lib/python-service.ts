@@ -1,16 +1,14 @@
 // The Python example service (examples/python-service, stdlib + PyJWT) as a process on loopback,
 // for the tests that run it: the shared launcher with the service's command and defaults.
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ChildService } from '../../scripts/lib/child-service.ts';
 import { REPO_ROOT } from '../../scripts/lib/node-script.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
+import { PYTHON, pythonJwt } from './requirements.ts';
 
-export const PYTHON = '/usr/bin/python3';
+export { PYTHON };
 export const PYTHON_SERVICE = path.join(REPO_ROOT, 'examples/python-service/server.py');
 
-/** PyJWT present for the system Python? Under CI a missing one fails a suite, elsewhere it skips it. */
-export const pythonReady = spawnSync(PYTHON, ['-c', 'import jwt, cryptography'], { encoding: 'utf8' }).status === 0;
 
 export class PythonService extends ChildService {
   readonly url: string;
@@ -35,7 +33,8 @@ export class PythonService extends ChildService {
   }
 
   override async start(): Promise<void> {
-    if (!pythonReady) throw new Error(`${PYTHON} with PyJWT (Debian python3-jwt) is required`);
+    const missing = pythonJwt();
+    if (missing) throw new Error(`${missing.reason} — ${missing.remedy}`);
     await super.start();
   }
 }

@@ -1,10 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { tempDir } from './helpers/app.ts';
-import { REPO_ROOT, SERVER_MAIN } from './helpers/process.ts';
 
 describe('config', () => {
   it('has documented defaults when nothing is set', () => {
@@ -143,21 +141,5 @@ describe('config', () => {
     expect(config.revocationFeedHeartbeatSeconds).toBe(15);
     expect(loadConfig({ REVOCATION_FEED_HEARTBEAT_SECONDS: '2', KEYS_DIR: tempDir() }).revocationFeedHeartbeatSeconds).toBe(2);
     expect(() => loadConfig({ REVOCATION_FEED_HEARTBEAT_SECONDS: '0', KEYS_DIR: tempDir() })).toThrow(/REVOCATION_FEED_HEARTBEAT_SECONDS/);
-  });
-
-  it('stops the process with exit code 1 and one message, no stack trace', () => {
-    const file = path.join(tempDir(), 'keys-file');
-    fs.writeFileSync(file, 'x');
-    const result = spawnSync(process.execPath, [SERVER_MAIN], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, PORT: 'abc', ACCESS_TOKEN_TTL: '-5', JWT_ALG: 'none', KEYS_DIR: file },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(result.status).toBe(1);
-    expect(result.stderr).toContain('Invalid configuration');
-    for (const name of ['PORT', 'ACCESS_TOKEN_TTL', 'JWT_ALG', 'KEYS_DIR']) expect(result.stderr).toContain(name);
-    expect(result.stderr).not.toMatch(/\n\s+at /);
-    expect(result.stdout).toBe('');
   });
 });

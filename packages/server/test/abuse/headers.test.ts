@@ -13,7 +13,7 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 function expectSecurityHeaders(res: LightMyRequestResponse, what: string): void {
   expect(res.headers['content-security-policy'], what).toBeDefined();
   expect(res.headers['x-content-type-options'], what).toBe('nosniff');
-  expect(res.headers['x-frame-options'], what).toBeDefined();
+  expect(res.headers['x-frame-options'], what).toBe('DENY');
   expect(res.headers['strict-transport-security'], what).toMatch(/max-age=\d+/);
   expect(res.headers['referrer-policy'], what).toBe('no-referrer');
   expect(res.headers['cross-origin-opener-policy'], what).toBe('same-origin');

@@ -61,7 +61,10 @@ export function captureLogger(level = 'info'): { logger: Logger; lines: string[]
   return { logger: createLogger(level, sink), lines };
 }
 
-/** A fully wired app on a real database (PostgreSQL unless told otherwise) and a manual clock. */
+/**
+ * A fully wired app on a database of its own and a manual clock: an embedded PGlite schema (unit
+ * tests) unless the test asks for `db: 'postgres'` (integration tests, *.int.test.ts).
+ */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const clock = options.clock ?? new ManualClock(Date.now());
   const keysDir = options.keysDir ?? tempDir('tessera-keys-');
@@ -70,7 +73,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   // Mail the test lets the outbox send without an SMTP_URL goes to a folder of its own, never ./data/mail.
   const env = { KEYS_DIR: keysDir, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', MAIL_DIR: tempDir('tessera-mail-'), ...options.env };
   const config = configFrom(env, { argon2: FAST_ARGON2, ...options.config });
-  const testDb = typeof options.db === 'object' ? options.db : await createTestDb(options.db ?? 'postgres');
+  const testDb = typeof options.db === 'object' ? options.db : await createTestDb(options.db ?? 'pglite');
   const { logger, lines } = captureLogger(options.logLevel);
   const keys = await KeyStore.open({ dir: config.keysDir, modulusLength: 2048, clock, logger, retiredKeyGraceSeconds: retiredKeyGraceSeconds(config.accessTokenTtl) });
   const denylist = options.denylist ?? new MemoryDenylist(clock);

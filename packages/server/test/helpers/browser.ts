@@ -5,23 +5,20 @@ import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { serveSpa, type SpaServer } from '../../../../examples/spa/serve.ts';
+import { CHROMIUM_PATH } from '../../../../test/lib/requirements.ts';
 import { tempDir } from './app.ts';
 import { createTestDb, urlWithSchema } from './db.ts';
 import { PASSWORD } from './flows.ts';
 import { freePort, startProcess, type TesseraProcess } from './process.ts';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/** True when a Chromium binary is installed where the tests look for it. */
-export const chromiumInstalled = fs.existsSync(CHROMIUM_PATH);
-
-/** Without Chromium the browser suites are skipped on a developer's machine, but never on CI. */
-export const skipWithoutChromium = !chromiumInstalled && process.env.CI === undefined;
+// Suites that need it say skipUnless(chromium) (test/lib/requirements.ts): skipped on a
+// developer's machine without it, failed under CI.
+export { CHROMIUM_PATH };
 
 const UI_TIMEOUT_MS = 15_000;
 
 export async function launchChromium(): Promise<Browser> {
-  if (!chromiumInstalled) {
+  if (!fs.existsSync(CHROMIUM_PATH)) {
     throw new Error(`no Chromium at ${CHROMIUM_PATH}: apt-get install chromium, or set CHROMIUM_PATH`);
   }
   return chromium.launch({

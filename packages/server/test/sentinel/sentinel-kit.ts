@@ -8,27 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { ChildService } from '../../../../scripts/lib/child-service.ts';
+import { REDIS_SENTINEL_BIN, REDIS_SERVER_BIN } from '../../../../test/lib/requirements.ts';
 import { freePort } from '../helpers/process.ts';
 
-export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
-export const REDIS_SENTINEL_BIN = '/usr/bin/redis-sentinel';
+export { REDIS_SENTINEL_BIN, REDIS_SERVER_BIN };
 export const MASTER_NAME = 'mymaster';
 /** The ACL users of a deployment started with `{ acl: true }`: on the data nodes, on the sentinels. */
 export const DATA_USER = 'tessera';
 export const SENTINEL_USER = 'sentinel-admin';
 export const OPENSSL_BIN = '/usr/bin/openssl';
-
-/**
- * True when both binaries are there. Missing under CI=true is a failure, not a skip: the
- * fault tests are part of what CI proves.
- */
-export function sentinelAvailable(): boolean {
-  const present = [REDIS_SERVER_BIN, REDIS_SENTINEL_BIN].every((bin) => fs.existsSync(bin));
-  if (!present && process.env.CI === 'true') {
-    throw new Error(`${REDIS_SERVER_BIN} and ${REDIS_SENTINEL_BIN} are required under CI (Debian packages redis-server, redis-sentinel)`);
-  }
-  return present;
-}
 
 /** A redis-server or redis-sentinel process (the shared launcher) and its port. */
 export type RedisNode = ChildService & { readonly port: number };

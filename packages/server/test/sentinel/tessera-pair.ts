@@ -4,14 +4,15 @@
 // database: one replica's revocation outbox is drained by any other, so sharing one would
 // let the configured process write what the other could not.
 import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { redisSentinel, skipUnless } from '../../../../test/lib/requirements.ts';
 import { createVerifier, VerifyError, type RedisSentinelConnection, type Verifier } from '@tessera/verifier';
 import { tempDir } from '../helpers/app.ts';
 import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
 import { startProcess, type TesseraProcess } from '../helpers/process.ts';
 import { uniquePrefix } from '../revocation/redis-kit.ts';
 import { post, registerAndLogin } from '../e2e/cluster-kit.ts';
-import { MASTER_NAME, sentinelAvailable, startSentinelDeployment, type SentinelDeployment } from './sentinel-kit.ts';
+import { MASTER_NAME, startSentinelDeployment, type SentinelDeployment } from './sentinel-kit.ts';
 
 const ISSUER = 'http://tessera.test';
 
@@ -35,9 +36,9 @@ export interface TesseraPairOptions {
   unconfigured: (deployment: SentinelDeployment) => Record<string, string>;
 }
 
-/** A describe block (skipped without the Redis binaries) whose tests share one pair, started before and stopped after them. */
+/** A describe block (skipped, or failed under CI, without the Redis binaries: test/lib/requirements.ts) whose tests share one pair, started before and stopped after them. */
 export function describeTesseraPair(title: string, options: TesseraPairOptions, tests: (pair: () => TesseraPair) => void): void {
-  describe.skipIf(!sentinelAvailable())(title, () => {
+  skipUnless(redisSentinel)(title, () => {
     let pair: TesseraPair | undefined;
     beforeAll(async () => {
       pair = await startTesseraPair(options);

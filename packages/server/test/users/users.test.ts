@@ -79,7 +79,7 @@ describe('password hashing parameters', () => {
   describe('rehash on the next login after the parameters were raised', () => {
     let testDb: TestDb;
     beforeAll(async () => {
-      testDb = await createTestDb('postgres');
+      testDb = await createTestDb('pglite');
     });
     afterAll(() => testDb.drop());
 

@@ -1,31 +1,25 @@
 // The lab's quick profile, every architecture, and the outcomes that define each one, asserted
 // from what the lab measured (not from what the code is meant to do). Needs nginx, redis-server,
 // tomcat10 and a JDK (installed by .ci/run); without them it fails under CI and skips locally.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { findNginx } from '../../scripts/cluster/nginx.ts';
+import { afterAll, expect, it } from 'vitest';
+import { nginx, redisServer, skipUnless, type Requirement } from '../../test/lib/requirements.ts';
 import { tomcatMissing } from '../architectures/tomcat.ts';
 import { runLab } from '../run.ts';
 import type { LabRun } from '../report.ts';
 import type { Measurements } from '../workload.ts';
 
-function missing(): string | undefined {
-  if (!findNginx()) return 'nginx';
-  try {
-    execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' });
-  } catch {
-    return 'redis-server';
-  }
-  return tomcatMissing();
-}
+// Tomcat and a JDK, as the lab's session-clustering architecture needs them.
+const tomcat: Requirement = () => {
+  const missing = tomcatMissing();
+  if (!missing) return undefined;
+  const [reason, remedy] = /^(.*) \((.*)\)$/.exec(missing)?.slice(1) ?? [missing, 'see README, "The lab"'];
+  return { reason: reason!, remedy: remedy! };
+};
 
-const absent = missing();
-if (absent && process.env.CI === 'true') throw new Error(`the lab needs ${absent} (see docs/performance.md, "The lab")`);
-
-describe.skipIf(absent !== undefined)('npm run lab, quick profile', () => {
+skipUnless(nginx, redisServer, tomcat)('npm run lab, quick profile', () => {
   let run: LabRun;
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-lab-test-'));
   const lines: string[] = [];

@@ -1,18 +1,16 @@
 // The revocation feed through the real balancer (nginx with deploy/nginx-proxy.conf, whose
 // proxy_read_timeout is 30 s): events arrive unbuffered, and a stream left idle for longer
 // than that read timeout stays open thanks to the keep-alive comments.
-import { describe, expect, it } from 'vitest';
-import { findNginx } from '../../../../scripts/cluster/nginx.ts';
+import { expect, it } from 'vitest';
+import { nginx, skipUnless } from '../../../../test/lib/requirements.ts';
 import { basic, FEED_CLIENT, FEED_CLIENTS_ENV, SseStream } from '../revocation/feed-kit.ts';
 import { sleep } from '../revocation/redis-kit.ts';
 import { post, registerAndLogin, useBalancedCluster } from './cluster-kit.ts';
 
 /** deploy/nginx-proxy.conf's proxy_read_timeout, plus a margin. */
 const IDLE_MS = 33_000;
-// Without nginx the suite is skipped on a developer's machine, but never on CI.
-const skip = !findNginx() && process.env.CI === undefined;
 
-describe.skipIf(skip)('revocation feed behind nginx', () => {
+skipUnless(nginx)('revocation feed behind nginx', () => {
   const { cluster } = useBalancedCluster('feed-nginx', {
     replicas: 2,
     env: { RATE_LIMIT_ENABLED: 'false', INTROSPECTION_CLIENTS: FEED_CLIENTS_ENV, REVOCATION_FEED_HEARTBEAT_SECONDS: '5' },

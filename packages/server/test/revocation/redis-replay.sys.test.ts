@@ -6,17 +6,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { redisServer, skipUnless } from '../../../../test/lib/requirements.ts';
 import { systemClock } from '../../src/clock.ts';
 import type { Logger } from '../../src/logger.ts';
 import { RedisDenylist } from '../../src/revocation/redis-denylist.ts';
 import { denylistKey } from '@tessera/verifier/internal';
-import { REDIS_SERVER_BIN, sentinelAvailable, startRedisNode, type RedisNode } from '../sentinel/sentinel-kit.ts';
+import { REDIS_SERVER_BIN, startRedisNode, type RedisNode } from '../sentinel/sentinel-kit.ts';
 import { eventually, RedisProxy, uniquePrefix } from './redis-kit.ts';
 
 const hour = 3_600_000;
 
-describe.skipIf(!sentinelAvailable())('RedisDenylist after a switch to another Redis server', () => {
+skipUnless(redisServer)('RedisDenylist after a switch to another Redis server', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-replay-'));
   const prefix = uniquePrefix('replay');
   const events: string[] = [];

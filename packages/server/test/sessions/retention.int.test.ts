@@ -13,7 +13,7 @@ const RETENTION_SECONDS = 2 * 3600;
 describe('session data lifecycle', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({ env: { SESSION_RETENTION: String(RETENTION_SECONDS) } });
+    t = await createTestApp({ db: 'postgres', env: { SESSION_RETENTION: String(RETENTION_SECONDS) } });
   });
   afterAll(() => t.close());
 

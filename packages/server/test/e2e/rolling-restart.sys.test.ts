@@ -4,8 +4,8 @@
 // replica in turn gets SIGTERM, must exit 0, and is started again on the same port.
 // Nothing may be lost: every answer is the expected 2xx (a 502/503 or a connection error
 // is a lost request) and every user is still logged in at the end.
-import { describe, expect, it } from 'vitest';
-import { findNginx } from '../../../../scripts/cluster/nginx.ts';
+import { expect, it } from 'vitest';
+import { nginx, skipUnless } from '../../../../test/lib/requirements.ts';
 import { PASSWORD, uniqueEmail, type Tokens } from '../helpers/flows.ts';
 import { sleep } from '../revocation/redis-kit.ts';
 import { useBalancedCluster } from './cluster-kit.ts';
@@ -17,8 +17,6 @@ const THINK_MS = 10;
 const REFRESH_EVERY = 4;
 const REQUEST_TIMEOUT_MS = 10_000;
 
-// Without nginx the suite is skipped on a developer's machine, but never on CI (.ci/run installs it).
-const skip = !findNginx() && process.env.CI === undefined;
 
 interface Failure {
   user: number;
@@ -38,7 +36,7 @@ const jsonPost = (body: unknown): RequestInit => ({
   body: JSON.stringify(body),
 });
 
-describe.skipIf(skip)('rolling restart behind nginx', () => {
+skipUnless(nginx)('rolling restart behind nginx', () => {
   // The load comes from one IP; this test is about restarts, not about abuse limits.
   const { cluster, testDb } = useBalancedCluster('rolling', { env: { RATE_LIMIT_ENABLED: 'false', SHUTDOWN_TIMEOUT_MS: '15000' } });
 

@@ -17,7 +17,7 @@ describe('mail outbox with a real SMTP server', () => {
 
   beforeAll(async () => {
     smtp = await TestSmtpServer.start();
-    a = await createTestApp({ clock, env: { SMTP_URL: smtp.url } });
+    a = await createTestApp({ db: 'postgres', clock, env: { SMTP_URL: smtp.url } });
     // A second replica: its own app, pool and drainer, the same PostgreSQL schema.
     b = await createTestApp({ clock, db: { ...a.testDb, db: a.testDb.openAnother() }, keysDir: a.config.keysDir, env: { SMTP_URL: smtp.url } });
   });

@@ -8,8 +8,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Cookie, Page, Response } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skipWithoutChromium, startSpaStack, type SpaStack } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chromium, skipUnless } from '../../../../test/lib/requirements.ts';
+import { startSpaStack, type SpaStack } from '../helpers/browser.ts';
 import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
 import { codeFor, nextStep } from '../helpers/totp.ts';
 
@@ -50,7 +51,7 @@ async function serveAttackPage(target: string): Promise<AttackServer> {
   };
 }
 
-describe.skipIf(skipWithoutChromium)('example SPA in headless Chromium', () => {
+skipUnless(chromium)('example SPA in headless Chromium', () => {
   let stack: SpaStack | undefined;
   let attack: AttackServer | undefined;
   let api = '';

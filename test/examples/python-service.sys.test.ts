@@ -6,13 +6,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pythonJwt, skipUnless } from '../lib/requirements.ts';
 import { FakeFeed } from '../../packages/verifier/test/fake-feed.ts';
 import { startTestIssuer, type TestIssuer } from '../../packages/verifier/test/issuer.ts';
-import { pythonReady, startPythonService as startService, type PythonService } from '../lib/python-service.ts';
+import { startPythonService as startService, type PythonService } from '../lib/python-service.ts';
 
-// Under CI a missing python3-jwt fails the suite; elsewhere it is skipped.
-const suite = pythonReady || process.env.CI ? describe : describe.skip;
+const suite = skipUnless(pythonJwt);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowS = () => Math.floor(Date.now() / 1000);

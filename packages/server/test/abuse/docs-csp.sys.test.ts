@@ -2,11 +2,12 @@
 // we send (headers.test.ts checks the header itself; only a browser enforces it).
 import type net from 'node:net';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, skipWithoutChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chromium, skipUnless } from '../../../../test/lib/requirements.ts';
+import { launchChromium } from '../helpers/browser.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 
-describe.skipIf(skipWithoutChromium)('/docs in Chromium', () => {
+skipUnless(chromium)('/docs in Chromium', () => {
   let t: TestApp;
   let browser: Browser;
   let base: string;

@@ -6,7 +6,8 @@
 // the promoted primary (a verifier started afterwards) and the revocation feed.
 import fs from 'node:fs';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { redisSentinel, skipUnless } from '../../../../test/lib/requirements.ts';
 import { createVerifier, VerifyError, type Verifier } from '@tessera/verifier';
 import { tempDir } from '../helpers/app.ts';
 import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
@@ -15,7 +16,7 @@ import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/
 import { DenylistMirror } from '@tessera/verifier';
 import { syncDenylistFromRedis, type DenylistSync } from '@tessera/verifier/redis';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
-import { MASTER_NAME, sentinelAvailable, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
+import { MASTER_NAME, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
 import { bearerStatus, post, type Pair } from './cluster-kit.ts';
 
 const ISSUER = 'http://tessera.test';
@@ -117,7 +118,7 @@ async function scanValues(redis: Redis, pattern: string): Promise<Map<string, st
   return values;
 }
 
-describe.skipIf(!sentinelAvailable())('Redis Sentinel failover under load', () => {
+skipUnless(redisSentinel)('Redis Sentinel failover under load', () => {
   let deployment: SentinelDeployment;
   let testDb: TestDb;
   let keysDir: string;

@@ -1,14 +1,15 @@
 // The example SPA's recovery screens in headless Chromium: the links Tessera mails (through
 // a real SMTP server started here) open the SPA, which takes the secret out of the address
 // bar and posts it to Tessera. APP_URL is the SPA's origin, as in production.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skipWithoutChromium, startSpaStack, type SpaStack } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chromium, skipUnless } from '../../../../test/lib/requirements.ts';
+import { startSpaStack, type SpaStack } from '../helpers/browser.ts';
 import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
 import { TestSmtpServer } from '../helpers/smtp.ts';
 
 const NEW_PASSWORD = 'a password chosen in the browser';
 
-describe.skipIf(skipWithoutChromium)('example SPA recovery screens in headless Chromium', () => {
+skipUnless(chromium)('example SPA recovery screens in headless Chromium', () => {
   let smtp: TestSmtpServer | undefined;
   let stack: SpaStack | undefined;
   let api = '';

@@ -4,7 +4,8 @@
 // verifier that loads from the emptied Redis refuses the revoked tokens again without waiting
 // for a replica to restart. A mirror that was running keeps what it held (its resync merges).
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { redisServer, skipUnless } from '../../../../test/lib/requirements.ts';
 import { createVerifier, DenylistMirror, type Verifier } from '@tessera/verifier';
 import { denylistKey, encodeDenylistEntry } from '@tessera/verifier/internal';
 import { syncDenylistFromRedis } from '@tessera/verifier/redis';
@@ -16,13 +17,13 @@ import { openDenylist } from '../../src/runtime.ts';
 import { captureLogger, tempDir } from '../helpers/app.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { bearer, decodeJwt, PASSWORD, signUp } from '../helpers/flows.ts';
-import { REDIS_SERVER_BIN, sentinelAvailable, startRedisNode, type RedisNode } from '../sentinel/sentinel-kit.ts';
+import { REDIS_SERVER_BIN, startRedisNode, type RedisNode } from '../sentinel/sentinel-kit.ts';
 import { codeOf, listeningTessera, type ListeningTessera } from '../verifier/kit.ts';
 import { eventually, uniquePrefix } from './redis-kit.ts';
 
 const REPLAY_WINDOW_MS = 60_000;
 
-describe.skipIf(!sentinelAvailable())('a Redis that restarts empty', () => {
+skipUnless(redisServer)('a Redis that restarts empty', () => {
   const dir = tempDir('tessera-reseed-');
   const prefix = uniquePrefix('reseed');
   const clock = new ManualClock(Date.now());

@@ -3,15 +3,16 @@
 // refresh period costs exactly one POST /auth/refresh (counted at the server), every tab
 // keeps working, and a logout in one tab signs out the others.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skipWithoutChromium, startSpaStack, type SpaStack } from '../../server/test/helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chromium, skipUnless } from '../../../test/lib/requirements.ts';
+import { startSpaStack, type SpaStack } from '../../server/test/helpers/browser.ts';
 import { PASSWORD, uniqueEmail } from '../../server/test/helpers/flows.ts';
 
 // Long enough that opening the tabs (slow on a busy machine) ends before the first refresh is due (half of it).
 const ACCESS_TOKEN_TTL = 20;
 const TABS = 3;
 
-describe.skipIf(skipWithoutChromium)('@tessera/client across tabs (example SPA, headless Chromium)', () => {
+skipUnless(chromium)('@tessera/client across tabs (example SPA, headless Chromium)', () => {
   let stack: SpaStack | undefined;
   let api = '';
 

@@ -8,12 +8,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pythonJwt, skipUnless } from '../lib/requirements.ts';
 import { createTestDb, urlWithSchema, type TestDb } from '../../packages/server/test/helpers/db.ts';
 import { PASSWORD, uniqueEmail } from '../../packages/server/test/helpers/flows.ts';
 import { freePort, RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../../packages/server/test/helpers/process.ts';
 import { REDIS_URL, uniquePrefix } from '../../packages/server/test/revocation/redis-kit.ts';
-import { pythonReady, PythonService } from '../lib/python-service.ts';
+import { PythonService } from '../lib/python-service.ts';
 import { deletePrefix } from '../lib/redis-cleanup.ts';
 import { requestHeader, SniffingProxy, sseEvents, type SniffedConnection } from './sniffing-proxy.ts';
 
@@ -22,7 +23,7 @@ const FEED = { id: 'orders', secret: 'feed s3cret:+%' };
 const INTROSPECT_ONLY = { id: 'billing', secret: 'introspect-secret' };
 const LIMIT_MS = 100;
 
-const suite = pythonReady || process.env.CI ? describe : describe.skip;
+const suite = skipUnless(pythonJwt);
 
 const basic = (id: string, secret: string) => {
   const form = (v: string) => new URLSearchParams([['', v]]).toString().slice(1);
