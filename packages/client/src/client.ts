@@ -1,6 +1,7 @@
 // The first-party client: log in, keep a fresh access token in memory, refresh once for all
 // tabs, log out. No dependencies; runs in browsers and React Native (fetch is all it needs).
 import { endReasonOf, errorFrom, TesseraError, type SessionEndReason } from './errors.js';
+import { OriginPolicy, secureOrigin } from './origins.js';
 import { Tabs, type SharedToken, type TabMessage } from './tabs.js';
 
 /** Where the refresh token lives with `delivery: 'body'` (e.g. Expo SecureStore, Keychain). */
@@ -11,8 +12,14 @@ export interface RefreshTokenStore {
 }
 
 export interface TesseraClientOptions {
-  /** Tessera's base URL, e.g. `https://auth.example.com`. */
+  /** Tessera's base URL, e.g. `https://auth.example.com` (plain `http:` only on a loopback host). */
   baseUrl: string;
+  /**
+   * Origins of your APIs that `fetch()` may send the access token to, e.g.
+   * `['https://api.example.com']`, besides Tessera's own. Any other origin is refused with
+   * `origin_not_allowed` and nothing is sent. Plain `http:` only on a loopback host.
+   */
+  apiOrigins?: string[];
   /**
    * `'cookie'` (browsers, the default): the refresh token is an HttpOnly cookie this code
    * never sees. `'body'` (React Native, native apps): it is kept in `refreshTokenStore`.
@@ -108,11 +115,12 @@ export class TesseraClient {
   private readonly store: RefreshTokenStore;
   private readonly marginMs: number;
   private readonly fetchImpl: typeof globalThis.fetch;
+  private readonly origins: OriginPolicy;
 
   constructor(options: TesseraClientOptions) {
-    const url = new URL(options.baseUrl);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('baseUrl must be an http(s) URL');
+    const url = secureOrigin(options.baseUrl, 'baseUrl');
     this.baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+    this.origins = new OriginPolicy(url.origin, options.apiOrigins);
     this.delivery = options.delivery ?? 'cookie';
     this.store = options.refreshTokenStore ?? memoryStore();
     this.marginMs = (options.refreshMarginSeconds ?? 60) * 1000;
@@ -212,8 +220,11 @@ export class TesseraClient {
    * fetch() with `Authorization: Bearer`. On a 401 it refreshes once and repeats the request
    * (so `init.body` must be re-sendable: a string, not a stream). A step-up challenge
    * (`insufficient_user_authentication`) is returned as is: a refresh cannot answer it.
+   * Only Tessera's origin and the `apiOrigins` get the token: any other URL throws a
+   * TesseraError `origin_not_allowed` and nothing is sent.
    */
   async fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    this.origins.check(input);
     const token = await this.getAccessToken();
     const response = await this.fetchImpl(input, withBearer(init, token));
     if (response.status !== 401 || token === null) return response;
