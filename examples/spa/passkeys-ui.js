@@ -81,9 +81,10 @@ export function offerSecondFactor(methods, verify) {
   };
 }
 
-/** The account page's list. */
+/** The account page's list; with a passkey, the step-up button too. */
 export async function showPasskeys() {
   const passkeys = await ui.auth.listPasskeys();
+  ui.$('step-up').hidden = !support.passkeys || passkeys.length === 0;
   ui.$('passkey-list').replaceChildren(
     ...passkeys.map((p) => {
       const li = document.createElement('li');
@@ -130,6 +131,7 @@ export async function withRecentSignIn(action) {
     if (!(err instanceof TesseraError && err.code === 'insufficient_user_authentication')) throw err;
     afterStepUp = action;
     ui.$('step-up').hidden = false;
+    ui.$('step-up-reason').hidden = false;
     ui.showError('confirm it is you first (a recent sign-in is required)');
   }
 }
@@ -137,7 +139,7 @@ export async function withRecentSignIn(action) {
 async function stepUp() {
   ui.clearError();
   await ui.auth.stepUpWithPasskey();
-  ui.$('step-up').hidden = true;
+  ui.$('step-up-reason').hidden = true;
   ui.showError('confirmed');
   const retry = afterStepUp;
   afterStepUp = null;
@@ -148,5 +150,6 @@ async function stepUp() {
 export function resetPasskeyView() {
   afterStepUp = null;
   ui.$('step-up').hidden = true;
+  ui.$('step-up-reason').hidden = true;
   ui.$('passkey-list').replaceChildren();
 }
