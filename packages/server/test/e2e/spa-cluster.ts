@@ -31,11 +31,12 @@ export interface SpaCluster {
 
 /**
  * Starts the stack before the tests of one describe block and stops it after. `env` adds
- * replica settings; it gets the SPA's origin and the balancer's URL.
+ * replica settings; it gets the SPA's origin and the balancer's URL (and may start what
+ * those settings point at, e.g. an OpenID Provider whose redirect URI is the balancer's).
  */
 export function useSpaCluster(
   name: string,
-  options: { replicas?: number; env: (spaUrl: string, api: string) => Record<string, string> },
+  options: { replicas?: number; env: (spaUrl: string, api: string) => Record<string, string> | Promise<Record<string, string>> },
 ): () => SpaCluster {
   let stack: SpaCluster | undefined;
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -66,7 +67,7 @@ export function useSpaCluster(
       ports: { lb: lbPort },
       resourceService: false,
       logLevel: 'warn',
-      env: { ISSUER: api, CORS_ORIGINS: spa.url, APP_URL: spa.url, ...options.env(spa.url, api) },
+      env: { ISSUER: api, CORS_ORIGINS: spa.url, APP_URL: spa.url, ...(await options.env(spa.url, api)) },
     });
     cleanup.push(() => cluster.stop());
     const browser = await launchChromium();
