@@ -19,6 +19,7 @@ import { adminRoutes } from './http/routes/admin.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { mfaRoutes } from './http/routes/mfa.ts';
 import { oauthRoutes } from './http/routes/oauth.ts';
+import { providerRoutes } from './http/routes/providers.ts';
 import { FeedStreams, revocationRoutes } from './http/routes/revocations.ts';
 import { sessionRoutes } from './http/routes/sessions.ts';
 import { wellKnownRoutes } from './http/routes/well-known.ts';
@@ -33,6 +34,11 @@ import { MfaFlows } from './mfa/mfa-flows.ts';
 import { MfaService } from './mfa/mfa-service.ts';
 import { openSecretBox, type SecretBox } from './mfa/secret-box.ts';
 import { OAuthService } from './oauth/oauth-service.ts';
+import { IdentityService } from './providers/identity-service.ts';
+import { IdentityLinker } from './providers/linking.ts';
+import { ProviderMetrics } from './providers/provider-metrics.ts';
+import { ProviderSignIn } from './providers/provider-sign-in.ts';
+import { ProviderRegistry } from './providers/registry.ts';
 import type { Denylist } from './revocation/denylist.ts';
 import { SessionService, sessionLifetimes } from './sessions/session-service.ts';
 import { createLoginThrottle } from './throttle/login-throttle.ts';
@@ -145,6 +151,21 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   });
   const feedStreams = new FeedStreams();
   metrics.observeFeed(feedStreams);
+  // Social sign-in: openid-client is only imported when PROVIDERS names an OIDC provider.
+  const providerMetrics = new ProviderMetrics(metrics.registry, config.providers.map((p) => p.name));
+  const providerSignIn = new ProviderSignIn({
+    db,
+    clock,
+    registry: config.providers.length > 0 ? await ProviderRegistry.create(config.providers, clock) : ProviderRegistry.empty(),
+    linker: new IdentityLinker(db, clock),
+    auth,
+    sessions,
+    mfa,
+    metrics: providerMetrics,
+    issuer: config.issuer,
+    allowlist: config.redirectAllowlist,
+  });
+  const identities = new IdentityService({ db, clock, auth, metrics: providerMetrics });
   const oauth = new OAuthService({ auth, sessions, accessTokens, denylist, clock, issuer: config.issuer });
 
   const fastify: FastifyInstance = Fastify({
@@ -194,6 +215,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await fastify.register(accountRoutes, { ...routeDeps, account, email });
   await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
   await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
+  await fastify.register(providerRoutes, { ...routeDeps, providerSignIn, identities });
   await fastify.register(oauthRoutes, { ...routeDeps, oauth, authenticateOAuthClient });
   await fastify.register(revocationRoutes, { ...routeDeps, authenticateFeedClient, streams: feedStreams });
   // Open streams never end by themselves: close() would wait on them forever.

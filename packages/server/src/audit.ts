@@ -39,6 +39,11 @@ export const AUDIT_EVENTS = [
   'mfa.failed',
   'mfa.recovery_code_used',
   'mfa.step_up',
+  // Social sign-in: every line carries `provider`; refusals carry `reason` (an error code).
+  'provider.login',
+  'provider.refused',
+  'identity.linked',
+  'identity.unlinked',
   // Admin API and operator commands: every action carries `admin_client` (the client id,
   // or `tessera-cli`). Failed client authentication carries `realm` and `client_id` instead.
   'client.auth_failed',

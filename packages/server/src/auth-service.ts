@@ -376,6 +376,7 @@ export class AuthService {
       amr: opened.session.amr,
       authTime: toSeconds(opened.session.authTime.getTime()),
       roles: opened.session.userRoles,
+      idp: opened.session.idp,
     });
     return {
       accessToken: access.token,

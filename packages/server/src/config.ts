@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { clientListSchema, resourceClientListSchema, type ResourceClient } from './admin/client-auth.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
 import { derivedIssuer, isSecretVariable, origins } from './config-fields.ts';
+import { parseProviders, type ProviderConfig } from './providers/provider-config.ts';
+import { parseRedirectAllowlist, type AllowedPrefix } from './providers/redirect-allowlist.ts';
 import { redisConfigFrom, sentinelList, type RedisConfig } from './redis-connection.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -158,6 +160,11 @@ export const envSchema = z.object({
   PASSWORD_RESET_TTL: seconds(1800),
   EMAIL_VERIFICATION_TTL: seconds(24 * 3600),
   REQUIRE_VERIFIED_EMAIL: boolean(false),
+
+  // Social sign-in (docs/operate/providers.md). The PROVIDER_<NAME>_* family has dynamic
+  // names: providers/provider-config.ts reads it. Both are checked there.
+  PROVIDERS: z.string().optional(),
+  REDIRECT_ALLOWLIST: z.string().optional(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -216,6 +223,10 @@ export interface Config {
   rateLimit: RateLimitConfig;
   mail: MailConfig;
   recovery: RecoveryConfig;
+  /** PROVIDERS with their PROVIDER_<NAME>_* settings; empty: social sign-in is off. */
+  providers: ProviderConfig[];
+  /** REDIRECT_ALLOWLIST: where a provider sign-in may return the browser (or app). */
+  redirectAllowlist: AllowedPrefix[];
 }
 
 export interface MailConfig {
@@ -280,6 +291,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const keysProblem = checkKeysDir(keysDir);
   if (keysProblem) problems.push(`KEYS_DIR=${JSON.stringify(keysDir)}: ${keysProblem}`);
   const redis = result.success ? redisConfigFrom(result.data, problems) : undefined;
+  const providers = parseProviders(env, problems);
+  const redirectAllowlist = result.success ? parseRedirectAllowlist(result.data.REDIRECT_ALLOWLIST, result.data.APP_URL, problems) : [];
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   const e = result.data;
   return {
@@ -341,6 +354,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       emailVerificationTtl: e.EMAIL_VERIFICATION_TTL,
       requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
     },
+    providers,
+    redirectAllowlist,
   };
 }
 

@@ -77,6 +77,8 @@ export function hashMfaToken(token: string): string {
 }
 
 /** Binds a challenge to a password hash without keeping a second copy of the hash. */
-export function passwordDigest(passwordHash: string): string {
-  return crypto.createHash('sha256').update(passwordHash).digest('base64url');
+export function passwordDigest(passwordHash: string | null): string {
+  // No password (an account a provider created): a digest no hash has, so setting a first
+  // password still voids the challenge.
+  return crypto.createHash('sha256').update(passwordHash ?? 'no-password').digest('base64url');
 }

@@ -103,7 +103,9 @@ export class MfaFlows {
       verifiedPasswordHash: user.passwordHash,
       clientId: this.deps.auth.clientId,
       remember: challenge.remember,
-      amr: ['pwd', SECOND_FACTOR_AMR],
+      // A provider sign-in keeps what the provider reported (maybe nothing) and its idp.
+      amr: [...(challenge.firstAmr ?? ['pwd']), SECOND_FACTOR_AMR],
+      ...(challenge.idp ? { idp: challenge.idp } : {}),
       ...ctx,
     });
     if (!session) throw new AuthError('invalid_mfa_token', 'The password changed meanwhile; log in again');
@@ -128,6 +130,7 @@ export class MfaFlows {
       amr: session.amr,
       authTime: toSeconds(session.authTime.getTime()),
       roles: session.userRoles,
+      idp: session.idp,
     });
     return { accessToken: access.token, expiresIn: access.expiresIn, refreshExpiresIn: this.deps.sessions.expiresIn(session, this.deps.clock.now()) };
   }

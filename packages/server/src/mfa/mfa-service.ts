@@ -112,7 +112,14 @@ export class MfaService {
    * For a login whose password was right: when the account has an active factor, a
    * challenge (mfa_token) bound to the user and this password hash; undefined otherwise.
    */
-  async challengeFor(login: { userId: string; passwordHash: string; remember: boolean; tokenDelivery: 'body' | 'cookie' }): Promise<MfaRequired | undefined> {
+  async challengeFor(login: {
+    userId: string;
+    passwordHash: string | null;
+    remember: boolean;
+    tokenDelivery: 'body' | 'cookie';
+    /** A provider sign-in: its amr (the session gets these plus `otp`) and its name. */
+    provider?: { amr: string[]; idp: string };
+  }): Promise<MfaRequired | undefined> {
     const status = await this.status(login.userId);
     if (!status.active) return undefined;
     const token = newMfaToken();
@@ -126,6 +133,8 @@ export class MfaService {
       tokenDelivery: login.tokenDelivery,
       createdAt: new Date(now),
       expiresAt: new Date(now + MFA_TOKEN_TTL_SECONDS * 1000),
+      firstAmr: login.provider?.amr ?? null,
+      idp: login.provider?.idp ?? null,
     });
     const methods = status.recoveryCodesLeft > 0 ? ['totp', 'recovery_code'] : ['totp'];
     return { mfaRequired: true, mfaToken: token, expiresIn: MFA_TOKEN_TTL_SECONDS, methods };

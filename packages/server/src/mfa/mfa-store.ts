@@ -22,6 +22,10 @@ export interface MfaChallenge {
   createdAt: Date;
   expiresAt: Date;
   failures: number;
+  /** How the first step was done when it was not the password (a provider sign-in: its amr). */
+  firstAmr: string[] | null;
+  /** The provider of a social sign-in waiting for its second factor. */
+  idp: string | null;
 }
 
 
@@ -42,6 +46,8 @@ const toChallenge = (r: Row): MfaChallenge => ({
   createdAt: new Date(r.created_at as string),
   expiresAt: new Date(r.expires_at as string),
   failures: Number(r.failures),
+  firstAmr: (r.first_amr as string[] | null | undefined) ?? null,
+  idp: (r.idp as string | null | undefined) ?? null,
 });
 
 export const mfaStore = {
@@ -128,9 +134,9 @@ export const mfaStore = {
 
   async insertChallenge(db: Queryable, c: Omit<MfaChallenge, 'failures'>): Promise<void> {
     await db.query(
-      `INSERT INTO mfa_challenges (token_hash, user_id, password_digest, remember, token_delivery, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [c.tokenHash, c.userId, c.passwordDigest, c.remember, c.tokenDelivery, c.createdAt, c.expiresAt],
+      `INSERT INTO mfa_challenges (token_hash, user_id, password_digest, remember, token_delivery, created_at, expires_at, first_amr, idp)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [c.tokenHash, c.userId, c.passwordDigest, c.remember, c.tokenDelivery, c.createdAt, c.expiresAt, c.firstAmr, c.idp],
     );
   },
 

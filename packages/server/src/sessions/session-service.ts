@@ -52,13 +52,16 @@ export interface SessionWithToken {
 
 export interface NewSessionRequest {
   userId: string;
-  verifiedPasswordHash: string;
+  /** The hash read when the user was authenticated (null: none); a change since then refuses the session. */
+  verifiedPasswordHash: string | null;
   clientId: string;
   remember: boolean;
   userAgent: string | null;
   ip: string | null;
   /** RFC 8176 methods the user just authenticated with. Default `['pwd']`. */
   amr?: string[];
+  /** The provider of a social sign-in (the `idp` claim of the session's access tokens). */
+  idp?: string;
 }
 
 export type RefreshOutcome =
@@ -116,6 +119,7 @@ export class SessionService {
           userAgent: request.userAgent,
           ip: request.ip,
           amr: request.amr ?? ['pwd'],
+          idp: request.idp ?? null,
           authTime: new Date(now),
         },
         request.verifiedPasswordHash,

@@ -18,6 +18,8 @@ export interface Session {
   amr: string[];
   /** When the user last actively authenticated in this session (login, second factor, step-up). */
   authTime: Date;
+  /** The provider the session was opened with (the `idp` claim); null for Tessera's own sign-in. */
+  idp: string | null;
   /** The user's roles as they are now (read with the session, for the access token). */
   userRoles: string[];
   /** Start of the current one-minute refresh budget window (null: never refreshed). */
@@ -52,6 +54,7 @@ const toSession = (r: Row): Session => ({
   revokedReason: (r.revoked_reason as string | null) ?? null,
   amr: (r.amr as string[] | null) ?? ['pwd'],
   authTime: date(r.auth_time ?? r.created_at),
+  idp: (r.idp as string | null | undefined) ?? null,
   userRoles: (r.user_roles as string[] | null) ?? [],
   refreshWindowStartedAt: nullableDate(r.refresh_window_started_at),
   refreshWindowCount: (r.refresh_window_count as number | undefined) ?? 0,
@@ -70,7 +73,7 @@ const toToken = (r: Row): RefreshTokenRecord => ({
 // next access token after a refresh costs no extra round trip.
 const SESSION_COLUMNS =
   's.id, s.user_id, s.client_id, s.remember, s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip, s.revoked_at, s.revoked_reason, s.refresh_window_started_at, s.refresh_window_count, ' +
-  's.amr, s.auth_time, (SELECT u.roles FROM users u WHERE u.id = s.user_id) AS user_roles';
+  's.amr, s.auth_time, s.idp, (SELECT u.roles FROM users u WHERE u.id = s.user_id) AS user_roles';
 
 /** A budget of rotations per session per window (RATE_LIMIT_REFRESH_SESSION_PER_MINUTE). */
 export interface RefreshBudget {
@@ -100,6 +103,8 @@ export interface NewSession {
   amr?: string[];
   /** Default `now`. */
   authTime?: Date;
+  /** The provider of a social sign-in; default none. */
+  idp?: string | null;
 }
 
 /** SQL for sessions and refresh_tokens; every function takes the connection or transaction. */
@@ -109,15 +114,15 @@ export const sessionStore = {
    * and is not disabled. FOR SHARE makes a concurrent password change wait for us (and
    * then revoke this session) or makes us wait for it (and then insert nothing).
    */
-  async insertForVerifiedUser(tx: Queryable, s: NewSession, verifiedHash: string): Promise<Session | undefined> {
+  async insertForVerifiedUser(tx: Queryable, s: NewSession, verifiedHash: string | null): Promise<Session | undefined> {
     const rows = await tx.query(
-      `INSERT INTO sessions (id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, amr, auth_time)
-       SELECT $1, u.id, $3, $4, $5, $5, $6, $7, $8, $9, $11, $12 FROM users u
-       WHERE u.id = $2 AND u.password_hash = $10 AND u.disabled_at IS NULL
+      `INSERT INTO sessions (id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, amr, auth_time, idp)
+       SELECT $1, u.id, $3, $4, $5, $5, $6, $7, $8, $9, $11, $12, $13 FROM users u
+       WHERE u.id = $2 AND u.password_hash IS NOT DISTINCT FROM $10 AND u.disabled_at IS NULL
        FOR SHARE
        RETURNING id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, revoked_at, revoked_reason,
-         refresh_window_started_at, refresh_window_count, amr, auth_time, (SELECT u.roles FROM users u WHERE u.id = sessions.user_id) AS user_roles`,
-      [s.id, s.userId, s.clientId, s.remember, s.now, s.idleExpiresAt, s.absoluteExpiresAt, s.userAgent, s.ip, verifiedHash, s.amr ?? ['pwd'], s.authTime ?? s.now],
+         refresh_window_started_at, refresh_window_count, amr, auth_time, idp, (SELECT u.roles FROM users u WHERE u.id = sessions.user_id) AS user_roles`,
+      [s.id, s.userId, s.clientId, s.remember, s.now, s.idleExpiresAt, s.absoluteExpiresAt, s.userAgent, s.ip, verifiedHash, s.amr ?? ['pwd'], s.authTime ?? s.now, s.idp ?? null],
     );
     return rows[0] && toSession(rows[0]);
   },

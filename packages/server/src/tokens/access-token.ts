@@ -27,6 +27,8 @@ export interface AccessTokenSubject {
   authTime?: number;
   /** RFC 9068 §2.2.3.1; left out when empty. */
   roles?: string[];
+  /** The provider the user signed in with (social sign-in); left out for Tessera's own. */
+  idp?: string | null;
 }
 
 /** amr values that are a second factor in Tessera's own tokens. */
@@ -64,7 +66,7 @@ export function createAccessTokenIssuer(keys: KeyStore, clock: Clock, settings: 
   };
 }
 
-/** auth_time, amr, acr and roles: each only when there is something to say. */
+/** auth_time, amr, acr, roles and idp: each only when there is something to say. */
 function authenticationClaims(subject: AccessTokenSubject, acr: AccessTokenSettings['acr']): Record<string, unknown> {
   const claims: Record<string, unknown> = {};
   if (subject.authTime !== undefined) claims.auth_time = subject.authTime;
@@ -72,6 +74,7 @@ function authenticationClaims(subject: AccessTokenSubject, acr: AccessTokenSetti
   const level = subject.amr?.some((m) => SECOND_FACTORS.has(m)) ? acr?.mfa : acr?.password;
   if (level) claims.acr = level;
   if (subject.roles && subject.roles.length > 0) claims.roles = subject.roles;
+  if (subject.idp) claims.idp = subject.idp;
   return claims;
 }
 

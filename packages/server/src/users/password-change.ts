@@ -27,7 +27,7 @@ export async function storePasswordAndEndSessions(
  */
 export async function replacePasswordAndRevokeSessions(
   db: Db,
-  change: { userId: string; verifiedHash: string; newHash: string; now: Date },
+  change: { userId: string; verifiedHash: string | null; newHash: string; now: Date },
   within?: WithinRevocation,
 ): Promise<Session[] | undefined> {
   return db.transaction(async (tx) => {

@@ -64,18 +64,21 @@ export class UserService {
    */
   async authenticate(email: string, password: string): Promise<AuthenticatedUser> {
     const user = await userStore.findByEmail(this.db, normalizeEmail(email));
-    const ok = user ? await this.hasher.verify(user.passwordHash, password) : await this.hasher.verifyDummy(password);
-    if (!user || !ok || user.disabledAt) throw new AuthError('invalid_credentials', 'Invalid email or password');
-    return { user, passwordHash: await this.rehashIfOutdated(user, password) };
+    // An account without a password (created by a provider) spends the same argon2 time and
+    // fails the same way as a wrong password: the answer does not say it has none.
+    const hash = user?.passwordHash ?? null;
+    const ok = hash !== null ? await this.hasher.verify(hash, password) : await this.hasher.verifyDummy(password);
+    if (!user || hash === null || !ok || user.disabledAt) throw new AuthError('invalid_credentials', 'Invalid email or password');
+    return { user, passwordHash: await this.rehashIfOutdated(user, hash, password) };
   }
 
   /** Parameters were raised since this hash was made: upgrade it now that we know the password. */
-  private async rehashIfOutdated(user: User, password: string): Promise<string> {
-    if (!this.hasher.needsRehash(user.passwordHash)) return user.passwordHash;
+  private async rehashIfOutdated(user: User, passwordHash: string, password: string): Promise<string> {
+    if (!this.hasher.needsRehash(passwordHash)) return passwordHash;
     const upgraded = await this.hasher.hash(password);
-    const replaced = await userStore.replaceHash(this.db, user.id, user.passwordHash, upgraded);
+    const replaced = await userStore.replaceHash(this.db, user.id, passwordHash, upgraded);
     // A different hash returned tells the caller it was upgraded (AuthService logs password.rehashed).
-    if (!replaced) return user.passwordHash; // changed concurrently; the session insert will notice
+    if (!replaced) return passwordHash; // changed concurrently; the session insert will notice
     return upgraded;
   }
 
@@ -83,12 +86,14 @@ export class UserService {
     return userStore.findById(this.db, id);
   }
 
+  /** False, after the same argon2 time, for an account without a password. */
   async verifyPassword(user: User, password: string): Promise<boolean> {
+    if (user.passwordHash === null) return this.hasher.verifyDummy(password);
     return this.hasher.verify(user.passwordHash, password);
   }
 
   /** New hash + every session revoked, atomically; undefined if the hash changed meanwhile. */
-  replacePassword(userId: string, verifiedHash: string, newHash: string, within?: WithinRevocation): Promise<Session[] | undefined> {
+  replacePassword(userId: string, verifiedHash: string | null, newHash: string, within?: WithinRevocation): Promise<Session[] | undefined> {
     return replacePasswordAndRevokeSessions(this.db, { userId, verifiedHash, newHash, now: new Date(this.clock.now()) }, within);
   }
 

@@ -3,7 +3,8 @@ import type { Queryable } from '../db/db.ts';
 export interface User {
   id: string;
   email: string;
-  passwordHash: string;
+  /** NULL for an account a provider created, until a password is set through the reset flow. */
+  passwordHash: string | null;
   createdAt: Date;
   passwordChangedAt: Date;
   disabledAt: Date | null;
@@ -13,7 +14,7 @@ export interface User {
 interface UserRow {
   id: string;
   email: string;
-  password_hash: string;
+  password_hash: string | null;
   created_at: Date;
   password_changed_at: Date;
   disabled_at: Date | null;
@@ -41,12 +42,12 @@ export class EmailTakenError extends Error {
 
 /** SQL for the users table; every function takes the connection or transaction to use. */
 export const userStore = {
-  async insert(db: Queryable, user: { id: string; email: string; passwordHash: string; now: Date }): Promise<User> {
+  async insert(db: Queryable, user: { id: string; email: string; passwordHash: string | null; now: Date; emailVerified?: boolean }): Promise<User> {
     try {
       const rows = await db.query<UserRow>(
-        `INSERT INTO users (id, email, password_hash, created_at, password_changed_at)
-         VALUES ($1, $2, $3, $4, $4) RETURNING ${COLUMNS}`,
-        [user.id, user.email, user.passwordHash, user.now],
+        `INSERT INTO users (id, email, password_hash, created_at, password_changed_at, email_verified_at)
+         VALUES ($1, $2, $3, $4, $4, $5) RETURNING ${COLUMNS}`,
+        [user.id, user.email, user.passwordHash, user.now, user.emailVerified ? user.now : null],
       );
       return toUser(rows[0]!);
     } catch (err) {
