@@ -34,6 +34,11 @@ import { MfaFlows } from './mfa/mfa-flows.ts';
 import { MfaService } from './mfa/mfa-service.ts';
 import { openSecretBox, type SecretBox } from './mfa/secret-box.ts';
 import { OAuthService } from './oauth/oauth-service.ts';
+import { passkeyRoutes } from './http/routes/passkeys.ts';
+import { PasskeyAssertions } from './passkeys/passkey-assertions.ts';
+import { PasskeyService } from './passkeys/passkey-service.ts';
+import { passkeyStore } from './passkeys/passkey-store.ts';
+import { RelyingParty } from './passkeys/relying-party.ts';
 import { IdentityService } from './providers/identity-service.ts';
 import { IdentityLinker } from './providers/linking.ts';
 import { ProviderMetrics } from './providers/provider-metrics.ts';
@@ -118,7 +123,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     emailVerification: recovery.verificationHooks,
   });
   const { account, email } = recovery.services({ users, sessions, auth, mfa });
+  const rp = new RelyingParty(config.webauthn);
+  const assertions = new PasskeyAssertions({ db, clock, rp, store: passkeyStore, auth, metrics });
+  const passkeys = new PasskeyService({ db, clock, rp, store: passkeyStore, assertions, sessions, auth, metrics });
   const mfaFlows = new MfaFlows({
+    passkeys: { db, store: passkeyStore, assertions },
     auth,
     mfa,
     users,
@@ -129,7 +138,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     recoveryCodeNotice: recovery.recoveryCodeNotice,
     ...(throttle ? { throttle } : {}),
   });
-  const admin = new AdminService({ db, auth, clock, account });
+  const admin = new AdminService({ db, auth, clock, account, passkeys });
   const authenticateAdmin = createClientAuthenticator({
     realm: 'admin',
     clients: config.adminClients,
@@ -214,6 +223,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await fastify.register(sessionRoutes, routeDeps);
   await fastify.register(accountRoutes, { ...routeDeps, account, email });
   await fastify.register(mfaRoutes, { ...routeDeps, mfaFlows });
+  await fastify.register(passkeyRoutes, { ...routeDeps, passkeys });
   await fastify.register(adminRoutes, { ...routeDeps, admin, authenticateAdmin });
   await fastify.register(providerRoutes, { ...routeDeps, providerSignIn, identities });
   await fastify.register(oauthRoutes, { ...routeDeps, oauth, authenticateOAuthClient });

@@ -44,6 +44,14 @@ export const AUDIT_EVENTS = [
   'provider.refused',
   'identity.linked',
   'identity.unlinked',
+  // Passkeys (WebAuthn). `passkey.refused` carries `ceremony` and `reason` (wrong_origin,
+  // bad_signature, uv_missing…); `passkey.counter_regressed` is a cloned authenticator.
+  'passkey.registered',
+  'passkey.renamed',
+  'passkey.removed',
+  'passkey.login',
+  'passkey.refused',
+  'passkey.counter_regressed',
   // Admin API and operator commands: every action carries `admin_client` (the client id,
   // or `tessera-cli`). Failed client authentication carries `realm` and `client_id` instead.
   'client.auth_failed',

@@ -249,6 +249,8 @@ export class AuthService {
       this.audit('password.change_failed', { user_id: user.id, session_id: claims.sid, reason }, ctx);
       throw err;
     }
+    // checkPassword refuses an account without a password; this tells the compiler so.
+    if (user.passwordHash === null) throw new AuthError('invalid_credentials', 'current_password is not correct');
     const newHash = await this.deps.users.hashPassword(next);
     const currentSession = await this.deps.sessions.findById(claims.sid);
     const pending = new PendingRevocations(this.deps.denylist);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { clientListSchema, resourceClientListSchema, type ResourceClient } from './admin/client-auth.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
-import { derivedIssuer, isSecretVariable, origins } from './config-fields.ts';
+import { derivedIssuer, hostMatchesRpId, isSecretVariable, origins, webauthnOrigins } from './config-fields.ts';
 import { parseProviders, type ProviderConfig } from './providers/provider-config.ts';
 import { parseRedirectAllowlist, type AllowedPrefix } from './providers/redirect-allowlist.ts';
 import { redisConfigFrom, sentinelList, type RedisConfig } from './redis-connection.ts';
@@ -165,6 +165,14 @@ export const envSchema = z.object({
   // names: providers/provider-config.ts reads it. Both are checked there.
   PROVIDERS: z.string().optional(),
   REDIRECT_ALLOWLIST: z.string().optional(),
+  // Passkeys (docs/integrate/passkeys.md). Unset: the host and the origin of APP_URL.
+  WEBAUTHN_RP_ID: z
+    .string()
+    .max(253)
+    .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'must be a lower-case domain name (no scheme, port or path)')
+    .optional(),
+  WEBAUTHN_RP_NAME: z.string().min(1).max(100).default('Tessera'),
+  WEBAUTHN_ORIGINS: webauthnOrigins,
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -217,6 +225,8 @@ export interface Config {
   totpIssuer: string;
   /** The `acr` claim per authentication level; a level left undefined puts no acr in tokens. */
   acr: { password: string | undefined; mfa: string | undefined };
+  /** The WebAuthn relying party: its id (a domain), the name authenticators show, the origins ceremonies may come from. */
+  webauthn: WebauthnConfig;
   /** Admin API clients (HTTP Basic); empty: the admin API answers 404. */
   adminClients: Map<string, string>;
   shutdown: { timeoutMs: number; delayMs: number; lingerMs: number };
@@ -227,6 +237,12 @@ export interface Config {
   providers: ProviderConfig[];
   /** REDIRECT_ALLOWLIST: where a provider sign-in may return the browser (or app). */
   redirectAllowlist: AllowedPrefix[];
+}
+
+export interface WebauthnConfig {
+  rpId: string;
+  rpName: string;
+  origins: string[];
 }
 
 export interface MailConfig {
@@ -293,7 +309,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const redis = result.success ? redisConfigFrom(result.data, problems) : undefined;
   const providers = parseProviders(env, problems);
   const redirectAllowlist = result.success ? parseRedirectAllowlist(result.data.REDIRECT_ALLOWLIST, result.data.APP_URL, problems) : [];
-  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  const webauthn = result.success ? webauthnConfigFrom(result.data, problems) : undefined;
+  if (problems.length > 0 || !result.success || !webauthn) throw new ConfigError(problems);
   const e = result.data;
   return {
     port: e.PORT,
@@ -332,6 +349,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     totpIssuer: e.TOTP_ISSUER,
     acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },
     adminClients: e.ADMIN_CLIENTS,
+    webauthn,
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, delayMs: e.SHUTDOWN_DELAY_MS, lingerMs: e.SHUTDOWN_LINGER_MS },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED,
@@ -357,6 +375,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     providers,
     redirectAllowlist,
   };
+}
+
+/**
+ * The relying party, defaulting to APP_URL (the app users sign in to). Every web origin must
+ * be the RP ID's host or a subdomain of it, or no browser would ever run the ceremony.
+ */
+function webauthnConfigFrom(e: Parsed, problems: string[]): WebauthnConfig | undefined {
+  const app = new URL(e.APP_URL);
+  const rpId = e.WEBAUTHN_RP_ID ?? app.hostname;
+  const origins = e.WEBAUTHN_ORIGINS ?? [app.origin];
+  const foreign = origins.filter((o) => !o.startsWith('android:') && !hostMatchesRpId(new URL(o).hostname, rpId));
+  if (foreign.length > 0) {
+    problems.push(`WEBAUTHN_ORIGINS=${JSON.stringify(foreign.join(','))}: not ${rpId} or a subdomain of it (WEBAUTHN_RP_ID)`);
+    return undefined;
+  }
+  return { rpId, rpName: e.WEBAUTHN_RP_NAME, origins };
 }
 
 /** A URL's password (SMTP_URL, DATABASE_URL…) must not reach stderr with a bad value. */

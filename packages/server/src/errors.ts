@@ -43,8 +43,12 @@ export const ERROR_STATUS = {
   invalid_id_token: 401,
   provider_error: 502,
   provider_unavailable: 503,
+  // Passkeys (WebAuthn), and the rule shared by every way to sign in (last_sign_in_method).
+  invalid_passkey: 401,
+  invalid_webauthn_challenge: 401,
+  passkey_already_registered: 409,
   last_sign_in_method: 409,
-  // RFC 9470: the route needs a more recent sign-in (WWW-Authenticate says so).
+  // RFC 9470: the bearer token is valid but its sign-in too old (or too weak) for this route.
   insufficient_user_authentication: 401,
   internal_error: 500,
   service_unavailable: 503,
@@ -94,8 +98,11 @@ const TITLES: Record<ErrorCode, string> = {
   invalid_id_token: 'Invalid ID token',
   provider_error: 'The provider answered with an error',
   provider_unavailable: 'The provider cannot be reached',
+  invalid_passkey: 'Passkey not accepted',
+  invalid_webauthn_challenge: 'Unknown, expired or already used challenge',
+  passkey_already_registered: 'Passkey already registered',
   last_sign_in_method: 'Last way to sign in',
-  insufficient_user_authentication: 'A more recent sign-in is required',
+  insufficient_user_authentication: 'More recent sign-in required',
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
 };

@@ -7,6 +7,7 @@ import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
 import { mfaStore } from '../mfa/mfa-store.ts';
+import type { PasskeyService, PasskeyView } from '../passkeys/passkey-service.ts';
 import { userStore } from '../users/user-store.ts';
 import { adminStore, type AdminUserRow, type UserCursor } from './admin-store.ts';
 
@@ -68,6 +69,8 @@ export class AdminService {
       clock: Clock;
       /** Account deletion and operator set-password live with account recovery (account/). */
       account: Pick<AccountService, 'deleteAccount' | 'setPassword'>;
+      /** Passkeys are account data the operator lists and removes (a lost or stolen authenticator). */
+      passkeys?: Pick<PasskeyService, 'listOf' | 'removeOf'>;
     },
   ) {}
 
@@ -159,6 +162,27 @@ export class AdminService {
     const removed = await this.deps.db.transaction((tx) => mfaStore.removeFactor(tx, userId));
     this.audit('admin.mfa_reset', userId, actor, ctx, { had_factor: removed });
     return this.find(userId);
+  }
+
+  async listPasskeys(userId: string, actor: AdminActor, ctx: RequestContext): Promise<PasskeyView[]> {
+    const passkeys = await this.passkeys().listOf(userId);
+    this.audit('admin.user_read', userId, actor, ctx, { passkeys: passkeys.length });
+    return passkeys;
+  }
+
+  /**
+   * Removes one passkey of the user. The last way to sign in stays (409 last_sign_in_method):
+   * set a password first (PUT /admin/users/{id}/password) to take a passwordless account's
+   * last passkey away.
+   */
+  async removePasskey(userId: string, passkeyId: string, actor: AdminActor, ctx: RequestContext): Promise<void> {
+    await this.find(userId);
+    await this.passkeys().removeOf(userId, passkeyId, { by: 'admin', adminClient: actor.clientId }, ctx);
+  }
+
+  private passkeys(): NonNullable<AdminService['deps']['passkeys']> {
+    if (!this.deps.passkeys) throw new AuthError('not_found', 'Passkeys are not available here');
+    return this.deps.passkeys;
   }
 
   /** Ends every session and access token of the user on every replica; returns how many sessions. */

@@ -41,6 +41,11 @@ export function routeLimits(config: Config): Record<string, RateLimitOptions> {
     'DELETE /auth/account': credentials,
     // Second-factor codes: the per-account back-off is the real bound; this one is per address.
     'POST /auth/mfa/verify': credentials,
+    'POST /auth/mfa/webauthn/options': credentials,
+    'POST /auth/passkeys/login/options': credentials,
+    'POST /auth/passkeys/login': credentials,
+    'POST /auth/passkeys/register/options': credentials,
+    'POST /auth/passkeys/register': credentials,
     'POST /auth/mfa/step-up': credentials,
     'POST /auth/mfa/totp/enroll': credentials,
     'POST /auth/mfa/totp/confirm': credentials,

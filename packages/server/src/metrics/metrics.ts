@@ -26,6 +26,14 @@ export const noopAuthMetrics: AuthMetrics = {
   refresh() {},
 };
 
+export type PasskeyCeremony = 'registration' | 'login' | 'second_factor' | 'step_up';
+export type PasskeyOutcome = 'succeeded' | 'refused' | 'counter_regressed';
+
+/** What the passkey service reports (passkeys/passkey-service.ts). */
+export interface PasskeyMetrics {
+  passkey(ceremony: PasskeyCeremony, outcome: PasskeyOutcome): void;
+}
+
 export interface AppMetricsOptions {
   /** Node process metrics (CPU, memory, event loop, GC). Off by default: they install
    * process-wide observers, which only the long-lived server should pay for. */
@@ -37,7 +45,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 // Mirror lag: pub/sub is normally a millisecond or two; seconds mean a replica fell behind.
 const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30];
 
-export class AppMetrics implements AuthMetrics {
+export class AppMetrics implements AuthMetrics, PasskeyMetrics {
   readonly registry = new Registry();
 
   readonly httpDuration = new Histogram({
@@ -52,6 +60,13 @@ export class AppMetrics implements AuthMetrics {
     name: 'tessera_logins_total',
     help: 'Password logins by outcome (succeeded, failed, throttled by the login back-off).',
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly passkeyCeremonies = new Counter({
+    name: 'tessera_passkey_ceremonies_total',
+    help: 'Completed WebAuthn ceremonies by kind (registration, login, second_factor, step_up) and outcome (succeeded, refused, counter_regressed: a cloned authenticator).',
+    labelNames: ['ceremony', 'outcome'] as const,
     registers: [this.registry],
   });
 
@@ -93,7 +108,14 @@ export class AppMetrics implements AuthMetrics {
     // Every known series starts at 0, so rate() and absent-vs-zero alerts work from the first scrape.
     for (const outcome of ['succeeded', 'failed', 'throttled'] as const) this.logins.inc({ outcome }, 0);
     for (const kind of ['rotated', 'grace'] as const) this.refreshes.inc({ kind }, 0);
+    for (const ceremony of ['registration', 'login', 'second_factor', 'step_up'] as const) {
+      for (const outcome of ['succeeded', 'refused', 'counter_regressed'] as const) this.passkeyCeremonies.inc({ ceremony, outcome }, 0);
+    }
     for (const kind of ['session', 'token', 'user'] as const) this.revocations.inc({ kind }, 0);
+  }
+
+  passkey(ceremony: PasskeyCeremony, outcome: PasskeyOutcome): void {
+    this.passkeyCeremonies.inc({ ceremony, outcome });
   }
 
   login(outcome: LoginOutcome): void {

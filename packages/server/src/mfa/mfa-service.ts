@@ -16,6 +16,7 @@ import {
   passwordDigest,
 } from './codes.ts';
 import { mfaStore, type MfaChallenge } from './mfa-store.ts';
+import { passkeyStore } from '../passkeys/passkey-store.ts';
 import type { SecretBox } from './secret-box.ts';
 
 /** How long a login waits for its second factor. */
@@ -121,7 +122,9 @@ export class MfaService {
     provider?: { amr: string[]; idp: string };
   }): Promise<MfaRequired | undefined> {
     const status = await this.status(login.userId);
-    if (!status.active) return undefined;
+    // A passkey is a second factor too: `webauthn` joins the methods (POST /auth/mfa/webauthn/options).
+    const passkeys = await passkeyStore.countForUser(this.deps.db, login.userId);
+    if (!status.active && passkeys === 0) return undefined;
     const token = newMfaToken();
     const now = this.deps.clock.now();
     await mfaStore.purgeExpiredChallenges(this.deps.db, new Date(now), 100);
@@ -136,7 +139,11 @@ export class MfaService {
       firstAmr: login.provider?.amr ?? null,
       idp: login.provider?.idp ?? null,
     });
-    const methods = status.recoveryCodesLeft > 0 ? ['totp', 'recovery_code'] : ['totp'];
+    const methods = [
+      ...(status.active ? ['totp'] : []),
+      ...(status.active && status.recoveryCodesLeft > 0 ? ['recovery_code'] : []),
+      ...(passkeys > 0 ? ['webauthn'] : []),
+    ];
     return { mfaRequired: true, mfaToken: token, expiresIn: MFA_TOKEN_TTL_SECONDS, methods };
   }
 
@@ -144,13 +151,13 @@ export class MfaService {
    * The live challenge of an mfa_token and its user, as long as the user still has the
    * password hash it was issued for and is not disabled. Throws invalid_mfa_token.
    */
-  async openChallenge(token: string): Promise<{ challenge: MfaChallenge; user: User }> {
+  async openChallenge(token: string): Promise<{ challenge: MfaChallenge; user: User & { passwordHash: string } }> {
     const challenge = await mfaStore.findChallenge(this.deps.db, hashMfaToken(token), this.now());
     const user = challenge && (await userStore.findById(this.deps.db, challenge.userId));
-    if (!challenge || !user || user.disabledAt || passwordDigest(user.passwordHash) !== challenge.passwordDigest) {
+    if (!challenge || !user || user.disabledAt || user.passwordHash === null || passwordDigest(user.passwordHash) !== challenge.passwordDigest) {
       throw new AuthError('invalid_mfa_token', 'The mfa_token is invalid, expired or already used; log in again');
     }
-    return { challenge, user };
+    return { challenge, user: { ...user, passwordHash: user.passwordHash } };
   }
 
   /**
@@ -173,6 +180,23 @@ export class MfaService {
     if (outcome === 'gone') throw new AuthError('invalid_mfa_token', 'The mfa_token is invalid, expired or already used; log in again');
     if (outcome === 'wrong') throw new AuthError('invalid_mfa_code', 'The code is not correct, or was already used');
     return outcome;
+  }
+
+  /**
+   * Like redeemChallenge for a factor checked elsewhere (a passkey): `use` runs under the
+   * challenge's row lock and the challenge is deleted in the same transaction, so the
+   * mfa_token and the factor are used together or not at all. A `use` that throws leaves both.
+   */
+  async redeemWith<T>(challenge: MfaChallenge, use: (tx: Queryable) => Promise<T>): Promise<T> {
+    const outcome = await this.deps.db.transaction(async (tx) => {
+      const locked = await mfaStore.lockChallenge(tx, challenge.tokenHash, this.now());
+      if (!locked) return { gone: true as const };
+      const value = await use(tx);
+      await mfaStore.deleteChallenge(tx, locked.tokenHash);
+      return { gone: false as const, value };
+    });
+    if (outcome.gone) throw new AuthError('invalid_mfa_token', 'The mfa_token is invalid, expired or already used; log in again');
+    return outcome.value;
   }
 
   private now(): Date {

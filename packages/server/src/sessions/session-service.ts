@@ -99,13 +99,28 @@ export class SessionService {
   ) {}
 
   /** Opens a session for a user whose password was just verified (see insertForVerifiedUser). */
-  async create(request: NewSessionRequest): Promise<SessionWithToken | undefined> {
+  create(request: NewSessionRequest): Promise<SessionWithToken | undefined> {
+    return this.open(request, request.verifiedPasswordHash);
+  }
+
+  /**
+   * Opens a session for a user proven otherwise than by password (a passkey): `proof` runs
+   * first in the same transaction (the passkey's counter compare-and-set), so the proof and
+   * the session commit together or not at all. Undefined when the proof fails or the account
+   * is gone or disabled.
+   */
+  createWithProof(request: Omit<NewSessionRequest, 'verifiedPasswordHash'>, proof: (tx: Queryable) => Promise<boolean>): Promise<SessionWithToken | undefined> {
+    return this.open(request, null, proof);
+  }
+
+  private async open(request: Omit<NewSessionRequest, 'verifiedPasswordHash'>, verifiedHash: string | null, proof?: (tx: Queryable) => Promise<boolean>): Promise<SessionWithToken | undefined> {
     const now = this.clock.now();
     const absoluteSeconds = request.remember ? this.lifetimes.absoluteSeconds : this.lifetimes.shortSeconds;
     const absoluteExpiresAt = new Date(now + absoluteSeconds * 1000);
     const idleExpiresAt = new Date(Math.min(now + this.lifetimes.idleSeconds * 1000, absoluteExpiresAt.getTime()));
     const refreshToken = generateRefreshToken();
     return this.db.transaction(async (tx) => {
+      if (proof && !(await proof(tx))) return undefined;
       const session = await sessionStore.insertForVerifiedUser(
         tx,
         {
@@ -122,7 +137,7 @@ export class SessionService {
           idp: request.idp ?? null,
           authTime: new Date(now),
         },
-        request.verifiedPasswordHash,
+        verifiedHash,
       );
       if (!session) return undefined;
       await sessionStore.insertToken(tx, {
@@ -306,10 +321,10 @@ export class SessionService {
    * auth_time to now, for this and every later access token of the session. Undefined when
    * the session is not the user's or no longer live.
    */
-  async raise(sessionId: string, userId: string, method: string): Promise<Session | undefined> {
+  async raise(sessionId: string, userId: string, method: string | string[]): Promise<Session | undefined> {
     const session = await sessionStore.findById(this.db, sessionId);
     if (!session || session.userId !== userId || !this.isLive(session)) return undefined;
-    const amr = [...new Set([...session.amr, method])];
+    const amr = [...new Set([...session.amr, ...[method].flat()])];
     return sessionStore.raise(this.db, { id: sessionId, userId, amr, now: new Date(this.clock.now()) });
   }
 

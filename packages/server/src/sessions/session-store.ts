@@ -115,10 +115,12 @@ export const sessionStore = {
    * then revoke this session) or makes us wait for it (and then insert nothing).
    */
   async insertForVerifiedUser(tx: Queryable, s: NewSession, verifiedHash: string | null): Promise<Session | undefined> {
+    // A null hash: the caller proved the user otherwise (a passkey or a provider, in its
+    // transaction) and only asks that the account still exist and not be disabled.
     const rows = await tx.query(
       `INSERT INTO sessions (id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, amr, auth_time, idp)
        SELECT $1, u.id, $3, $4, $5, $5, $6, $7, $8, $9, $11, $12, $13 FROM users u
-       WHERE u.id = $2 AND u.password_hash IS NOT DISTINCT FROM $10 AND u.disabled_at IS NULL
+       WHERE u.id = $2 AND ($10::text IS NULL OR u.password_hash = $10) AND u.disabled_at IS NULL
        FOR SHARE
        RETURNING id, user_id, client_id, remember, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, revoked_at, revoked_reason,
          refresh_window_started_at, refresh_window_count, amr, auth_time, idp, (SELECT u.roles FROM users u WHERE u.id = sessions.user_id) AS user_roles`,

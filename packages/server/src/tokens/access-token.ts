@@ -31,8 +31,11 @@ export interface AccessTokenSubject {
   idp?: string | null;
 }
 
-/** amr values that are a second factor in Tessera's own tokens. */
-const SECOND_FACTORS = new Set(['otp']);
+/**
+ * amr values that make a token multi-factor in Tessera's own tokens (the acr level): a TOTP
+ * code, a passkey (hardware- or software-bound key, RFC 8176), or `mfa` outright.
+ */
+const SECOND_FACTORS = new Set(['otp', 'hwk', 'swk', 'mfa']);
 
 const encodeSegment = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

@@ -1,5 +1,6 @@
-// The ways a user can sign in, counted: removing the last one is refused (409
-// last_sign_in_method), so nobody locks themselves out of an account.
+// The ways an account can sign in (password, passkeys, linked identities), counted in one
+// place: removing the last one is refused (409 last_sign_in_method), so nobody locks
+// themselves out of an account.
 import type { Queryable } from '../db/db.ts';
 
 export interface SignInMethods {
@@ -8,15 +9,22 @@ export interface SignInMethods {
   identities: number;
 }
 
+/**
+ * What the account can sign in with. Inside a transaction that holds the user's row lock
+ * (userStore.lockById), the answer stays true until it commits: two removals racing on two
+ * replicas queue on that lock, and the second sees what the first left.
+ */
 export async function signInMethods(db: Queryable, userId: string): Promise<SignInMethods> {
-  const rows = await db.query<{ password: boolean; identities: number }>(
+  const rows = await db.query<{ password: boolean; passkeys: number; identities: number }>(
     `SELECT (SELECT password_hash IS NOT NULL FROM users WHERE id = $1) AS password,
+            (SELECT count(*) FROM passkeys WHERE user_id = $1)::int AS passkeys,
             (SELECT count(*) FROM identities WHERE user_id = $1)::int AS identities`,
     [userId],
   );
-  // passkeys: the passkeys branch fills this in (its table); this branch has none.
-  return { password: rows[0]?.password === true, passkeys: 0, identities: Number(rows[0]?.identities ?? 0) };
+  return { password: rows[0]?.password === true, passkeys: Number(rows[0]?.passkeys ?? 0), identities: Number(rows[0]?.identities ?? 0) };
 }
 
-/** How many ways remain; 0 means the account could no longer be signed in to. */
-export const countMethods = (m: SignInMethods): number => (m.password ? 1 : 0) + m.passkeys + m.identities;
+/** How many ways to sign in are left; removing one when this is 1 is refused. */
+export const countSignInMethods = (m: SignInMethods): number => (m.password ? 1 : 0) + m.passkeys + m.identities;
+/** The name the social-sign-in branch used for {@link countSignInMethods}. */
+export const countMethods = countSignInMethods;

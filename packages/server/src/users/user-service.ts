@@ -64,21 +64,21 @@ export class UserService {
    */
   async authenticate(email: string, password: string): Promise<AuthenticatedUser> {
     const user = await userStore.findByEmail(this.db, normalizeEmail(email));
-    // An account without a password (created by a provider) spends the same argon2 time and
-    // fails the same way as a wrong password: the answer does not say it has none.
+    // An account without a password (passkeys only, or created by a provider) spends the same argon2 time as a wrong
+    // password, and fails the same way: no timing oracle for "this account has no password".
     const hash = user?.passwordHash ?? null;
     const ok = hash !== null ? await this.hasher.verify(hash, password) : await this.hasher.verifyDummy(password);
     if (!user || hash === null || !ok || user.disabledAt) throw new AuthError('invalid_credentials', 'Invalid email or password');
-    return { user, passwordHash: await this.rehashIfOutdated(user, hash, password) };
+    return { user, passwordHash: await this.rehashIfOutdated(user.id, hash, password) };
   }
 
   /** Parameters were raised since this hash was made: upgrade it now that we know the password. */
-  private async rehashIfOutdated(user: User, passwordHash: string, password: string): Promise<string> {
-    if (!this.hasher.needsRehash(passwordHash)) return passwordHash;
+  private async rehashIfOutdated(userId: string, hash: string, password: string): Promise<string> {
+    if (!this.hasher.needsRehash(hash)) return hash;
     const upgraded = await this.hasher.hash(password);
-    const replaced = await userStore.replaceHash(this.db, user.id, passwordHash, upgraded);
+    const replaced = await userStore.replaceHash(this.db, userId, hash, upgraded);
     // A different hash returned tells the caller it was upgraded (AuthService logs password.rehashed).
-    if (!replaced) return passwordHash; // changed concurrently; the session insert will notice
+    if (!replaced) return hash; // changed concurrently; the session insert will notice
     return upgraded;
   }
 

@@ -3,7 +3,7 @@ import type { Queryable } from '../db/db.ts';
 export interface User {
   id: string;
   email: string;
-  /** NULL for an account a provider created, until a password is set through the reset flow. */
+  /** NULL for an account that signs in only otherwise (passkeys, a provider) until a password is set through the reset flow. */
   passwordHash: string | null;
   createdAt: Date;
   passwordChangedAt: Date;

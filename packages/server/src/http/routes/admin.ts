@@ -21,6 +21,7 @@ declare module 'fastify' {
 export type AuthenticateClient = (authorization: string | undefined, ctx: RequestContext) => Promise<string>;
 
 const userIdParam = z.strictObject({ id: z.uuid('must be a user id (UUID)') });
+const passkeyParams = z.strictObject({ id: z.uuid('must be a user id (UUID)'), passkeyId: z.uuid('must be a passkey id (UUID)') });
 const listQuery = z.strictObject({
   query: z.string().min(1, 'must not be empty').max(320, 'is too long').optional(),
   cursor: z.string().max(512, 'is too long').optional(),
@@ -80,6 +81,16 @@ export async function adminRoutes(app: FastifyInstance, deps: RouteDeps & { admi
 
   app.delete('/admin/users/:id/mfa', async (request, reply) => {
     return noStore(reply).send(await admin.resetMfa(userId(request), actor(request), requestContext(request)));
+  });
+
+  app.get('/admin/users/:id/passkeys', async (request, reply) => {
+    return noStore(reply).send({ passkeys: await admin.listPasskeys(userId(request), actor(request), requestContext(request)) });
+  });
+
+  app.delete('/admin/users/:id/passkeys/:passkeyId', async (request, reply) => {
+    const params = parseWith(passkeyParams, request.params);
+    await admin.removePasskey(params.id, params.passkeyId, actor(request), requestContext(request));
+    return reply.code(204).send();
   });
 
   app.delete('/admin/users/:id/sessions', async (request, reply) => {

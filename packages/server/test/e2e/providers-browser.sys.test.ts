@@ -1,0 +1,90 @@
+// Sign-in with a provider end to end (issue 22): the example SPA in headless Chromium, "Acme"
+// (panva's oidc-provider on loopback), Tessera replicas behind nginx. The sign-in starts on
+// one replica (the page talks to it directly), Acme sends the browser back to the balancer's
+// callback (any replica: the state is shared), the SPA trades the one-time code with its
+// PKCE verifier through nginx, and the session works on every replica.
+import type { Page } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { skipWithoutChromium } from '../helpers/browser.ts';
+import { startAcme, type Acme } from './acme-idp.ts';
+import { useSpaCluster } from './spa-cluster.ts';
+
+const state = (page: Page, value: string) => page.locator(`#status[data-state="${value}"]`).waitFor();
+const ALICE = { login: 'alice', email: 'alice@acme.test' };
+
+describe.skipIf(skipWithoutChromium)('sign-in with a provider through the example SPA on replicas behind nginx (Chromium, oidc-provider)', () => {
+  let acme: Acme | undefined;
+  const stack = useSpaCluster('providers-e2e', {
+    env: async (_spaUrl, api) => {
+      acme = await startAcme({
+        redirectUris: [`${api}/auth/providers/acme/callback`],
+        accounts: { [ALICE.login]: { email: ALICE.email, email_verified: true } },
+      });
+      return { PROVIDERS: 'acme', ...acme.env('acme') };
+    },
+  });
+  afterAll(() => acme?.close());
+
+  it('signs in with Acme: start on replica 0, callback through nginx, a clean address bar, a session every replica honours', async () => {
+    const s = stack();
+    const page = await s.open('/', s.replica(0));
+    await state(page, 'logged-out');
+    await page.locator('#provider-acme').waitFor();
+    expect(await page.textContent('#provider-acme')).toBe('Sign in with Acme');
+
+    const starts: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/auth/providers/acme/start') && r.method() === 'POST') starts.push(r.url());
+    });
+    page.on('response', (r) => console.log('DEBUG', r.status(), r.request().method(), r.url().slice(0, 160), r.headers().location ?? ''));
+    page.on('console', (m) => console.log('DEBUG console', m.text()));
+    await page.click('#provider-acme');
+    await page.waitForURL(`${acme!.issuer}/**`);
+    expect(starts).toEqual([`${s.replica(0)}/auth/providers/acme/start`]);
+    // The verifier waits in this tab's sessionStorage; only its S256 challenge went to Tessera.
+    await page.fill('input[name="login"]', ALICE.login);
+    await page.fill('input[name="password"]', 'any password Acme accepts');
+    const callback = page.waitForRequest((r) => r.url().startsWith(`${s.api}/auth/providers/acme/callback?`));
+    const exchange = page.waitForResponse((r) => r.url() === `${s.api}/auth/providers/token`);
+    await page.click('button[type="submit"]');
+    await callback;
+    await new Promise((r) => setTimeout(r, 5000));
+    console.log('DEBUG url', page.url(), await page.textContent('#error').catch(() => 'no error el'), await page.content().catch(() => '').then((c) => c.slice(0, 500)));
+    const tokens = (await (await exchange).json()) as { access_token: string; refresh_token?: string };
+    expect(tokens.refresh_token).toBeUndefined(); // cookie delivery
+    await state(page, 'logged-in');
+    expect(await page.textContent('#me-email')).toBe(ALICE.email);
+    expect(await page.textContent('#token-idp')).toBe(' via acme');
+    // The one-time code left the address bar and the history before it was used.
+    expect(page.url()).toBe(`${s.spa.url}/`);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+
+    // The access token works on every replica, and the refresh cookie through the balancer.
+    for (let i = 0; i < s.cluster.replicas.length; i++) {
+      const me = await fetch(`${s.replica(i)}/auth/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(me.status, `replica ${i}`).toBe(200);
+      expect(((await me.json()) as { email: string }).email).toBe(ALICE.email);
+    }
+    await page.reload();
+    await state(page, 'logged-in');
+    expect(await page.textContent('#me-email')).toBe(ALICE.email);
+
+    // The account page lists the identity; unlinking the only way to sign in is refused.
+    await expect.poll(() => page.locator('#identity-list li').count()).toBe(1);
+    expect(await page.getAttribute('#identity-list li', 'data-provider')).toBe('acme');
+    expect(await page.textContent('#identity-list li')).toContain(ALICE.email);
+    await page.click('#identity-list button[data-unlink-identity]');
+    await expect.poll(() => page.textContent('#error')).toContain('last_sign_in_method');
+    await expect.poll(() => page.locator('#identity-list li').count()).toBe(1);
+
+    // Back through the address bar with the used code: no verifier in this tab, nothing sent.
+    const replays: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/auth/providers/token')) replays.push(r.url());
+    });
+    await page.goto(`${s.spa.url}/auth/callback?code=replayed-or-planted`);
+    await expect.poll(() => page.textContent('#error')).toContain('pkce_verifier_missing');
+    expect(replays).toEqual([]);
+    expect(page.url()).toBe(`${s.spa.url}/`);
+  }, 180_000);
+});
