@@ -51,7 +51,9 @@ export class Providers {
 
   constructor(private readonly port: ClientPort) {
     this.storage = sessionStorageOrMemory();
-    this.key = `tessera:pkce:${port.baseUrl}`;
+    // One key per tab, not per baseUrl: the page that receives the redirect may reach Tessera
+    // by another address than the one that started (another replica, a proxy's hostname).
+    this.key = 'tessera:pkce';
   }
 
   async list(): Promise<Provider[]> {

@@ -36,8 +36,6 @@ describe.skipIf(skipWithoutChromium)('sign-in with a provider through the exampl
     page.on('request', (r) => {
       if (r.url().endsWith('/auth/providers/acme/start') && r.method() === 'POST') starts.push(r.url());
     });
-    page.on('response', (r) => console.log('DEBUG', r.status(), r.request().method(), r.url().slice(0, 160), r.headers().location ?? ''));
-    page.on('console', (m) => console.log('DEBUG console', m.text()));
     await page.click('#provider-acme');
     await page.waitForURL(`${acme!.issuer}/**`);
     expect(starts).toEqual([`${s.replica(0)}/auth/providers/acme/start`]);
@@ -48,8 +46,6 @@ describe.skipIf(skipWithoutChromium)('sign-in with a provider through the exampl
     const exchange = page.waitForResponse((r) => r.url() === `${s.api}/auth/providers/token`);
     await page.click('button[type="submit"]');
     await callback;
-    await new Promise((r) => setTimeout(r, 5000));
-    console.log('DEBUG url', page.url(), await page.textContent('#error').catch(() => 'no error el'), await page.content().catch(() => '').then((c) => c.slice(0, 500)));
     const tokens = (await (await exchange).json()) as { access_token: string; refresh_token?: string };
     expect(tokens.refresh_token).toBeUndefined(); // cookie delivery
     await state(page, 'logged-in');
