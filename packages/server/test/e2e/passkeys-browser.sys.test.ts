@@ -76,7 +76,7 @@ describe.skipIf(skipWithoutChromium)('passkeys through the example SPA on replic
     await state(page, 'logged-out');
     await s.open('/', s.api, page);
     await state(page, 'logged-out');
-    await page.locator('#passkey-autofill[data-state="waiting"]').waitFor();
+    await page.locator('#passkey-autofill[data-state="waiting"]').waitFor({ state: 'attached' });
     await authenticator.presence(true);
     await page.click('#passkey-login-button');
     await state(page, 'logged-in');
@@ -89,7 +89,7 @@ describe.skipIf(skipWithoutChromium)('passkeys through the example SPA on replic
     // 3. The autofill: on the login page the authenticator answers the waiting request, as a
     //    user picking the passkey under the email field would.
     await page.click('#logout-button');
-    await page.locator('#passkey-autofill[data-state="used"]').waitFor();
+    await page.locator('#passkey-autofill[data-state="used"]').waitFor({ state: 'attached' });
     await state(page, 'logged-in');
     expect(await page.textContent('#me-email')).toBe(email);
     expect(await amr(page)).toEqual(expect.arrayContaining(['hwk', 'user']));
@@ -120,7 +120,7 @@ describe.skipIf(skipWithoutChromium)('passkeys through the example SPA on replic
     await expect.poll(() => page.locator('#passkey-list li').count()).toBe(0);
     await expect.poll(() => page.textContent('#error')).toBe('passkey removed');
     await page.click('#logout-button');
-    await page.locator('#passkey-autofill[data-state="failed"]').waitFor();
+    await page.locator('#passkey-autofill[data-state="failed"]').waitFor({ state: 'attached' });
     expect(await page.getAttribute('#status', 'data-state')).toBe('logged-out');
   }, 180_000);
 });
