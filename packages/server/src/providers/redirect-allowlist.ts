@@ -17,7 +17,7 @@ export function parseRedirectAllowlist(value: string | undefined, appUrl: string
   for (const entry of entries) {
     const url = tryUrl(entry);
     if (!url || url.username || url.password || url.search || url.hash || !url.host) {
-      problems.push(`REDIRECT_ALLOWLIST: "${entry}" must be a URL prefix with a host and no query, fragment or credentials (e.g. https://app.example.com/auth or myapp://auth)`);
+      problems.push(`REDIRECT_ALLOWLIST: "${entry.replace(/\/\/[^/@\s]*@/, '//[redacted]@')}" must be a URL prefix with a host and no query, fragment or credentials (e.g. https://app.example.com/auth or myapp://auth)`);
       continue;
     }
     allowed.push({ protocol: url.protocol, host: url.host, path: url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/` });
