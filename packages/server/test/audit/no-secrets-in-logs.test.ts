@@ -13,6 +13,7 @@ import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { bearer, decodeJwt, PASSWORD, uniqueEmail, type Tokens } from '../helpers/flows.ts';
 import { codeFor, nextStep } from '../helpers/totp.ts';
 import { TestSmtpServer } from '../helpers/smtp.ts';
+import { SoftwareAuthenticator } from '../helpers/webauthn-authenticator.ts';
 
 const UA = 'NoSecretsAudit/1.0 (test)';
 const CLIENT_ID = 'rs-audit';
@@ -48,8 +49,10 @@ describe('logs at level trace never contain a secret', () => {
   let smtp: TestSmtpServer;
   // Account recovery: a second user, who resets, verifies, changes address and is deleted.
   const recovery = { id: '', email: '', newEmail: '', sessions: {} as Record<string, string>, refusedId: '' };
+  // Passkeys: a third user registers one, renames it, signs in with it, is refused, and removes it.
+  const passkeys = { userId: '', passkeyId: '', session: '' };
 
-  const send = async (options: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; payload?: unknown; headers?: Record<string, string> }) => {
+  const send = async (options: { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string; payload?: unknown; headers?: Record<string, string> }) => {
     const res: LightMyRequestResponse = await t.fastify.inject({ ...options, headers: { 'user-agent': UA, ...options.headers } } as never);
     for (const c of res.cookies) if (c.value) secrets.add(c.value);
     return res;
@@ -268,6 +271,24 @@ describe('logs at level trace never contain a secret', () => {
     expect((await remove(RESET_PASSWORD)).statusCode).toBe(204);
   });
 
+  it('runs the passkey flows', async () => {
+    const passkeyEmail = uniqueEmail('audit-passkey');
+    passkeys.userId = ((await post('/auth/register', { email: passkeyEmail, password: PASSWORD })).json() as { id: string }).id;
+    const tokens = keep(await post('/auth/login', { email: passkeyEmail, password: PASSWORD }));
+    passkeys.session = sid(tokens);
+    const authenticator = new SoftwareAuthenticator();
+    const options = (await post('/auth/passkeys/register/options', {}, bearer(tokens.access_token))).json();
+    const registered = await post('/auth/passkeys/register', { credential: authenticator.register(options) }, bearer(tokens.access_token));
+    expect(registered.statusCode, registered.body).toBe(201);
+    passkeys.passkeyId = (registered.json() as { id: string }).id;
+    expect((await send({ method: 'PATCH', url: `/auth/passkeys/${passkeys.passkeyId}`, payload: { name: 'Laptop' }, headers: bearer(tokens.access_token) })).statusCode).toBe(200);
+    const signIn = async (tamper = {}) => post('/auth/passkeys/login', { credential: authenticator.assert((await post('/auth/passkeys/login/options', {})).json(), tamper) });
+    keep(await signIn());
+    expect((await signIn({ origin: 'https://evil.example' })).statusCode).toBe(401);
+    expect((await signIn({ signCount: 1 })).statusCode).toBe(401);
+    expect((await send({ method: 'DELETE', url: `/auth/passkeys/${passkeys.passkeyId}`, headers: bearer(tokens.access_token) })).statusCode).toBe(204);
+  });
+
   it('no secret, token, signature, cookie or hash appears in any line', async () => {
     const users = await t.db.query<{ password_hash: string }>('SELECT password_hash FROM users');
     for (const { password_hash } of users) {
@@ -363,6 +384,12 @@ describe('logs at level trace never contain a secret', () => {
     expect(audit.find((l) => l.event === 'mail.failed')?.level).toBe(40);
     // Audit lines never carry an address either.
     for (const line of audit) expect(JSON.stringify(line)).not.toContain(recovery.email);
+    find('passkey.registered', { user_id: passkeys.userId, session_id: passkeys.session, passkey_id: passkeys.passkeyId });
+    find('passkey.renamed', { user_id: passkeys.userId, passkey_id: passkeys.passkeyId });
+    find('passkey.login', { user_id: passkeys.userId, passkey_id: passkeys.passkeyId });
+    find('passkey.refused', { user_id: null, ceremony: 'login', reason: 'wrong_origin' });
+    find('passkey.counter_regressed', { user_id: passkeys.userId, passkey_id: passkeys.passkeyId });
+    find('passkey.removed', { user_id: passkeys.userId, session_id: passkeys.session, by: 'user' });
     // Every event of the closed list was seen (a rehash needs older argon2 parameters than these).
     const seen = new Set(audit.map((l) => l.event));
     expect(AUDIT_EVENTS.filter((e) => !e.startsWith('key.') && !seen.has(e))).toEqual(['password.rehashed']);

@@ -1,6 +1,8 @@
 // Passkeys end to end on the embedded database: registration, the list, renaming, removal,
 // passwordless sign-in, and that such a sign-in is a session like any other.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkRequirements } from '@tessera/verifier';
+import { toSeconds } from '../../src/clock.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { bearer, decodeJwt, expectProblem, login, me, PASSWORD, refresh, register, signUp, type Tokens } from '../helpers/flows.ts';
 import { SoftwareAuthenticator } from '../helpers/webauthn-authenticator.ts';
@@ -60,6 +62,8 @@ describe('passwordless sign-in', () => {
     const pair = res.json() as Tokens;
     const claims = decodeJwt(pair.access_token).payload;
     expect(claims).toMatchObject({ sub: user.id, amr: ['hwk', 'user', 'mfa'] });
+    // @tessera/verifier's requireAuth({ mfa: true }) takes a UV passkey sign-in as multi-factor.
+    expect(checkRequirements(claims as never, { mfa: true, maxAge: 60 }, { now: toSeconds(t.clock.now()) })).toBeUndefined();
     expect((await me(t.fastify, pair.access_token)).statusCode).toBe(200);
     const rotated = await refresh(t.fastify, pair.refresh_token);
     expect(rotated.statusCode).toBe(200);
