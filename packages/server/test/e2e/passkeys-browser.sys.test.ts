@@ -40,6 +40,8 @@ async function virtualAuthenticator(page: Page) {
 
 describe.skipIf(skipWithoutChromium)('passkeys through the example SPA on replicas behind nginx (Chromium, virtual authenticator)', () => {
   const stack = useSpaCluster('passkeys-e2e', {
+    // Two replicas: enough for nginx's round robin to split a flow, light on a shared 2-core machine.
+    replicas: 2,
     env: (spaUrl) => ({ WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: spaUrl }),
   });
 

@@ -1,8 +1,9 @@
 // Sign-in with a provider end to end (issue 22): the example SPA in headless Chromium, "Acme"
 // (panva's oidc-provider on loopback), Tessera replicas behind nginx. The sign-in starts on
 // one replica (the page talks to it directly), Acme sends the browser back to the balancer's
-// callback (any replica: the state is shared), the SPA trades the one-time code with its
-// PKCE verifier through nginx, and the session works on every replica.
+// callback, which nginx's round robin hands to the other replica (checked in their request
+// logs), the SPA trades the one-time code with its PKCE verifier through nginx, and the
+// session works on every replica.
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipWithoutChromium } from '../helpers/browser.ts';
@@ -15,19 +16,30 @@ const ALICE = { login: 'alice', email: 'alice@acme.test' };
 describe.skipIf(skipWithoutChromium)('sign-in with a provider through the example SPA on replicas behind nginx (Chromium, oidc-provider)', () => {
   let acme: Acme | undefined;
   const stack = useSpaCluster('providers-e2e', {
+    // Two replicas: enough for nginx's round robin to split a flow, light on a shared 2-core machine.
+    replicas: 2,
     env: async (_spaUrl, api) => {
       acme = await startAcme({
         redirectUris: [`${api}/auth/providers/acme/callback`],
         accounts: { [ALICE.login]: { email: ALICE.email, email_verified: true } },
       });
-      return { PROVIDERS: 'acme', ...acme.env('acme') };
+      // Request lines (info) say which replica served what (never the query: logger.ts).
+      return { PROVIDERS: 'acme', LOG_LEVEL: 'info', ...acme.env('acme') };
     },
   });
   afterAll(() => acme?.close());
 
-  it('signs in with Acme: start on replica 0, callback through nginx, a clean address bar, a session every replica honours', async () => {
+  it('signs in with Acme: start on one replica, the callback through nginx on the other, a clean address bar, a session every replica honours', async () => {
     const s = stack();
-    const page = await s.open('/', s.replica(0));
+    /** How many requests for `path` each replica has logged. */
+    const served = (path: string) => s.cluster.replicas.map((r) => r.output().split(`"${path}"`).length - 1);
+    // nginx (one worker, round robin) sends its next request to the replica after the one
+    // that answers this one: start on that replica, so the callback lands on the other.
+    const before = served('/auth/identities');
+    await (await fetch(`${s.api}/auth/identities`)).arrayBuffer();
+    await expect.poll(() => served('/auth/identities').some((n, i) => n > before[i]!)).toBe(true);
+    const starter = served('/auth/identities').findIndex((n, i) => n > before[i]!);
+    const page = await s.open('/', s.replica(starter));
     await state(page, 'logged-out');
     await page.locator('#provider-acme').waitFor();
     expect(await page.textContent('#provider-acme')).toBe('Sign in with Acme');
@@ -38,7 +50,7 @@ describe.skipIf(skipWithoutChromium)('sign-in with a provider through the exampl
     });
     await page.click('#provider-acme');
     await page.waitForURL(`${acme!.issuer}/**`);
-    expect(starts).toEqual([`${s.replica(0)}/auth/providers/acme/start`]);
+    expect(starts).toEqual([`${s.replica(starter)}/auth/providers/acme/start`]);
     // The verifier waits in this tab's sessionStorage; only its S256 challenge went to Tessera.
     await page.fill('input[name="login"]', ALICE.login);
     await page.fill('input[name="password"]', 'any password Acme accepts');
@@ -51,6 +63,9 @@ describe.skipIf(skipWithoutChromium)('sign-in with a provider through the exampl
     await state(page, 'logged-in');
     expect(await page.textContent('#me-email')).toBe(ALICE.email);
     expect(await page.textContent('#token-idp')).toBe(' via acme');
+    // The flow began on one replica and its callback was completed by the other.
+    await expect.poll(() => served('/auth/providers/acme/callback').reduce((a, b) => a + b)).toBe(1);
+    expect(served('/auth/providers/acme/callback')[starter]).toBe(0);
     // The one-time code left the address bar and the history before it was used.
     expect(page.url()).toBe(`${s.spa.url}/`);
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
