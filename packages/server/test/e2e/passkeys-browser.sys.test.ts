@@ -1,9 +1,10 @@
 // Passkeys end to end (issue 21): the example SPA in headless Chromium with a CDP virtual
 // authenticator (CTAP2, resident keys, user verification), Tessera replicas behind nginx.
 // The passkey is added through one replica, then used through the balancer (nginx's round
-// robin sends a ceremony's options and its answer to different replicas): the sign-in
-// button, the email field's autofill, the second factor of a password login, a step-up,
-// and its removal.
+// robin sends a ceremony's options and its answer to different replicas): the email field's
+// autofill, the sign-in button in another browser holding a copy of it (that browser reports
+// no autofill, so no waiting conditional request races the button), the second factor of a
+// password login, a step-up, and its removal.
 import type { CDPSession, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { skipWithoutChromium } from '../helpers/browser.ts';
@@ -27,14 +28,11 @@ async function virtualAuthenticator(page: Page) {
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
   });
+  const credentialsOf = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
   return {
-    credentials: async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials,
-    /**
-     * On: the authenticator answers at once, as a user touching it would (it also answers
-     * the autofill's waiting request). Off: requests wait, as for a user who has not chosen.
-     * A request keeps the setting it started under.
-     */
-    presence: (enabled: boolean) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled }),
+    credentials: credentialsOf,
+    /** A copy of a passkey from another authenticator (its private key and counter). */
+    add: (credential: Awaited<ReturnType<typeof credentialsOf>>[number]) => cdp.send('WebAuthn.addCredential', { authenticatorId, credential }),
   };
 }
 
@@ -72,57 +70,62 @@ describe.skipIf(skipWithoutChromium)('passkeys through the example SPA on replic
     const [credential] = await authenticator.credentials();
     expect(credential).toMatchObject({ rpId: 'localhost', isResidentCredential: true });
 
-    // 2. Through nginx, the button: the autofill's request waits (nobody chose), the button aborts it and asks.
-    await authenticator.presence(false);
+    // 2. Through nginx, the autofill: the login page's waiting request is answered by the
+    //    authenticator at once, as a user picking the passkey under the email field would.
     await page.click('#logout-button');
     await state(page, 'logged-out');
     await s.open('/', s.api, page);
-    await state(page, 'logged-out');
-    await page.locator('#passkey-autofill[data-state="waiting"]').waitFor({ state: 'attached' });
-    await authenticator.presence(true);
-    await page.click('#passkey-login-button');
+    await page.locator('#passkey-autofill[data-state="used"]').waitFor({ state: 'attached' });
     await state(page, 'logged-in');
     expect(await page.textContent('#me-email')).toBe(email);
     // A device-bound passkey (hwk), the user present and verified (mfa): no password in it.
     expect(await amr(page)).toEqual(expect.arrayContaining(['hwk', 'user', 'mfa']));
     expect(await amr(page)).not.toContain('pwd');
-    expect(await page.getAttribute('#passkey-autofill', 'data-state')).toBe('off');
 
-    // 3. The autofill: on the login page the authenticator answers the waiting request, as a
-    //    user picking the passkey under the email field would.
-    await page.click('#logout-button');
-    await page.locator('#passkey-autofill[data-state="used"]').waitFor({ state: 'attached' });
-    await state(page, 'logged-in');
-    expect(await page.textContent('#me-email')).toBe(email);
-    expect(await amr(page)).toEqual(expect.arrayContaining(['hwk', 'user']));
+    // 3. Another browser, without passkey autofill, holding a copy of the passkey (as a synced
+    //    one would be): "Sign in with a passkey", through nginx.
+    const other = await s.newPage();
+    await other.addInitScript(() => {
+      PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+    });
+    const copy = await virtualAuthenticator(other);
+    const [used] = await authenticator.credentials();
+    await copy.add(used!);
+    await s.open('/', s.api, other);
+    await state(other, 'logged-out');
+    expect(await other.getAttribute('#passkey-autofill', 'data-state')).toBe('off');
+    await other.click('#passkey-login-button');
+    await state(other, 'logged-in');
+    expect(await other.textContent('#me-email')).toBe(email);
+    expect(await amr(other)).toEqual(expect.arrayContaining(['hwk', 'user']));
 
     // 4. The second factor: a password login of an account with a passkey asks for it.
-    await authenticator.presence(false);
-    await page.click('#logout-button');
-    await state(page, 'logged-out');
-    await passwordLogin(page, email);
-    await state(page, 'mfa-required');
-    await page.locator('#mfa-passkey').waitFor({ state: 'visible' });
-    await authenticator.presence(true);
-    await page.click('#mfa-passkey');
-    await state(page, 'logged-in');
-    expect(await amr(page)).toEqual(expect.arrayContaining(['pwd', 'hwk']));
+    await other.click('#logout-button');
+    await state(other, 'logged-out');
+    await passwordLogin(other, email);
+    await state(other, 'mfa-required');
+    await other.locator('#mfa-passkey').waitFor({ state: 'visible' });
+    await other.click('#mfa-passkey');
+    await state(other, 'logged-in');
+    expect(await amr(other)).toEqual(expect.arrayContaining(['pwd', 'hwk']));
 
     // 5. Step-up: the same session gets a fresh auth_time.
-    const before = await authTime(page);
+    const before = await authTime(other);
     expect(before).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, Math.max(0, (before + 1) * 1000 + 100 - Date.now())));
-    await page.locator('#step-up-passkey-button').waitFor({ state: 'visible' });
-    await page.click('#step-up-passkey-button');
-    await expect.poll(() => authTime(page)).toBeGreaterThan(before);
-    await expect.poll(() => page.textContent('#error')).toBe('confirmed');
+    await other.locator('#step-up-passkey-button').waitFor({ state: 'visible' });
+    await other.click('#step-up-passkey-button');
+    await expect.poll(() => authTime(other)).toBeGreaterThan(before);
+    await expect.poll(() => other.textContent('#error')).toBe('confirmed');
 
     // 6. Removed: gone from the list, and the authenticator's copy no longer signs in.
-    await page.click('#passkey-list button[data-remove-passkey]');
-    await expect.poll(() => page.locator('#passkey-list li').count()).toBe(0);
-    await expect.poll(() => page.textContent('#error')).toBe('passkey removed');
-    await page.click('#logout-button');
-    await page.locator('#passkey-autofill[data-state="failed"]').waitFor({ state: 'attached' });
-    expect(await page.getAttribute('#status', 'data-state')).toBe('logged-out');
+    await other.click('#passkey-list button[data-remove-passkey]');
+    await expect.poll(() => other.locator('#passkey-list li').count()).toBe(0);
+    await expect.poll(() => other.textContent('#error')).toBe('passkey removed');
+    await other.click('#logout-button');
+    await state(other, 'logged-out');
+    await other.click('#passkey-login-button');
+    await expect.poll(() => other.textContent('#error')).toMatch(/^401 /);
+    expect(await other.getAttribute('#status', 'data-state')).toBe('logged-out');
   }, 180_000);
 });
