@@ -20,9 +20,14 @@
 // browsers never send a fragment to a server, nor put it in a Referer. The page takes it
 // out of the address bar (and the history) at once, then posts it to the API.
 //
+// Passkeys (passkeys-ui.js) and sign-in with a provider (providers-ui.js) live in modules of
+// their own; this file wires them to the views.
+//
 // serve.ts serves the built package (packages/client/dist) under /vendor/tessera-client/;
 // an app with a bundler would write `import { TesseraClient } from '@tessera/client'`.
 import { TesseraClient, TesseraError } from './vendor/tessera-client/index.js';
+import { initPasskeys, offerSecondFactor, resetPasskeyView, showPasskeys, startAutofill, stopAutofill } from './passkeys-ui.js';
+import { CALLBACK_PATH, completeSignIn, initProviders, showIdentities } from './providers-ui.js';
 
 const api = resolveApi();
 const auth = new TesseraClient({ baseUrl: api, refreshMarginSeconds: 60 });
@@ -39,14 +44,34 @@ function resolveApi() {
   return url.origin + url.pathname.replace(/\/+$/, '');
 }
 
+/** The access token's claims: public (no secret in them), shown to say how this session signed in. */
+function claimsOf(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+  } catch {
+    return {};
+  }
+}
+
+/** A feature the Tessera behind this page does not have (404) leaves its part of the page empty. */
+const unlessMissing = (what) => (err) => {
+  if (!(err instanceof TesseraError && err.status === 404)) showError(`${what}: ${describe(err)}`);
+};
+
 function describe(err) {
   return err instanceof TesseraError ? `${err.status} ${err.code}: ${err.message}` : String(err && err.message ? err.message : err);
 }
 
 // --- session events ------------------------------------------------------------------------
 
-auth.on('session', ({ expiresAt }) => {
+auth.on('session', ({ accessToken, expiresAt }) => {
   $('token-expires').textContent = new Date(expiresAt).toLocaleTimeString();
+  const claims = claimsOf(accessToken);
+  $('token-amr').textContent = (claims.amr || []).join(' ');
+  $('token-idp').textContent = claims.idp ? ` via ${claims.idp}` : '';
+  $('token-auth-time').dataset.epoch = String(claims.auth_time ?? '');
+  $('token-auth-time').textContent = claims.auth_time ? new Date(claims.auth_time * 1000).toLocaleTimeString() : '';
   refreshCount += 1;
   $('token-count').textContent = String(refreshCount);
   if ($('status').dataset.state !== 'logged-in') void loadMe();
@@ -76,6 +101,7 @@ async function loadMe() {
   $('resend-button').hidden = me.email_verified;
   // The account page shows even when the second factor's status cannot be read.
   await showMfaStatus().catch((err) => showError(`two-factor status: ${describe(err)}`));
+  await Promise.all([showPasskeys().catch(unlessMissing('passkeys')), showIdentities().catch(unlessMissing('linked accounts'))]);
   showLoggedIn();
 }
 
@@ -87,7 +113,7 @@ async function login(event) {
   const remember = /** @type {HTMLInputElement} */ ($('login-remember')).checked;
   try {
     const result = await auth.login({ email, password: password.value, remember });
-    if (result.status === 'mfa_required') askForSecondFactor(result.mfaToken, result.expiresIn);
+    if (result.status === 'mfa_required') askForSecondFactor(result.mfaToken, result.expiresIn, result.methods);
   } finally {
     password.value = '';
   }
@@ -98,12 +124,14 @@ async function login(event) {
 /** The login waiting for its second factor: the mfa_token (kept in memory only) and its expiry timer. */
 let pendingMfa = null;
 
-function askForSecondFactor(mfaToken, expiresIn) {
+function askForSecondFactor(mfaToken, expiresIn, methods = []) {
   forgetPendingMfa();
+  stopAutofill();
   // The token dies after expiresIn seconds at the server: go back to the password form then,
   // rather than let the user type a code that can only be refused.
   pendingMfa = { mfaToken, timer: setTimeout(() => mfaExpired(), expiresIn * 1000) };
   useRecoveryCode(false);
+  offerSecondFactor(methods, (verify) => completeSecondFactor(verify).catch((err) => showError(describe(err))));
   setStatus('mfa-required');
   $('logged-out').hidden = true;
   $('mfa').hidden = false;
@@ -133,17 +161,23 @@ function useRecoveryCode(on) {
 async function verifySecondFactor(event) {
   event.preventDefault();
   clearError();
-  if (!pendingMfa) return mfaExpired();
   const code = /** @type {HTMLInputElement} */ ($('mfa-code'));
   const recovery = /** @type {HTMLInputElement} */ ($('mfa-recovery-code'));
   const factor = $('mfa-recovery-label').hidden ? { code: code.value } : { recoveryCode: recovery.value };
+  await completeSecondFactor((mfaToken) => auth.verifyMfa({ mfaToken, ...factor }));
+}
+
+/** Sends the pending login's mfa_token with a factor (`verify`: a code, a recovery code or a passkey). */
+async function completeSecondFactor(verify) {
+  if (!pendingMfa) return mfaExpired();
   try {
     // Success: the session event loads /auth/me and shows the signed-in view.
-    await auth.verifyMfa({ mfaToken: pendingMfa.mfaToken, ...factor });
+    await verify(pendingMfa.mfaToken);
     forgetPendingMfa();
   } catch (err) {
-    code.value = '';
-    recovery.value = '';
+    /** @type {HTMLInputElement} */ ($('mfa-code')).value = '';
+    /** @type {HTMLInputElement} */ ($('mfa-recovery-code')).value = '';
+    if (err instanceof TesseraError && err.code === 'passkey_cancelled') return showError('no passkey was used: try again, or use a code');
     // Expired, used, or spent by too many wrong codes: only a new login helps.
     if (err instanceof TesseraError && err.code === 'invalid_mfa_token') return showLoggedOut(`The sign-in expired (${describe(err)}): log in again.`);
     throw err;
@@ -310,6 +344,7 @@ function setStatus(state) {
 }
 
 function showLoggedIn() {
+  stopAutofill();
   setStatus('logged-in');
   $('logged-in').hidden = false;
   $('logged-out').hidden = true;
@@ -325,6 +360,8 @@ function showLoggedOut(message = '') {
   $('logged-in').hidden = true;
   $('mfa').hidden = true;
   $('logged-out').hidden = false;
+  resetPasskeyView();
+  startAutofill();
   if (message) showError(message);
 }
 
@@ -356,6 +393,10 @@ async function start() {
   $('resend-button').addEventListener('click', () => resendVerification().catch(report));
   $('logout-button').addEventListener('click', () => auth.logout().catch(report));
   $('logout-all-button').addEventListener('click', () => auth.logoutAll().catch(report));
+  const ui = { auth, $, showError, clearError, describe };
+  await initPasskeys(ui);
+  // The buttons appear when Tessera answers; the page does not wait for them.
+  void initProviders(ui);
 
   const route = location.pathname.replace(/\/+$/, '');
   if (['/reset-password', '/verify-email', '/confirm-email-change'].includes(route)) {
@@ -366,6 +407,18 @@ async function start() {
     $('reset').hidden = false;
     $('reset-form').addEventListener('submit', (e) => resetPassword(e, token).catch(report));
     return;
+  }
+  if (route === CALLBACK_PATH) {
+    // Back from a provider: ?code=… (or ?error=…). The client cleans the address bar first.
+    setStatus('completing-sign-in');
+    const result = await completeSignIn().catch((err) => {
+      showError(`sign-in with a provider failed: ${describe(err)}`);
+      return null;
+    });
+    history.replaceState(null, '', '/');
+    if (result && result.status === 'mfa_required') return askForSecondFactor(result.mfaToken, result.expiresIn, result.methods);
+    if (result && result.status === 'linked') showError(`linked ${result.identity.provider}${result.identity.email ? ` (${result.identity.email})` : ''}`);
+    // signed_in: the session event shows the account; linked: the cookie restores the session below.
   }
   setStatus('restoring');
   // Another tab's token, or the HttpOnly cookie, brings the session back after a reload.

@@ -24,7 +24,8 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 // The routes of the app (where mailed links land: APP_URL/reset-password#token=…): the page itself.
-const APP_ROUTES = new Set(['/reset-password', '/verify-email', '/confirm-email-change']);
+// /auth/callback: where a provider sign-in returns (?code=…).
+const APP_ROUTES = new Set(['/reset-password', '/verify-email', '/confirm-email-change', '/auth/callback']);
 
 // Only what the page is made of: not serve.ts itself, nor anything outside the folder.
 const SERVED_EXTENSIONS = new Set(['.html', '.js', '.css', '.ico']);

@@ -2,7 +2,13 @@
 // tabs, log out. No dependencies; runs in browsers and React Native (fetch is all it needs).
 import { endReasonOf, errorFrom, TesseraError, type SessionEndReason } from './errors.js';
 import { OriginPolicy, secureOrigin } from './origins.js';
+import { Passkeys, type Passkey, type PasskeySignInInput, type PasskeySupport } from './passkeys.js';
+import type { CallOptions, ClientPort, LoginResult } from './port.js';
+import { Providers, type Identity, type Provider, type ProviderResult, type ProviderSignInInput } from './providers.js';
 import { Tabs, type SharedToken, type TabMessage } from './tabs.js';
+import type { CredentialsApi } from './webauthn.js';
+
+export type { LoginResult } from './port.js';
 
 /** Where the refresh token lives with `delivery: 'body'` (e.g. Expo SecureStore, Keychain). */
 export interface RefreshTokenStore {
@@ -35,6 +41,8 @@ export interface TesseraClientOptions {
   channelName?: string;
   /** Replaces the global fetch (tests, instrumentation). */
   fetch?: typeof globalThis.fetch;
+  /** Replaces `navigator.credentials` for passkeys (tests, a WebAuthn polyfill). */
+  webauthn?: CredentialsApi;
 }
 
 export interface LoginInput {
@@ -43,11 +51,6 @@ export interface LoginInput {
   /** Keep the session across browser restarts (a persistent cookie, the long lifetime). Default false. */
   remember?: boolean;
 }
-
-export type LoginResult =
-  | { status: 'signed_in' }
-  /** A second factor is required: call {@link TesseraClient.verifyMfa} with this token. */
-  | { status: 'mfa_required'; mfaToken: string; methods: string[]; expiresIn: number };
 
 export interface ClientEvents {
   /** A new access token is in use (login, refresh, or one adopted from another tab). */
@@ -116,6 +119,8 @@ export class TesseraClient {
   private readonly marginMs: number;
   private readonly fetchImpl: typeof globalThis.fetch;
   private readonly origins: OriginPolicy;
+  private readonly passkeys: Passkeys;
+  private readonly providerFlow: Providers;
 
   constructor(options: TesseraClientOptions) {
     const url = secureOrigin(options.baseUrl, 'baseUrl');
@@ -127,6 +132,15 @@ export class TesseraClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.tabs = new Tabs(options.channelName ?? `tessera:${this.baseUrl}`, (options.tabs ?? true) && this.delivery === 'cookie');
     this.tabs.onMessage((message) => this.onTabMessage(message));
+    const port: ClientPort = {
+      baseUrl: this.baseUrl,
+      delivery: this.delivery,
+      call: (path, callOptions) => this.call(path, callOptions),
+      bearer: () => this.requireAccessToken(),
+      signIn: (body) => this.signIn(body),
+    };
+    this.passkeys = new Passkeys(port, options.webauthn);
+    this.providerFlow = new Providers(port);
   }
 
   /** True while this client holds an access token. */
@@ -145,12 +159,94 @@ export class TesseraClient {
       body: { email: input.email, password: input.password, remember: input.remember ?? false, token_delivery: this.delivery },
       credentials: true,
     });
-    if (body.mfa_required === true) {
-      return { status: 'mfa_required', mfaToken: String(body.mfa_token), methods: body.methods as string[], expiresIn: Number(body.expires_in) };
-    }
-    await this.accept(body as unknown as TokenBody);
-    return { status: 'signed_in' };
+    return this.signIn(body);
   }
+
+  // --- passkeys (passkeys.ts) ---------------------------------------------------------------
+
+  /** Whether this browser does passkeys, and offers them in a username field's autofill. */
+  passkeySupport(): Promise<PasskeySupport> {
+    return this.passkeys.support();
+  }
+
+  /**
+   * Adds a passkey to the signed-in account (the browser's dialog). Tessera asks for a recent
+   * sign-in: an old session gets `insufficient_user_authentication` (step up, then retry).
+   * A cancelled dialog throws `passkey_cancelled`; an authenticator that already holds one
+   * for this account, `passkey_exists`.
+   */
+  registerPasskey(input: { name?: string; signal?: AbortSignal } = {}): Promise<Passkey> {
+    return this.passkeys.register(input);
+  }
+
+  /** Signs in with a passkey: a dialog, or (`autofill: true`) the username field's autofill. */
+  signInWithPasskey(input: PasskeySignInInput = {}): Promise<LoginResult> {
+    return this.passkeys.signIn(input);
+  }
+
+  /** Completes a password login that answered `mfa_required` (with `webauthn` in `methods`) with a passkey. */
+  async verifyMfaWithPasskey(input: { mfaToken: string; signal?: AbortSignal }): Promise<void> {
+    await this.passkeys.verifyMfa(input);
+  }
+
+  /** Answers a step-up challenge with a passkey: this session gets a fresh `auth_time` (and `mfa` when the authenticator verified the user). */
+  stepUpWithPasskey(input: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.passkeys.stepUp(input);
+  }
+
+  listPasskeys(): Promise<Passkey[]> {
+    return this.passkeys.list();
+  }
+
+  renamePasskey(id: string, name: string): Promise<Passkey> {
+    return this.passkeys.rename(id, name);
+  }
+
+  /** Removes a passkey (a recent sign-in is required; the last way to sign in is refused with `last_sign_in_method`). */
+  deletePasskey(id: string): Promise<void> {
+    return this.passkeys.remove(id);
+  }
+
+  // --- social and enterprise providers (providers.ts) ---------------------------------------
+
+  /** The providers Tessera is configured with (`GET /auth/providers`), for a button each. */
+  providers(): Promise<Provider[]> {
+    return this.providerFlow.list();
+  }
+
+  /**
+   * Sends the browser to the provider (PKCE: the verifier waits in this tab's sessionStorage).
+   * The provider's answer lands on `redirectTo`: call {@link completeProviderSignIn} there.
+   */
+  signInWithProvider(name: string, input: ProviderSignInInput): Promise<{ authorizationUrl: string }> {
+    return this.providerFlow.start(name, input, false);
+  }
+
+  /** As {@link signInWithProvider}, signed in: links the provider's identity to this account. */
+  linkProvider(name: string, input: ProviderSignInInput): Promise<{ authorizationUrl: string }> {
+    return this.providerFlow.start(name, input, true);
+  }
+
+  /**
+   * On the `redirectTo` page: null when the address has no provider answer; otherwise cleans
+   * the address bar, trades the code (with the verifier) and answers `signed_in`,
+   * `mfa_required` or `linked`. A provider's refusal throws its `error` code.
+   */
+  completeProviderSignIn(url?: string): Promise<ProviderResult | null> {
+    return this.providerFlow.complete(url);
+  }
+
+  /** The provider identities linked to the account. */
+  identities(): Promise<Identity[]> {
+    return this.providerFlow.identities();
+  }
+
+  /** Unlinks one (a recent sign-in is required; the last way to sign in is refused with `last_sign_in_method`). */
+  unlinkIdentity(id: string): Promise<void> {
+    return this.providerFlow.unlink(id);
+  }
+
+  // --- second factor --------------------------------------------------------------------------
 
   /** Completes a login that answered `mfa_required`, with a TOTP `code` or a `recoveryCode`. */
   async verifyMfa(input: { mfaToken: string } & SecondFactor): Promise<void> {
@@ -350,11 +446,17 @@ export class TesseraClient {
     }
   }
 
+  /** A token response starts the session; a login's `mfa_required` challenge is handed back. */
+  private async signIn(body: Record<string, unknown>): Promise<LoginResult> {
+    if (body.mfa_required === true) {
+      return { status: 'mfa_required', mfaToken: String(body.mfa_token), methods: body.methods as string[], expiresIn: Number(body.expires_in) };
+    }
+    await this.accept(body as unknown as TokenBody);
+    return { status: 'signed_in' };
+  }
+
   /** Sends JSON to Tessera (POST unless `method`); resolves with the JSON body, rejects with a TesseraError. */
-  private async call(
-    path: string,
-    options: { method?: 'GET' | 'POST' | 'DELETE'; body?: unknown; credentials?: boolean; expect?: number; bearer?: string },
-  ): Promise<Record<string, unknown>> {
+  private async call(path: string, options: CallOptions): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { ...CSRF_HEADER };
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     if (options.bearer !== undefined) headers.Authorization = `Bearer ${options.bearer}`;
