@@ -71,16 +71,11 @@ export function sendProblem(reply: FastifyReply, error: AuthError): FastifyReply
     reply.header('www-authenticate', `Bearer realm="tessera", error="invalid_token", error_description="${description}"`);
   }
   if (error.code === 'insufficient_user_authentication') {
-    // RFC 9470 §3: the client signs the user in again (max_age says how recent it must be).
-    const maxAge = typeof error.extra.max_age === 'number' ? `, max_age=${error.extra.max_age}` : '';
-    reply.header('www-authenticate', `Bearer realm="tessera", error="insufficient_user_authentication", error_description="A more recent sign-in is required"${maxAge}`);
-  }
-  // RFC 7235 §3.1: a 401 names the scheme to use; problem+json routes that take client credentials use Basic.
-  if (error.code === 'insufficient_user_authentication') {
-    // RFC 9470 §3: the client signs in again (or steps up) and retries.
+    // RFC 9470 §3: the client signs in again (or steps up) and retries; max_age says how recent.
     const maxAge = typeof error.extra.max_age === 'number' ? `, max_age="${error.extra.max_age}"` : '';
     reply.header('www-authenticate', `Bearer realm="tessera", error="insufficient_user_authentication", error_description="${error.detail}"${maxAge}`);
   }
+  // RFC 7235 §3.1: a 401 names the scheme to use; problem+json routes that take client credentials use Basic.
   if (error.code === 'invalid_client') reply.header('www-authenticate', 'Basic realm="tessera"');
   if ((error.code === 'rate_limited' || error.code === 'mfa_locked' || error.code === 'service_unavailable') && error.extra.retry_after !== undefined) {
     reply.header('retry-after', String(error.extra.retry_after));

@@ -6,7 +6,8 @@ import crypto from 'node:crypto';
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON, AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { AuthService, RequestContext, TokenPair } from '../auth-service.ts';
 import { voidMailedLinks } from '../account/mail-links.ts';
-import { toSeconds, type Clock } from '../clock.ts';
+import { requireRecentSignIn } from '../users/recent-sign-in.ts';
+import type { Clock } from '../clock.ts';
 import type { Db } from '../db/db.ts';
 import { AuthError } from '../errors.ts';
 import type { AuthMetrics, PasskeyMetrics } from '../metrics/metrics.ts';
@@ -19,8 +20,6 @@ import { passkeyAmr, type PasskeyAssertions } from './passkey-assertions.ts';
 import type { Passkey, PasskeyStore } from './passkey-store.ts';
 import { challengeOf, PasskeyRefusal, refusal, TRANSPORTS, type RelyingParty } from './relying-party.ts';
 
-/** Registering or removing a passkey needs a sign-in at most this old (RFC 9470 max_age). */
-export const RECENT_SIGN_IN_SECONDS = 600;
 
 export const DEFAULT_PASSKEY_NAME = 'Passkey';
 
@@ -185,11 +184,7 @@ export class PasskeyService {
 
   /** RFC 9470: managing passkeys needs a sign-in (auth_time) within the last 10 minutes. */
   private requireRecentSignIn(claims: AccessTokenClaims): void {
-    const authTime = claims.auth_time;
-    if (typeof authTime === 'number' && toSeconds(this.deps.clock.now()) - authTime <= RECENT_SIGN_IN_SECONDS) return;
-    throw new AuthError('insufficient_user_authentication', 'Sign in again (or step up) first: managing passkeys needs a sign-in within the last 10 minutes', {
-      max_age: RECENT_SIGN_IN_SECONDS,
-    });
+    requireRecentSignIn(claims, this.deps.clock.now());
   }
 
   private async currentUser(claims: AccessTokenClaims): Promise<User> {

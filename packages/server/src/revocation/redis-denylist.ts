@@ -147,6 +147,8 @@ export class RedisDenylist implements Denylist {
       throw new AuthError(
         'service_unavailable',
         'The revocation took effect on this server but could not yet be confirmed for every server; it is retried in the background. Retry the request to confirm.',
+        {},
+        { cause: err },
       );
     } finally {
       this.inFlight.delete(entry);

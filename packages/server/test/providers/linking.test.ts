@@ -150,7 +150,7 @@ describe('linking and unlinking by a signed-in user', () => {
     const stale = await t.fastify.inject({ method: 'DELETE', url: `/auth/identities/${identity.id}`, headers: bearer(tokens.access_token) });
     expectProblem(stale, 401, 'insufficient_user_authentication');
     expect(stale.headers['www-authenticate']).toContain('error="insufficient_user_authentication"');
-    expect(stale.headers['www-authenticate']).toContain('max_age=600');
+    expect(stale.headers['www-authenticate']).toContain('max_age="600"');
     const fresh = await login(t.fastify, user.email);
     const del = await t.fastify.inject({ method: 'DELETE', url: `/auth/identities/${identity.id}`, headers: bearer(fresh.access_token) });
     expect(del.statusCode, del.body).toBe(204);
