@@ -8,45 +8,26 @@ import { createLogger } from '../../src/logger.ts';
 import { openRuntime } from '../../src/runtime.ts';
 import { closeRateLimitRedis, openRateLimitRedis } from '../../src/throttle/redis-client.ts';
 import { createTestApp, tempDir, type TestApp } from '../helpers/app.ts';
-import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
+import { createTestDb, urlWithSchema } from '../helpers/db.ts';
 import { expectProblem, PASSWORD, register } from '../helpers/flows.ts';
-import { deleteUnder, keysUnder, openRedis, REDIS_URL, uniquePrefix } from '../throttle/redis.ts';
+import { useRedisReplicas } from '../helpers/redis-replicas.ts';
+import { keysUnder, REDIS_URL, uniquePrefix } from '../throttle/redis.ts';
 
 const WRONG = 'not the password at all';
 
 describe('two replicas sharing Redis', () => {
   const prefix = uniquePrefix('throttle-replicas');
   let admin: Redis;
-  let redisA: Redis;
-  let redisB: Redis;
-  let testDb: TestDb;
   let a: TestApp;
   let b: TestApp;
-  beforeAll(async () => {
-    admin = openRedis();
-    redisA = openRateLimitRedis(REDIS_URL);
-    redisB = openRateLimitRedis(REDIS_URL);
-    await Promise.all([redisA, redisB].map((r) => new Promise((resolve) => r.once('ready', resolve))));
-    testDb = await createTestDb('postgres');
-    const env = {
-      RATE_LIMIT_ENABLED: 'true',
-      RATE_LIMIT_IP_PER_MINUTE: '6',
-      RATE_LIMIT_REFRESH_IP_PER_MINUTE: '3',
-      LOGIN_FAILURES_BEFORE_BACKOFF: '3',
-      REDIS_KEY_PREFIX: prefix,
-    };
-    a = await createTestApp({ db: testDb, env, redis: redisA });
-    b = await createTestApp({ db: testDb, env, redis: redisB, clock: a.clock });
+  const replicas = useRedisReplicas(prefix, {
+    RATE_LIMIT_ENABLED: 'true',
+    RATE_LIMIT_IP_PER_MINUTE: '6',
+    RATE_LIMIT_REFRESH_IP_PER_MINUTE: '3',
+    LOGIN_FAILURES_BEFORE_BACKOFF: '3',
   });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await testDb?.drop();
-    await Promise.all([redisA, redisB].filter(Boolean).map((r) => closeRateLimitRedis(r)));
-    if (admin) {
-      await deleteUnder(admin, prefix);
-      await admin.quit();
-    }
+  beforeAll(() => {
+    ({ a, b, admin } = replicas());
   });
 
   const login = (t: TestApp, email: string, password: string, remoteAddress: string) =>

@@ -4,41 +4,19 @@
 // Lua step in Redis; and an INTROSPECTION_CLIENTS secret spends one budget on /oauth/* and
 // the feed, whichever replica serves them. The clock is shared and manual: no window ends
 // mid-burst, however slow the machine.
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeRateLimitRedis, openRateLimitRedis } from '../../src/throttle/redis-client.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { deleteUnder, openRedis, REDIS_URL, uniquePrefix } from '../throttle/redis.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.ts';
+import { useRedisReplicas } from '../helpers/redis-replicas.ts';
+import { uniquePrefix } from '../throttle/redis.ts';
 import { ADMIN, basic, BUDGET, clientEnv, RESOURCE, tally } from './client-kit.ts';
 
 describe('client credential back-off on two replicas sharing Redis', () => {
   const prefix = uniquePrefix('client-backoff');
-  let admin: Redis;
-  let redisA: Redis;
-  let redisB: Redis;
-  let testDb: TestDb;
   let a: TestApp;
   let b: TestApp;
-  beforeAll(async () => {
-    admin = openRedis();
-    redisA = openRateLimitRedis(REDIS_URL);
-    redisB = openRateLimitRedis(REDIS_URL);
-    await Promise.all([redisA, redisB].map((r) => new Promise((resolve) => r.once('ready', resolve))));
-    testDb = await createTestDb('postgres');
-    const env = { ...clientEnv, REDIS_KEY_PREFIX: prefix };
-    a = await createTestApp({ db: testDb, env, redis: redisA });
-    b = await createTestApp({ db: testDb, env, redis: redisB, clock: a.clock });
-  }, 180_000);
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await testDb?.drop();
-    await Promise.all([redisA, redisB].filter(Boolean).map((r) => closeRateLimitRedis(r)));
-    if (admin) {
-      await deleteUnder(admin, prefix);
-      await admin.quit();
-    }
+  const replicas = useRedisReplicas(prefix, clientEnv, { setupTimeoutMs: 180_000 });
+  beforeAll(() => {
+    ({ a, b } = replicas());
   });
 
   it('of 200 parallel wrong admin secrets from one address over both replicas, at most the budget are compared', async () => {

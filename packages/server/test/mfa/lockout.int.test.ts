@@ -2,45 +2,22 @@
 // codes sent to both at once are counted before they are compared, so however they
 // interleave exactly ten are compared, the rest are refused with mfa_locked, and exactly one
 // mail is queued for the owner.
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeRateLimitRedis, openRateLimitRedis } from '../../src/throttle/redis-client.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MFA_LOCK_THRESHOLD } from '../../src/throttle/login-throttle.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { useRedisReplicas } from '../helpers/redis-replicas.ts';
 import { bearer, signUp } from '../helpers/flows.ts';
 import { codeFor, enableTotp, nextStep } from '../helpers/totp.ts';
-import { deleteUnder, openRedis, REDIS_URL, uniquePrefix } from '../throttle/redis.ts';
+import { uniquePrefix } from '../throttle/redis.ts';
 
 describe('second-factor lock across replicas (Redis, PostgreSQL)', () => {
   const prefix = uniquePrefix('mfa-lock');
-  let admin: Redis;
-  let redisA: Redis;
-  let redisB: Redis;
-  let testDb: TestDb;
   let a: TestApp;
   let b: TestApp;
-  beforeAll(async () => {
-    admin = openRedis();
-    redisA = openRateLimitRedis(REDIS_URL);
-    redisB = openRateLimitRedis(REDIS_URL);
-    await Promise.all([redisA, redisB].map((r) => new Promise((resolve) => r.once('ready', resolve))));
-    testDb = await createTestDb('postgres');
-    // Only the lock counts here: the code back-off starts far above it.
-    const env = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_IP_PER_MINUTE: '10000', LOGIN_FAILURES_BEFORE_BACKOFF: '100', REDIS_KEY_PREFIX: prefix };
-    a = await createTestApp({ db: testDb, env, redis: redisA });
-    // Same signing keys: a token from one replica is good on the other.
-    b = await createTestApp({ db: { ...testDb, db: testDb.openAnother() }, env, redis: redisB, clock: a.clock, keysDir: a.config.keysDir });
-  }, 120_000);
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await testDb?.drop();
-    await Promise.all([redisA, redisB].filter(Boolean).map((r) => closeRateLimitRedis(r)));
-    if (admin) {
-      await deleteUnder(admin, prefix);
-      await admin.quit();
-    }
+  // Only the lock counts here: the code back-off starts far above it.
+  const replicas = useRedisReplicas(prefix, { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_IP_PER_MINUTE: '10000', LOGIN_FAILURES_BEFORE_BACKOFF: '100' }, { separatePools: true, setupTimeoutMs: 120_000 });
+  beforeAll(() => {
+    ({ a, b } = replicas());
   });
 
   it('of 16 wrong codes sent at once to two replicas, 10 are compared, 6 refused; one mail', async () => {
