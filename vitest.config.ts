@@ -1,3 +1,5 @@
+// Three layers by file name (docs/testing.md, docs/architecture.md "Rules of the house"):
+// *.test.ts unit, *.int.test.ts integration, *.sys.test.ts system.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

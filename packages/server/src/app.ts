@@ -1,3 +1,5 @@
+// Wiring: every service built from its dependencies, every route registered; never listens.
+// docs/architecture.md is the map of the layers this file joins and of one request's path.
 import crypto from 'node:crypto';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';

@@ -1,3 +1,5 @@
+// How a revocation travels (SQL outbox → Redis → every mirror → the feed) is drawn in
+// docs/architecture.md, "How a revocation travels".
 import type { DenylistEntry, RevocationSubject } from '@tessera/verifier';
 import type { Queryable } from '../db/db.ts';
 import type { RevocationLog } from './feed.ts';

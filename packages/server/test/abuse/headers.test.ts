@@ -10,8 +10,13 @@ const EVIL_ORIGIN = 'https://evil.example.net';
 const BASIC = `Basic ${Buffer.from('rs:secret').toString('base64')}`;
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
-function expectSecurityHeaders(res: LightMyRequestResponse, what: string): void {
-  expect(res.headers['content-security-policy'], what).toBeDefined();
+/** The API's policy: nothing may load, frame or submit anything from a JSON answer. */
+const API_CSP = "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'";
+
+/** `csp`: the exact policy expected; /docs has its own, checked by its test. */
+function expectSecurityHeaders(res: LightMyRequestResponse, what: string, csp: string | 'own' = API_CSP): void {
+  if (csp === 'own') expect(res.headers['content-security-policy'], what).toMatch(/frame-ancestors 'none'/);
+  else expect(res.headers['content-security-policy'], what).toBe(csp);
   expect(res.headers['x-content-type-options'], what).toBe('nosniff');
   expect(res.headers['x-frame-options'], what).toBe('DENY');
   expect(res.headers['strict-transport-security'], what).toMatch(/max-age=\d+/);
@@ -52,7 +57,7 @@ describe('security headers, CORS and caching', () => {
       const res = await t.fastify.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(200);
       expect(res.headers['content-type']).toMatch(/^text\/html/);
-      expectSecurityHeaders(res, url);
+      expectSecurityHeaders(res, url, 'own');
       const csp = String(res.headers['content-security-policy']);
       expect(csp).toContain("script-src 'self';");
       expect(csp).toContain("script-src-attr 'none'");
