@@ -1,7 +1,58 @@
-// Config fields with rules of their own: browser origins, the derived issuer, and which
+// Config fields with rules of their own: the structured-value parsers the env schema is built
+// from (seconds, boolean words, URLs, proxies, browser origins), the derived issuer, and which
 // variables may hold a secret (never echoed in a configuration error).
 import net from 'node:net';
 import { z } from 'zod';
+
+/** A lifetime or interval in whole seconds, above zero. */
+export const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const booleanWords = z.enum(['true', 'false', '1', '0', 'yes', 'no']);
+const isTrue = (v: z.infer<typeof booleanWords>) => v === 'true' || v === '1' || v === 'yes';
+export const boolean = (fallback: boolean) => booleanWords.default(fallback ? 'true' : 'false').transform(isTrue);
+/** A boolean whose absence matters (a default taken from another variable, or refused in some mode). */
+export const optionalBoolean = booleanWords.optional().transform((v) => (v === undefined ? undefined : isTrue(v)));
+
+/** A URL with one of these schemes (`http:`, …); refused otherwise, so a typo fails at start. */
+export const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL with scheme ${protocols.join(' or ')}` },
+  );
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+/**
+ * Whom to believe about the client address. `true` trusts every hop, so the leftmost
+ * X-Forwarded-For entry wins: right only when the proxy in front overwrites the header.
+ * The proxies' addresses or CIDRs (or proxy-addr's names `loopback`, `linklocal`,
+ * `uniquelocal`) stay right when it appends, and a client's own X-Forwarded-For cannot
+ * fool them: the address is the rightmost one not in the list.
+ */
+export const trustProxy = z
+  .string()
+  .default('false')
+  .transform((v, ctx): boolean | string[] => {
+    const value = v.trim().toLowerCase();
+    if (['false', 'no', '0'].includes(value)) return false;
+    if (['true', 'yes', '1'].includes(value)) return true;
+    const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+    const valid = (entry: string) => {
+      if (PROXY_NAMES.includes(entry)) return true;
+      const [address = '', prefix] = entry.split('/');
+      return net.isIP(address) !== 0 && (prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= 128));
+    };
+    if (list.length === 0 || !list.every(valid)) {
+      ctx.addIssue({ code: 'custom', message: 'must be true, false, or a comma-separated list of proxy addresses/CIDRs' });
+      return z.NEVER;
+    }
+    return list;
+  });
 
 /**
  * Browser origins, as browsers send them in `Origin`: scheme://host[:port], lower-case, no

@@ -1,63 +1,16 @@
-// Every environment variable Tessera reads, in one schema. The table of variables in
-// docs/operate/configuration.md is written from this file; keep them in step (readme.test.ts checks).
-import fs from 'node:fs';
-import net from 'node:net';
+// Every environment variable Tessera reads, in one schema, and the one function that maps it to
+// the Config the app uses: the Config type is derived from that function, so a setting is
+// declared once (issue 20). The table of variables in docs/operate/configuration.md is written
+// from this file; keep them in step (readme.test.ts checks).
 import path from 'node:path';
 import { z } from 'zod';
-import { clientListSchema, resourceClientListSchema, type ResourceClient } from './clients/client-list.ts';
+import { clientListSchema, resourceClientListSchema } from './clients/client-list.ts';
 import { mfaKeySchema } from './mfa/secret-box.ts';
-import { derivedIssuer, hostMatchesRpId, isSecretVariable, origins, webauthnOrigins } from './config-fields.ts';
-import { parseProviders, type ProviderConfig } from './providers/provider-config.ts';
-import { parseRedirectAllowlist, type AllowedPrefix } from './providers/redirect-allowlist.ts';
-import { redisConfigFrom, sentinelList, type RedisConfig } from './redis-connection.ts';
-
-const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-
-const booleanWords = z.enum(['true', 'false', '1', '0', 'yes', 'no']);
-const isTrue = (v: z.infer<typeof booleanWords>) => v === 'true' || v === '1' || v === 'yes';
-const boolean = (fallback: boolean) => booleanWords.default(fallback ? 'true' : 'false').transform(isTrue);
-/** A boolean whose absence matters (a default taken from another variable, or refused in some mode). */
-const optionalBoolean = booleanWords.optional().transform((v) => (v === undefined ? undefined : isTrue(v)));
-
-const url = (protocols: string[]) =>
-  z.string().refine(
-    (v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `must be a URL with scheme ${protocols.join(' or ')}` },
-  );
-
-/**
- * Whom to believe about the client address. `true` trusts every hop, so the leftmost
- * X-Forwarded-For entry wins: right only when the proxy in front overwrites the header.
- * The proxies' addresses or CIDRs (or proxy-addr's names `loopback`, `linklocal`,
- * `uniquelocal`) stay right when it appends, and a client's own X-Forwarded-For cannot
- * fool them: the address is the rightmost one not in the list.
- */
-const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
-const trustProxy = z
-  .string()
-  .default('false')
-  .transform((v, ctx): boolean | string[] => {
-    const value = v.trim().toLowerCase();
-    if (['false', 'no', '0'].includes(value)) return false;
-    if (['true', 'yes', '1'].includes(value)) return true;
-    const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-    const valid = (entry: string) => {
-      if (PROXY_NAMES.includes(entry)) return true;
-      const [address = '', prefix] = entry.split('/');
-      return net.isIP(address) !== 0 && (prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= 128));
-    };
-    if (list.length === 0 || !list.every(valid)) {
-      ctx.addIssue({ code: 'custom', message: 'must be true, false, or a comma-separated list of proxy addresses/CIDRs' });
-      return z.NEVER;
-    }
-    return list;
-  });
+import { checkKeysDir, webauthnRelyingParty, withoutCredentials } from './config-checks.ts';
+import { boolean, derivedIssuer, isSecretVariable, optionalBoolean, origins, seconds, trustProxy, url, webauthnOrigins } from './config-fields.ts';
+import { parseProviders } from './providers/provider-config.ts';
+import { parseRedirectAllowlist } from './providers/redirect-allowlist.ts';
+import { redisConfigFrom, sentinelList } from './redis-connection.ts';
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -179,110 +132,116 @@ export const envSchema = z.object({
 export type Env = z.input<typeof envSchema>;
 type Parsed = z.output<typeof envSchema>;
 
-export interface Config {
-  port: number;
-  host: string;
-  /** Where /metrics listens on its own; undefined: on the main port. */
-  metricsPort: number | undefined;
-  issuer: string;
-  /** True when ISSUER was not set and `issuer` was derived from HOST and PORT. */
-  issuerDerived: boolean;
-  audience: string;
-  clientId: string;
-  logLevel: Parsed['LOG_LEVEL'];
-  /** Fastify's trustProxy: which X-Forwarded-For hops to believe (false: none, true: all, or these proxies). */
-  trustProxy: boolean | string[];
-  databaseUrl: string | undefined;
-  databasePoolSize: number;
-  dataDir: string;
-  /** REDIS_URL or REDIS_SENTINELS (with their credentials); undefined: no Redis, in-process state. */
-  redis: RedisConfig | undefined;
-  redisKeyPrefix: string;
-  revocationWriteTimeoutMs: number;
-  keysDir: string;
-  keySize: number;
-  jwksMaxAge: number;
-  keysReloadInterval: number;
-  accessTokenTtl: number;
-  refreshIdleTtl: number;
-  refreshAbsoluteTtl: number;
-  refreshShortTtl: number;
-  refreshGracePeriod: number;
-  /** SESSION_RETENTION, seconds. */
-  sessionRetention: number;
-  /** SESSION_PURGE_INTERVAL, seconds; 0: no timer. */
-  sessionPurgeInterval: number;
-  argon2: { memoryCost: number; timeCost: number; parallelism: number };
-  bodyLimit: number;
-  corsOrigins: string[];
-  cookieName: string;
-  /** Resource-server clients and what each may call. */
-  introspectionClients: Map<string, ResourceClient>;
-  /** Seconds between `: keep-alive` comments on an idle /revocations/stream. */
-  revocationFeedHeartbeatSeconds: number;
-  /** Open /revocations/stream connections one client may hold on one replica; 429 `too_many_streams` beyond. */
-  revocationFeedMaxStreamsPerClient: number;
-  /** AES-256-GCM key for TOTP secrets; undefined: the generated file in keysDir. */
-  mfaEncryptionKey: Buffer | undefined;
-  /** The `issuer` an authenticator app shows next to the account. */
-  totpIssuer: string;
-  /** The `acr` claim per authentication level; a level left undefined puts no acr in tokens. */
-  acr: { password: string | undefined; mfa: string | undefined };
-  /** The WebAuthn relying party: its id (a domain), the name authenticators show, the origins ceremonies may come from. */
-  webauthn: WebauthnConfig;
-  /** Admin API clients (HTTP Basic); empty: the admin API answers 404. */
-  adminClients: Map<string, string>;
-  shutdown: { timeoutMs: number; delayMs: number; lingerMs: number };
-  rateLimit: RateLimitConfig;
-  mail: MailConfig;
-  recovery: RecoveryConfig;
-  /** PROVIDERS with their PROVIDER_<NAME>_* settings; empty: social sign-in is off. */
-  providers: ProviderConfig[];
-  /** REDIRECT_ALLOWLIST: where a provider sign-in may return the browser (or app). */
-  redirectAllowlist: AllowedPrefix[];
+/** What loadConfig works out beyond one variable each (cross-checked, or read from dynamic names). */
+interface Checked {
+  redis: ReturnType<typeof redisConfigFrom>;
+  webauthn: NonNullable<ReturnType<typeof webauthnRelyingParty>>;
+  providers: ReturnType<typeof parseProviders>;
+  redirectAllowlist: ReturnType<typeof parseRedirectAllowlist>;
 }
 
-export interface WebauthnConfig {
-  rpId: string;
-  rpName: string;
-  origins: string[];
+/** The one mapping from variables to the Config shape; its return type is `Config`. */
+function toConfig(e: Parsed, checked: Checked) {
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    /** Where /metrics listens on its own; undefined: on the main port. */
+    metricsPort: e.METRICS_PORT,
+    issuer: e.ISSUER ?? derivedIssuer(e.HOST, e.PORT),
+    /** True when ISSUER was not set and `issuer` was derived from HOST and PORT. */
+    issuerDerived: e.ISSUER === undefined,
+    audience: e.AUDIENCE,
+    clientId: e.CLIENT_ID,
+    logLevel: e.LOG_LEVEL,
+    /** Fastify's trustProxy: which X-Forwarded-For hops to believe (false: none, true: all, or these proxies). */
+    trustProxy: e.TRUST_PROXY,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    dataDir: path.resolve(e.DATA_DIR),
+    /** REDIS_URL or REDIS_SENTINELS (with their credentials); undefined: no Redis, in-process state. */
+    redis: checked.redis,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    revocationWriteTimeoutMs: e.REVOCATION_WRITE_TIMEOUT_MS,
+    keysDir: path.resolve(e.KEYS_DIR),
+    keySize: e.KEY_SIZE,
+    jwksMaxAge: e.JWKS_MAX_AGE,
+    keysReloadInterval: e.KEYS_RELOAD_INTERVAL,
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    refreshIdleTtl: e.REFRESH_IDLE_TTL,
+    refreshAbsoluteTtl: e.REFRESH_ABSOLUTE_TTL,
+    refreshShortTtl: e.REFRESH_SHORT_TTL,
+    refreshGracePeriod: e.REFRESH_GRACE_PERIOD,
+    /** SESSION_RETENTION, seconds. */
+    sessionRetention: e.SESSION_RETENTION,
+    /** SESSION_PURGE_INTERVAL, seconds; 0: no timer. */
+    sessionPurgeInterval: e.SESSION_PURGE_INTERVAL,
+    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    bodyLimit: e.BODY_LIMIT,
+    corsOrigins: e.CORS_ORIGINS,
+    cookieName: e.COOKIE_NAME,
+    /** Resource-server clients and what each may call. */
+    introspectionClients: e.INTROSPECTION_CLIENTS,
+    /** Seconds between `: keep-alive` comments on an idle /revocations/stream. */
+    revocationFeedHeartbeatSeconds: e.REVOCATION_FEED_HEARTBEAT_SECONDS,
+    /** Open /revocations/stream connections one client may hold on one replica; 429 `too_many_streams` beyond. */
+    revocationFeedMaxStreamsPerClient: e.REVOCATION_FEED_MAX_STREAMS_PER_CLIENT,
+    /** AES-256-GCM key for TOTP secrets; undefined: the generated file in keysDir. */
+    mfaEncryptionKey: e.MFA_ENCRYPTION_KEY,
+    /** The `issuer` an authenticator app shows next to the account. */
+    totpIssuer: e.TOTP_ISSUER,
+    /** The `acr` claim per authentication level; a level left undefined puts no acr in tokens. */
+    acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },
+    /** Admin API clients (HTTP Basic); empty: the admin API answers 404. */
+    adminClients: e.ADMIN_CLIENTS,
+    /** The WebAuthn relying party: its id (a domain), the name authenticators show, the origins ceremonies may come from. */
+    webauthn: checked.webauthn,
+    shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, delayMs: e.SHUTDOWN_DELAY_MS, lingerMs: e.SHUTDOWN_LINGER_MS },
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED,
+      /** Requests per minute per client IP on login, register and password change (each route counted apart). */
+      ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
+      /** Failed refreshes per minute per client IP on /auth/refresh and /oauth/token (successes are not counted). */
+      refreshIpPerMinute: e.RATE_LIMIT_REFRESH_IP_PER_MINUTE,
+      /** Refreshes (rotations) per minute per session: a client stuck in a loop. */
+      refreshSessionPerMinute: e.RATE_LIMIT_REFRESH_SESSION_PER_MINUTE,
+      /** Requests per minute per (client, IP) on /oauth/introspect and /oauth/revoke (each route counted apart). */
+      clientPerMinute: e.RATE_LIMIT_CLIENT_PER_MINUTE,
+      /** Consecutive failures for one (account, IP) pair before back-off starts; 4× this for the account from anywhere. */
+      failuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
+      /** The longest back-off window, seconds: an attacker can delay the real user by at most this much. */
+      backoffMaxSeconds: e.LOGIN_BACKOFF_MAX_SECONDS,
+    },
+    mail: {
+      /** smtp:// or smtps:// (nodemailer); undefined: write .eml files to `dir`. */
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM,
+      dir: path.resolve(e.MAIL_DIR),
+      /** Operator templates that replace the built-in ones, file by file. */
+      templatesDir: e.MAIL_TEMPLATES_DIR === undefined ? undefined : path.resolve(e.MAIL_TEMPLATES_DIR),
+      /** Base URL of the app that handles mailed links. */
+      appUrl: e.APP_URL,
+    },
+    recovery: {
+      /** Seconds a password-reset link works. */
+      passwordResetTtl: e.PASSWORD_RESET_TTL,
+      /** Seconds an email-verification or email-change link works. */
+      emailVerificationTtl: e.EMAIL_VERIFICATION_TTL,
+      /** Refuse password logins (403 email_not_verified) until the address is verified. */
+      requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
+    },
+    /** PROVIDERS with their PROVIDER_<NAME>_* settings; empty: social sign-in is off. */
+    providers: checked.providers,
+    /** REDIRECT_ALLOWLIST: where a provider sign-in may return the browser (or app). */
+    redirectAllowlist: checked.redirectAllowlist,
+  };
 }
 
-export interface MailConfig {
-  /** smtp:// or smtps:// (nodemailer); undefined: write .eml files to `dir`. */
-  smtpUrl: string | undefined;
-  from: string;
-  dir: string;
-  /** Operator templates that replace the built-in ones, file by file. */
-  templatesDir: string | undefined;
-  /** Base URL of the app that handles mailed links. */
-  appUrl: string;
-}
-
-export interface RecoveryConfig {
-  /** Seconds a password-reset link works. */
-  passwordResetTtl: number;
-  /** Seconds an email-verification or email-change link works. */
-  emailVerificationTtl: number;
-  /** Refuse password logins (403 email_not_verified) until the address is verified. */
-  requireVerifiedEmail: boolean;
-}
-
-export interface RateLimitConfig {
-  enabled: boolean;
-  /** Requests per minute per client IP on login, register and password change (each route counted apart). */
-  ipPerMinute: number;
-  /** Failed refreshes per minute per client IP on /auth/refresh and /oauth/token (successes are not counted). */
-  refreshIpPerMinute: number;
-  /** Refreshes (rotations) per minute per session: a client stuck in a loop. */
-  refreshSessionPerMinute: number;
-  /** Requests per minute per (client, IP) on /oauth/introspect and /oauth/revoke (each route counted apart). */
-  clientPerMinute: number;
-  /** Consecutive failures for one (account, IP) pair before back-off starts; 4× this for the account from anywhere. */
-  failuresBeforeBackoff: number;
-  /** The longest back-off window, seconds: an attacker can delay the real user by at most this much. */
-  backoffMaxSeconds: number;
-}
+export type Config = ReturnType<typeof toConfig>;
+// Parts other modules take on their own (a service needs its slice, not the whole Config).
+export type WebauthnConfig = Config['webauthn'];
+export type MailConfig = Config['mail'];
+export type RecoveryConfig = Config['recovery'];
+export type RateLimitConfig = Config['rateLimit'];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -310,128 +269,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const keysProblem = checkKeysDir(keysDir);
   if (keysProblem) problems.push(`KEYS_DIR=${JSON.stringify(keysDir)}: ${keysProblem}`);
   const redis = result.success ? redisConfigFrom(result.data, problems) : undefined;
-  const webauthn = result.success ? webauthnConfigFrom(result.data, problems) : undefined;
+  const webauthn = result.success ? webauthnRelyingParty(result.data, problems) : undefined;
   const providers = parseProviders(env, problems);
   const redirectAllowlist = result.success ? parseRedirectAllowlist(result.data.REDIRECT_ALLOWLIST, result.data.APP_URL, problems) : [];
   if (problems.length > 0 || !result.success || !webauthn) throw new ConfigError(problems);
-  const e = result.data;
-  return {
-    port: e.PORT,
-    host: e.HOST,
-    metricsPort: e.METRICS_PORT,
-    issuer: e.ISSUER ?? derivedIssuer(e.HOST, e.PORT),
-    issuerDerived: e.ISSUER === undefined,
-    audience: e.AUDIENCE,
-    clientId: e.CLIENT_ID,
-    logLevel: e.LOG_LEVEL,
-    trustProxy: e.TRUST_PROXY,
-    databaseUrl: e.DATABASE_URL,
-    databasePoolSize: e.DATABASE_POOL_SIZE,
-    dataDir: path.resolve(e.DATA_DIR),
-    redis,
-    redisKeyPrefix: e.REDIS_KEY_PREFIX,
-    revocationWriteTimeoutMs: e.REVOCATION_WRITE_TIMEOUT_MS,
-    keysDir: path.resolve(e.KEYS_DIR),
-    keySize: e.KEY_SIZE,
-    jwksMaxAge: e.JWKS_MAX_AGE,
-    keysReloadInterval: e.KEYS_RELOAD_INTERVAL,
-    accessTokenTtl: e.ACCESS_TOKEN_TTL,
-    refreshIdleTtl: e.REFRESH_IDLE_TTL,
-    refreshAbsoluteTtl: e.REFRESH_ABSOLUTE_TTL,
-    refreshShortTtl: e.REFRESH_SHORT_TTL,
-    refreshGracePeriod: e.REFRESH_GRACE_PERIOD,
-    sessionRetention: e.SESSION_RETENTION,
-    sessionPurgeInterval: e.SESSION_PURGE_INTERVAL,
-    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
-    bodyLimit: e.BODY_LIMIT,
-    corsOrigins: e.CORS_ORIGINS,
-    cookieName: e.COOKIE_NAME,
-    introspectionClients: e.INTROSPECTION_CLIENTS,
-    revocationFeedHeartbeatSeconds: e.REVOCATION_FEED_HEARTBEAT_SECONDS,
-    revocationFeedMaxStreamsPerClient: e.REVOCATION_FEED_MAX_STREAMS_PER_CLIENT,
-    mfaEncryptionKey: e.MFA_ENCRYPTION_KEY,
-    totpIssuer: e.TOTP_ISSUER,
-    acr: { password: e.ACR_PASSWORD, mfa: e.ACR_MFA },
-    adminClients: e.ADMIN_CLIENTS,
-    webauthn,
-    shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS, delayMs: e.SHUTDOWN_DELAY_MS, lingerMs: e.SHUTDOWN_LINGER_MS },
-    rateLimit: {
-      enabled: e.RATE_LIMIT_ENABLED,
-      ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
-      refreshIpPerMinute: e.RATE_LIMIT_REFRESH_IP_PER_MINUTE,
-      refreshSessionPerMinute: e.RATE_LIMIT_REFRESH_SESSION_PER_MINUTE,
-      clientPerMinute: e.RATE_LIMIT_CLIENT_PER_MINUTE,
-      failuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
-      backoffMaxSeconds: e.LOGIN_BACKOFF_MAX_SECONDS,
-    },
-    mail: {
-      smtpUrl: e.SMTP_URL,
-      from: e.MAIL_FROM,
-      dir: path.resolve(e.MAIL_DIR),
-      templatesDir: e.MAIL_TEMPLATES_DIR === undefined ? undefined : path.resolve(e.MAIL_TEMPLATES_DIR),
-      appUrl: e.APP_URL,
-    },
-    recovery: {
-      passwordResetTtl: e.PASSWORD_RESET_TTL,
-      emailVerificationTtl: e.EMAIL_VERIFICATION_TTL,
-      requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
-    },
-    providers,
-    redirectAllowlist,
-  };
-}
-
-/**
- * The relying party, defaulting to APP_URL (the app users sign in to). Every web origin must
- * be the RP ID's host or a subdomain of it, or no browser would ever run the ceremony.
- */
-function webauthnConfigFrom(e: Parsed, problems: string[]): WebauthnConfig | undefined {
-  const app = new URL(e.APP_URL);
-  const rpId = e.WEBAUTHN_RP_ID ?? app.hostname;
-  const origins = e.WEBAUTHN_ORIGINS ?? [app.origin];
-  const foreign = origins.filter((o) => !o.startsWith('android:') && !hostMatchesRpId(new URL(o).hostname, rpId));
-  if (foreign.length > 0) {
-    problems.push(`WEBAUTHN_ORIGINS=${JSON.stringify(foreign.join(','))}: not ${rpId} or a subdomain of it (WEBAUTHN_RP_ID)`);
-    return undefined;
-  }
-  return { rpId, rpName: e.WEBAUTHN_RP_NAME, origins };
-}
-
-/** A URL's password (SMTP_URL, DATABASE_URL…) must not reach stderr with a bad value. */
-function withoutCredentials(value: string): string {
-  return value.replace(/\/\/[^/@\s]*@/, '//[redacted]@');
-}
-
-/** The keys folder may be missing (it is created on first start) but must be usable if present. */
-function checkKeysDir(dir: string): string | undefined {
-  const resolved = path.resolve(dir);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(resolved);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return checkWritableParent(resolved);
-    }
-    return `cannot be read (${(err as NodeJS.ErrnoException).code})`;
-  }
-  if (!stat.isDirectory()) return 'is not a directory';
-  try {
-    fs.accessSync(resolved, fs.constants.R_OK | fs.constants.X_OK);
-    fs.readdirSync(resolved);
-  } catch (err) {
-    return `cannot be read (${(err as NodeJS.ErrnoException).code})`;
-  }
-  return undefined;
-}
-
-function checkWritableParent(dir: string): string | undefined {
-  const parent = path.dirname(dir);
-  try {
-    fs.accessSync(parent, fs.constants.W_OK);
-    return undefined;
-  } catch {
-    return 'does not exist and cannot be created';
-  }
+  return toConfig(result.data, { redis, webauthn, providers, redirectAllowlist });
 }
 
 /** Builds a Config for tests and tools: defaults, then overrides. */
