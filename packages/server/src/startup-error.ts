@@ -22,6 +22,8 @@ function causeText(cause: unknown): string {
     // AggregateError (pg tries every address of a host) has an empty message of its own.
     const inner = (cause as { errors?: unknown[] }).errors;
     if (!cause.message && Array.isArray(inner) && inner[0] instanceof Error) return inner[0].message;
+    // An adapter's typed error (InfrastructureError) says what failed; its cause says why.
+    if (cause.cause !== undefined && cause.cause !== cause) return `${cause.message}: ${causeText(cause.cause)}`;
     return cause.message;
   }
   return String(cause);

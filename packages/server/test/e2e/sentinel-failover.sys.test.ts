@@ -163,7 +163,9 @@ skipUnless(redisSentinel)('Redis Sentinel failover under load', () => {
       script: RESOURCE_SERVICE,
       env: { ISSUER, JWKS_URI: `${replicas[0]!.url}/.well-known/jwks.json`, ...deployment.redisEnv(), REDIS_KEY_PREFIX: prefix },
     });
-  }, 40_000);
+    // Five Redis processes, three Tesseras and a service on a loaded 2-core machine: the
+    // set-up is not what this test bounds.
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all([...verifiers.map((v) => v.close()), rawSync?.close()]);
