@@ -17,12 +17,17 @@ const extensions = z.record(z.string(), z.unknown(), { error: 'must be an object
 const attachment = z.enum(['platform', 'cross-platform'], { error: 'must be "platform" or "cross-platform"' }).optional();
 const publicKey = z.literal('public-key', { error: 'must be "public-key"' });
 
-export const registrationCredential = z.object({
+/** What every PublicKeyCredential JSON carries around its `response`. */
+const credentialFields = {
   id: credentialId,
   rawId: credentialId,
   type: publicKey,
   authenticatorAttachment: attachment,
   clientExtensionResults: extensions,
+};
+
+export const registrationCredential = z.object({
+  ...credentialFields,
   response: z.object(
     {
       clientDataJSON: base64url(8192),
@@ -39,11 +44,7 @@ export const registrationCredential = z.object({
 }, { error: 'must be a RegistrationResponseJSON object' });
 
 export const authenticationCredential = z.object({
-  id: credentialId,
-  rawId: credentialId,
-  type: publicKey,
-  authenticatorAttachment: attachment,
-  clientExtensionResults: extensions,
+  ...credentialFields,
   response: z.object(
     {
       clientDataJSON: base64url(8192),

@@ -40,7 +40,7 @@ const CEREMONY: Record<ChallengePurpose, PasskeyCeremony> = {
 };
 
 /**
- * RFC 8176 methods of a passkey sign-in (DESIGN.md): `swk` for a synced (backed-up) key,
+ * RFC 8176 methods of a passkey sign-in (docs/integrate/passkeys.md, docs/architecture.md): `swk` for a synced (backed-up) key,
  * else `hwk`; `user` (presence was tested: UP is required); `mfa` when the authenticator
  * verified the user, which makes the passkey alone a multi-factor sign-in.
  */

@@ -10,7 +10,7 @@ import { closeRateLimitRedis, openRateLimitRedis } from '../../src/throttle/redi
 import { createTestApp, tempDir, type TestApp } from '../helpers/app.ts';
 import { createTestDb, urlWithSchema } from '../helpers/db.ts';
 import { expectProblem, PASSWORD, register } from '../helpers/flows.ts';
-import { useRedisReplicas } from '../helpers/redis-replicas.ts';
+import { useRedisReplicas } from '../helpers/replicas.ts';
 import { keysUnder, REDIS_URL, uniquePrefix } from '../throttle/redis.ts';
 
 const WRONG = 'not the password at all';

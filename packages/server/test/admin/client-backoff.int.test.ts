@@ -6,7 +6,7 @@
 // mid-burst, however slow the machine.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.ts';
-import { useRedisReplicas } from '../helpers/redis-replicas.ts';
+import { useRedisReplicas } from '../helpers/replicas.ts';
 import { uniquePrefix } from '../throttle/redis.ts';
 import { ADMIN, basic, BUDGET, clientEnv, RESOURCE, tally } from './client-kit.ts';
 

@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MFA_LOCK_THRESHOLD } from '../../src/throttle/login-throttle.ts';
 import type { TestApp } from '../helpers/app.ts';
-import { useRedisReplicas } from '../helpers/redis-replicas.ts';
+import { useRedisReplicas } from '../helpers/replicas.ts';
 import { bearer, signUp } from '../helpers/flows.ts';
 import { codeFor, enableTotp, nextStep } from '../helpers/totp.ts';
 import { uniquePrefix } from '../throttle/redis.ts';

@@ -1,29 +1,18 @@
 // Passkeys across replicas on PostgreSQL: two apps on one schema. A ceremony begun on one
 // replica completes on the other; the same assertion raced to both gives exactly one
 // session; two assertions carrying the same counter value race on the compare-and-set.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/clock.ts';
-import { createTestApp, tempDir, type TestApp } from '../helpers/app.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.ts';
 import { bearer, signUp } from '../helpers/flows.ts';
+import { usePostgresReplicas } from '../helpers/replicas.ts';
 import { SoftwareAuthenticator } from '../helpers/webauthn-authenticator.ts';
 import { addPasskey, loginOptions, passkeyLogin, registrationOptions } from './support.ts';
 
-let testDb: TestDb;
 let a: TestApp;
 let b: TestApp;
-
-beforeAll(async () => {
-  testDb = await createTestDb('postgres');
-  const clock = new ManualClock(Date.now());
-  const keysDir = tempDir('tessera-keys-');
-  a = await createTestApp({ db: testDb, clock, keysDir });
-  b = await createTestApp({ db: { ...testDb, db: testDb.openAnother() }, clock, keysDir });
-});
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await testDb?.drop();
+const replicas = usePostgresReplicas();
+beforeAll(() => {
+  ({ a, b } = replicas());
 });
 
 describe('passkeys on two replicas', () => {

@@ -3,10 +3,9 @@
 // revoked, and the next sequential refresh does not trip theft detection.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { ManualClock } from '../../src/clock.ts';
-import { createTestApp, tempDir, type TestApp } from '../helpers/app.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { decodeJwt, me, refresh, signUp, type Tokens } from '../helpers/flows.ts';
+import { usePostgresReplicas } from '../helpers/replicas.ts';
 import { listSessions, SECOND, sessionRow } from './support.ts';
 
 const PARALLEL = 20;
@@ -77,20 +76,11 @@ describe('parallel refreshes in one process', () => {
 });
 
 describe('parallel refreshes across two replicas sharing the database', () => {
-  let testDb: TestDb;
   let a: TestApp;
   let b: TestApp;
-  beforeAll(async () => {
-    testDb = await createTestDb('postgres');
-    const clock = new ManualClock(Date.now());
-    const keysDir = tempDir('tessera-keys-');
-    a = await createTestApp({ db: testDb, clock, keysDir });
-    b = await createTestApp({ db: { ...testDb, db: testDb.openAnother() }, clock, keysDir });
-  });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await testDb?.drop();
+  const replicas = usePostgresReplicas();
+  beforeAll(() => {
+    ({ a, b } = replicas());
   });
 
   it('the two replicas really use separate pools on one schema', () => {

@@ -1,4 +1,4 @@
-// Social sign-in routes (DESIGN.md "Social sign-in"). Thin: zod in, one service call, reply.
+// Social sign-in routes (docs/integrate/social-sign-in.md; the flow in docs/architecture.md). Thin: zod in, one service call, reply.
 import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';

@@ -1,11 +1,13 @@
-// Two replicas of one deployment for integration tests: two apps on one PostgreSQL schema,
-// each with its own rate-limit Redis connection under one key prefix, on one manual clock.
-// Registers its own beforeAll/afterAll; the getter is valid inside tests.
+// Two replicas of one deployment for integration tests: two apps on one PostgreSQL schema
+// (separate pools), one manual clock and one keys folder; with Redis, each has its own
+// rate-limit connection under one key prefix. Each helper registers its own
+// beforeAll/afterAll; the getter is valid inside tests.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { closeRateLimitRedis, openRateLimitRedis } from '../../src/throttle/redis-client.ts';
 import { deleteUnder, openRedis, REDIS_URL } from '../throttle/redis.ts';
-import { createTestApp, type TestApp } from './app.ts';
+import { ManualClock } from '../../src/clock.ts';
+import { createTestApp, tempDir, type TestApp } from './app.ts';
 import { createTestDb, type TestDb } from './db.ts';
 
 export interface RedisReplicas {
@@ -57,6 +59,31 @@ export function useRedisReplicas(prefix: string, env: Record<string, string>, op
   });
   return () => {
     if (!replicas) throw new Error('useRedisReplicas: the replicas are not started (use inside a test)');
+    return replicas;
+  };
+}
+
+/** Two replicas on one PostgreSQL schema, no Redis: the memory denylist and throttle each. */
+export function usePostgresReplicas(): () => { a: TestApp; b: TestApp; testDb: TestDb } {
+  let replicas: { a: TestApp; b: TestApp; testDb: TestDb } | undefined;
+  let testDb: TestDb | undefined;
+  const apps: TestApp[] = [];
+  beforeAll(async () => {
+    testDb = await createTestDb('postgres');
+    const clock = new ManualClock(Date.now());
+    const keysDir = tempDir('tessera-keys-');
+    const a = await createTestApp({ db: testDb, clock, keysDir });
+    apps.push(a);
+    const b = await createTestApp({ db: { ...testDb, db: testDb.openAnother() }, clock, keysDir });
+    apps.push(b);
+    replicas = { a, b, testDb };
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await testDb?.drop();
+  });
+  return () => {
+    if (!replicas) throw new Error('usePostgresReplicas: the replicas are not started (use inside a test)');
     return replicas;
   };
 }
