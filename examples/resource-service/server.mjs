@@ -17,52 +17,61 @@ const options = {
 };
 if (env.JWKS_URI) options.jwksUri = env.JWKS_URI;
 // Revocations (logout at once): from Tessera's revocation feed over HTTP, or from its Redis
-// (a URL, or Tessera's own Sentinel variables).
+// (a URL, or Tessera's own Sentinel or Redis Cluster variables).
 const keyPrefix = env.REDIS_KEY_PREFIX ?? 'tessera:';
-if (env.TESSERA_FEED_URL && (env.REDIS_URL || env.REDIS_SENTINELS)) {
-  console.error('Set TESSERA_FEED_URL (the revocation feed) or REDIS_URL / REDIS_SENTINELS (Tessera\'s Redis), not both');
+if (env.TESSERA_FEED_URL && (env.REDIS_URL || env.REDIS_SENTINELS || env.REDIS_CLUSTER_NODES)) {
+  console.error('Set TESSERA_FEED_URL (the revocation feed) or REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES (Tessera\'s Redis), not both');
   process.exit(2);
 }
+/** Tessera's `host:port,host:port` lists (IPv6 as [addr]:port). */
+const addresses = (/** @type {string} */ name) =>
+  (env[name] ?? '').split(',').map((entry) => {
+    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim());
+    if (!match) throw new Error(`${name} must be host:port entries, comma-separated`);
+    return { host: match[1] ?? '', port: Number(match[2]) };
+  });
+// TLS as Tessera reads it: REDIS_SENTINEL_TLS defaults to REDIS_TLS, one CA file for both.
+const flag = (/** @type {string} */ name) => {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  if (!['true', 'false', '1', '0', 'yes', 'no'].includes(value)) throw new Error(`${name} must be true or false`);
+  return ['true', '1', 'yes'].includes(value);
+};
+// Read once at start: a wrong path stops the service here, not on every reconnect.
+const readCa = (/** @type {string} */ file) => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    // The path is named by its variable only, as Tessera does.
+    throw new Error(`REDIS_TLS_CA_FILE cannot be read (${/** @type {NodeJS.ErrnoException} */ (err).code ?? 'error'})`);
+  }
+};
+const trust = () => (env.REDIS_TLS_CA_FILE ? { ca: readCa(env.REDIS_TLS_CA_FILE) } : true);
 if (env.TESSERA_FEED_URL) {
   if (!env.TESSERA_FEED_CLIENT_ID || !env.TESSERA_FEED_CLIENT_SECRET) {
     console.error('TESSERA_FEED_URL needs TESSERA_FEED_CLIENT_ID and TESSERA_FEED_CLIENT_SECRET (a client with the revocations permission)');
     process.exit(2);
   }
   options.revocation = { feedUrl: env.TESSERA_FEED_URL, clientId: env.TESSERA_FEED_CLIENT_ID, clientSecret: env.TESSERA_FEED_CLIENT_SECRET };
+} else if (env.REDIS_CLUSTER_NODES) {
+  /** @type {import('@tessera/verifier').RedisClusterConnection} */
+  const redisCluster = { nodes: addresses('REDIS_CLUSTER_NODES') };
+  if (env.REDIS_USERNAME) redisCluster.username = env.REDIS_USERNAME;
+  if (env.REDIS_PASSWORD) redisCluster.password = env.REDIS_PASSWORD;
+  if (flag('REDIS_TLS')) redisCluster.tls = trust();
+  options.revocation = { redisCluster, keyPrefix };
 } else if (env.REDIS_SENTINELS) {
-  // Tessera's own variables for a Sentinel-managed Redis: host:port,host:port (IPv6 as [addr]:port).
-  const sentinels = env.REDIS_SENTINELS.split(',').map((entry) => {
-    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim());
-    if (!match) throw new Error('REDIS_SENTINELS must be host:port entries, comma-separated');
-    return { host: match[1] ?? '', port: Number(match[2]) };
-  });
   /** @type {import('@tessera/verifier').RedisSentinelConnection} */
-  const redisSentinel = { sentinels, name: env.REDIS_SENTINEL_NAME ?? 'mymaster', db: Number(env.REDIS_DB ?? 0) };
+  const redisSentinel = { sentinels: addresses('REDIS_SENTINELS'), name: env.REDIS_SENTINEL_NAME ?? 'mymaster', db: Number(env.REDIS_DB ?? 0) };
   if (env.REDIS_USERNAME) redisSentinel.username = env.REDIS_USERNAME;
   if (env.REDIS_PASSWORD) redisSentinel.password = env.REDIS_PASSWORD;
   if (env.REDIS_SENTINEL_USERNAME) redisSentinel.sentinelUsername = env.REDIS_SENTINEL_USERNAME;
   if (env.REDIS_SENTINEL_PASSWORD) redisSentinel.sentinelPassword = env.REDIS_SENTINEL_PASSWORD;
-  // TLS as Tessera reads it: REDIS_SENTINEL_TLS defaults to REDIS_TLS, one CA file for both.
-  const flag = (/** @type {string} */ name) => {
-    const value = env[name];
-    if (value === undefined || value === '') return undefined;
-    if (!['true', 'false', '1', '0', 'yes', 'no'].includes(value)) throw new Error(`${name} must be true or false`);
-    return ['true', '1', 'yes'].includes(value);
-  };
   const tls = flag('REDIS_TLS') ?? false;
   const sentinelTls = flag('REDIS_SENTINEL_TLS') ?? tls;
-  // Read once at start: a wrong path stops the service here, not on every reconnect.
-  const readCa = (/** @type {string} */ file) => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (err) {
-      // The path is named by its variable only, as Tessera does.
-      throw new Error(`REDIS_TLS_CA_FILE cannot be read (${/** @type {NodeJS.ErrnoException} */ (err).code ?? 'error'})`);
-    }
-  };
-  const trust = env.REDIS_TLS_CA_FILE ? { ca: readCa(env.REDIS_TLS_CA_FILE) } : true;
-  redisSentinel.tls = tls && trust;
-  redisSentinel.sentinelTls = sentinelTls && trust;
+  const trusted = tls || sentinelTls ? trust() : true;
+  redisSentinel.tls = tls && trusted;
+  redisSentinel.sentinelTls = sentinelTls && trusted;
   options.revocation = { redisSentinel, keyPrefix };
 } else if (env.REDIS_URL) {
   options.revocation = { redisUrl: env.REDIS_URL, keyPrefix };

@@ -14,3 +14,24 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Whether `port` can be listened on at 127.0.0.1 right now. */
+async function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port P whose P + 10000 is free too: a Redis Cluster node listens on both (clients on
+ * P, the cluster bus on P + 10000), so the OS's pick (often above 55535) will not do.
+ */
+export async function freeClusterPort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    if ((await canListen(port)) && (await canListen(port + 10_000))) return port;
+  }
+  throw new Error('no free port pair (P, P + 10000) for a Redis Cluster node');
+}

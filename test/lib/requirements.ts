@@ -34,6 +34,7 @@ export interface SkipRecord extends Missing {
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const REDIS_SERVER_BIN = '/usr/bin/redis-server';
 export const REDIS_SENTINEL_BIN = '/usr/bin/redis-sentinel';
+export const REDIS_CLI_BIN = '/usr/bin/redis-cli';
 export const PYTHON = '/usr/bin/python3';
 
 export const nginx: Requirement = () => (findNginx() ? undefined : { reason: 'nginx not installed', remedy: 'apt-get install nginx' });
@@ -47,6 +48,12 @@ export const redisSentinel: Requirement = () =>
   [REDIS_SERVER_BIN, REDIS_SENTINEL_BIN].every((bin) => fs.existsSync(bin))
     ? undefined
     : { reason: `redis-sentinel not installed (${REDIS_SERVER_BIN} and ${REDIS_SENTINEL_BIN})`, remedy: 'apt-get install redis-server redis-sentinel' };
+
+/** redis-server for the nodes, redis-cli to join them (`--cluster create`). */
+export const redisCluster: Requirement = () =>
+  [REDIS_SERVER_BIN, REDIS_CLI_BIN].every((bin) => fs.existsSync(bin))
+    ? undefined
+    : { reason: `redis-server or redis-cli not installed (${REDIS_SERVER_BIN}, ${REDIS_CLI_BIN})`, remedy: 'apt-get install redis-server (redis-tools)' };
 
 export const pythonJwt: Requirement = () =>
   spawnSync(PYTHON, ['-c', 'import jwt, cryptography'], { stdio: 'ignore' }).status === 0

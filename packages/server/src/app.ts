@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import { AdminService } from './admin/admin-service.ts';
 import { createClientAuthenticator } from './clients/client-auth.ts';
 import { createRecovery } from './account/recovery.ts';
@@ -64,7 +64,7 @@ export interface AppDeps {
   /** The entry point passes one with process metrics; otherwise the app makes its own. */
   metrics?: AppMetrics;
   /** Shared rate-limit counters across replicas (REDIS_URL); in-process memory without it. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Seals TOTP secrets; by default from MFA_ENCRYPTION_KEY or the key file in KEYS_DIR. */
   secretBox?: SecretBox;
 }

@@ -130,5 +130,5 @@ export function derivedIssuer(host: string, port: number): string {
 // names the variable and the problem, never the value. The pattern also covers variables
 // added later under the usual names.
 const SECRET_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'INTROSPECTION_CLIENTS', 'ADMIN_CLIENTS', 'MFA_ENCRYPTION_KEY']);
-const MAY_HOLD_A_SECRET = /URL|SECRET|PASSWORD|USERNAME|TOKEN|CLIENTS|SENTINEL|CREDENTIAL/;
+const MAY_HOLD_A_SECRET = /URL|SECRET|PASSWORD|USERNAME|TOKEN|CLIENTS|SENTINEL|CLUSTER_NODES|CREDENTIAL/;
 export const isSecretVariable = (name: string): boolean => SECRET_VARIABLES.has(name) || MAY_HOLD_A_SECRET.test(name);

@@ -10,7 +10,7 @@ import { checkKeysDir, webauthnRelyingParty, withoutCredentials } from './config
 import { boolean, derivedIssuer, isSecretVariable, optionalBoolean, origins, seconds, trustProxy, url, webauthnOrigins } from './config-fields.ts';
 import { parseProviders } from './providers/provider-config.ts';
 import { parseRedirectAllowlist } from './providers/redirect-allowlist.ts';
-import { redisConfigFrom, sentinelList } from './redis-connection.ts';
+import { clusterNodeList, redisConfigFrom, sentinelList } from './redis-connection.ts';
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -30,8 +30,10 @@ export const envSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
-  // Sentinel instead of REDIS_URL (docs/operate/sentinel.md); checked together in redisConfigFrom.
+  // Sentinel instead of REDIS_URL (docs/operate/sentinel.md); all three ways checked together in redisConfigFrom.
   REDIS_SENTINELS: sentinelList.optional(),
+  // A Redis Cluster instead (docs/operate/redis-cluster.md): seed nodes, host:port,…
+  REDIS_CLUSTER_NODES: clusterNodeList.optional(),
   REDIS_SENTINEL_NAME: z.string().min(1).max(200).optional(),
   REDIS_USERNAME: z.string().min(1).optional(),
   REDIS_PASSWORD: z.string().min(1).optional(),
@@ -90,7 +92,7 @@ export const envSchema = z.object({
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SHUTDOWN_LINGER_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
 
-  // Abuse resistance (see docs/security.md). Counters live in Redis when REDIS_URL or REDIS_SENTINELS is set.
+  // Abuse resistance (see docs/security.md). Counters live in Redis when REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is set.
   RATE_LIMIT_ENABLED: boolean(true),
   RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(30),
   RATE_LIMIT_REFRESH_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
@@ -158,7 +160,7 @@ function toConfig(e: Parsed, checked: Checked) {
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: path.resolve(e.DATA_DIR),
-    /** REDIS_URL or REDIS_SENTINELS (with their credentials); undefined: no Redis, in-process state. */
+    /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (with their credentials); undefined: no Redis, in-process state. */
     redis: checked.redis,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     revocationWriteTimeoutMs: e.REVOCATION_WRITE_TIMEOUT_MS,

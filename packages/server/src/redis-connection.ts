@@ -1,12 +1,12 @@
-// Where Redis is and how to log in to it: one Redis server (REDIS_URL) or a Sentinel-managed
-// primary (REDIS_SENTINELS). Every Redis connection the server opens (denylist writer and
-// mirror, rate limits, login and recovery throttling) takes its ioredis options from
-// redisConnection(), so each of them follows a Sentinel failover the same way.
+// Where Redis is and how to log in to it: one Redis server (REDIS_URL), a Sentinel-managed
+// primary (REDIS_SENTINELS) or a Redis Cluster (REDIS_CLUSTER_NODES). Every Redis connection
+// the server opens (denylist writer and mirror, rate limits, login and recovery throttling)
+// takes its target from redisConnection(), so each of them follows a failover the same way.
 import fs from 'node:fs';
 import net from 'node:net';
-import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { sentinelRedisOptions } from '@tessera/verifier/redis';
+import type { RedisTarget } from '@tessera/verifier/internal';
 
 export interface SentinelAddress {
   host: string;
@@ -36,34 +36,50 @@ export type RedisConfig =
       sentinelTls: boolean;
       /** The PEM bundle read from REDIS_TLS_CA_FILE at start; undefined: Node's root CAs. */
       ca: string | undefined;
+    }
+  | {
+      mode: 'cluster';
+      /** Seed nodes (REDIS_CLUSTER_NODES); the others are learnt from the cluster. */
+      nodes: SentinelAddress[];
+      username: string | undefined;
+      password: string | undefined;
+      /** TLS to every node (REDIS_TLS), trusting `ca` (REDIS_TLS_CA_FILE) or Node's root CAs. */
+      tls: boolean;
+      ca: string | undefined;
     };
 
 export const DEFAULT_SENTINEL_NAME = 'mymaster';
 
 /** `host:port` entries, comma-separated; an IPv6 host goes in brackets (`[::1]:26379`). */
-export const sentinelList = z.string().transform((v, ctx): SentinelAddress[] => {
-  const list: SentinelAddress[] = [];
-  for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry);
-    const host = match?.[1] ?? match?.[2];
-    const port = Number(match?.[3]);
-    if (!host || (match?.[1] !== undefined && !net.isIPv6(host)) || port < 1 || port > 65535) {
-      // The entry is not echoed: the variable is treated as one that may hold a secret.
-      ctx.addIssue({ code: 'custom', message: 'each entry must be host:port (IPv6 as [address]:port), comma-separated' });
+const addressList = (what: string) =>
+  z.string().transform((v, ctx): SentinelAddress[] => {
+    const list: SentinelAddress[] = [];
+    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(entry);
+      const host = match?.[1] ?? match?.[2];
+      const port = Number(match?.[3]);
+      if (!host || (match?.[1] !== undefined && !net.isIPv6(host)) || port < 1 || port > 65535) {
+        // The entry is not echoed: the variable is treated as one that may hold a secret.
+        ctx.addIssue({ code: 'custom', message: 'each entry must be host:port (IPv6 as [address]:port), comma-separated' });
+        return z.NEVER;
+      }
+      list.push({ host, port });
+    }
+    if (list.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `must list at least one ${what} as host:port` });
       return z.NEVER;
     }
-    list.push({ host, port });
-  }
-  if (list.length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'must list at least one sentinel as host:port' });
-    return z.NEVER;
-  }
-  return list;
-});
+    return list;
+  });
+
+export const sentinelList = addressList('sentinel');
+export const clusterNodeList = addressList('cluster node');
 
 export interface RedisEnv {
   REDIS_URL?: string | undefined;
   REDIS_SENTINELS?: SentinelAddress[] | undefined;
+  REDIS_CLUSTER_NODES?: SentinelAddress[] | undefined;
+  REDIS_KEY_PREFIX?: string | undefined;
   REDIS_SENTINEL_NAME?: string | undefined;
   REDIS_USERNAME?: string | undefined;
   REDIS_PASSWORD?: string | undefined;
@@ -92,6 +108,7 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
     problems.push(`${user}: an ACL user logs in with a password; set ${password} too`);
     return false;
   };
+  if (e.REDIS_CLUSTER_NODES) return clusterConfigFrom(e, e.REDIS_CLUSTER_NODES, problems, userNeedsPassword);
   if (e.REDIS_SENTINELS) {
     if (e.REDIS_URL !== undefined) {
       problems.push('REDIS_SENTINELS: set either REDIS_URL (one Redis server) or REDIS_SENTINELS (Sentinel), not both; with Sentinel use REDIS_USERNAME, REDIS_PASSWORD and REDIS_DB');
@@ -123,11 +140,11 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
   onlyWithSentinels('REDIS_SENTINEL_PASSWORD', '');
   onlyWithSentinels('REDIS_DB', '; with REDIS_URL give the database in its path (redis://host:6379/2)');
   for (const name of ['REDIS_TLS', 'REDIS_SENTINEL_TLS', 'REDIS_TLS_CA_FILE'] as const) {
-    onlyWithSentinels(name, '; with REDIS_URL, TLS is the rediss:// scheme');
+    onlyWithSentinels(name, ' or REDIS_CLUSTER_NODES; with REDIS_URL, TLS is the rediss:// scheme');
   }
   if (e.REDIS_URL === undefined) {
     for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
-      if (e[name] !== undefined) problems.push(`${name}: set REDIS_URL or REDIS_SENTINELS too (there is no Redis to log in to)`);
+      if (e[name] !== undefined) problems.push(`${name}: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES too (there is no Redis to log in to)`);
     }
     return undefined;
   }
@@ -148,6 +165,42 @@ export function redisConfigFrom(e: RedisEnv, problems: string[]): RedisConfig | 
   }
   if (!userNeedsPassword('REDIS_USERNAME', 'REDIS_PASSWORD (or the password in REDIS_URL)', url.password !== '')) return undefined;
   return { mode: 'direct', url: url.toString() };
+}
+
+/**
+ * REDIS_CLUSTER_NODES excludes the two other ways to say where Redis is (a cluster's nodes
+ * are whatever the cluster says), takes the credentials and TLS of the data nodes as with
+ * Sentinel, and refuses what a cluster does not have: a database index (only 0) and the
+ * sentinels' own variables. A brace in REDIS_KEY_PREFIX would take the place of the hash tags
+ * Tessera puts in its keys (revocation-model.ts, login-throttle.ts) and split what one script
+ * must find in one slot.
+ */
+function clusterConfigFrom(
+  e: RedisEnv,
+  nodes: SentinelAddress[],
+  problems: string[],
+  userNeedsPassword: (user: 'REDIS_USERNAME', password: string, hasPassword: boolean) => boolean,
+): RedisConfig | undefined {
+  const others = (['REDIS_URL', 'REDIS_SENTINELS'] as const).filter((name) => e[name] !== undefined);
+  if (others.length > 0) {
+    problems.push(
+      `REDIS_CLUSTER_NODES: set one of REDIS_URL (one Redis server), REDIS_SENTINELS (Sentinel) or REDIS_CLUSTER_NODES (Redis Cluster), not ${others.join(' and ')} too; with a cluster use REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS`,
+    );
+    return undefined;
+  }
+  const before = problems.length;
+  for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_TLS'] as const) {
+    if (e[name] !== undefined) problems.push(`${name}: only used with REDIS_SENTINELS, not with REDIS_CLUSTER_NODES`);
+  }
+  if (e.REDIS_DB !== undefined) problems.push('REDIS_DB: a Redis Cluster has database 0 only; unset it with REDIS_CLUSTER_NODES');
+  if (e.REDIS_KEY_PREFIX !== undefined && /[{}]/.test(e.REDIS_KEY_PREFIX)) {
+    problems.push('REDIS_KEY_PREFIX: must not contain { or } with REDIS_CLUSTER_NODES (Tessera adds the hash tags that keep related keys in one slot)');
+  }
+  if (!userNeedsPassword('REDIS_USERNAME', 'REDIS_PASSWORD', e.REDIS_PASSWORD !== undefined) || problems.length > before) return undefined;
+  const tls = e.REDIS_TLS ?? false;
+  const ca = caBundleFrom(e.REDIS_TLS_CA_FILE, tls, problems);
+  if (ca === null) return undefined;
+  return { mode: 'cluster', nodes, username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD, tls, ca };
 }
 
 /**
@@ -176,12 +229,24 @@ function caBundleFrom(file: string | undefined, tlsUsed: boolean, problems: stri
 }
 
 /**
- * The ioredis connection target for `redis`: the URL as it is, or Sentinel options. ioredis
- * asks the sentinels for the current primary on every (re)connect and checks its role, so a
- * connection lost in a failover comes back on the promoted replica by itself.
+ * The connection target for `redis`: the URL as it is, Sentinel options, or the cluster's
+ * seed nodes. ioredis asks the sentinels for the current primary on every (re)connect and
+ * checks its role, so a connection lost in a failover comes back on the promoted replica by
+ * itself; on a cluster, it learns the new owner of each slot from the cluster.
  */
-export function redisConnection(redis: RedisConfig): string | RedisOptions {
+export function redisConnection(redis: RedisConfig): RedisTarget {
   if (redis.mode === 'direct') return redis.url;
+  if (redis.mode === 'cluster') {
+    const { nodes, username, password, tls, ca } = redis;
+    return {
+      cluster: {
+        nodes,
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        ...(tls ? { tls: ca !== undefined ? { ca } : true } : {}),
+      },
+    };
+  }
   // The verifier library's builder: services and the server connect alike (READONLY → reconnect).
   const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db, tls, sentinelTls, ca } = redis;
   const trust = ca !== undefined ? { ca } : true;

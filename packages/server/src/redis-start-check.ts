@@ -12,8 +12,9 @@ import { StartupError, passwordOf, withoutPassword } from './startup-error.ts';
 /** The variable that says where Redis is, and that target without credentials. */
 export function redisSource(redis: RedisConfig): { variable: string; target: string } {
   if (redis.mode === 'direct') return { variable: 'REDIS_URL', target: withoutPassword(redis.url) };
-  const sentinels = redis.sentinels.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',');
-  return { variable: 'REDIS_SENTINELS', target: `${sentinels} ${redis.name}` };
+  const list = (addresses: { host: string; port: number }[]) => addresses.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',');
+  if (redis.mode === 'cluster') return { variable: 'REDIS_CLUSTER_NODES', target: list(redis.nodes) };
+  return { variable: 'REDIS_SENTINELS', target: `${list(redis.sentinels)} ${redis.name}` };
 }
 
 type Outcome = { kind: 'ready' } | { kind: 'refused'; err: Error } | { kind: 'unreachable'; err: Error | undefined };
@@ -56,7 +57,7 @@ export async function checkRedisAtStart(redis: RedisConfig, logger: Logger, time
     throw new StartupError(at, redis.mode === 'sentinel' ? String(redis.db) : target, outcome.err, hint);
   }
   if (outcome.kind === 'unreachable') {
-    const secrets = redis.mode === 'direct' ? [passwordOf(redis.url)] : [redis.password, redis.sentinelPassword];
+    const secrets = redis.mode === 'direct' ? [passwordOf(redis.url)] : redis.mode === 'cluster' ? [redis.password] : [redis.password, redis.sentinelPassword];
     let cause = outcome.err?.message ?? 'connection closed';
     for (const secret of secrets) if (secret) cause = cause.split(secret).join('[redacted]');
     logger.warn(

@@ -1,7 +1,7 @@
 // Opening and closing the process's resources, shared by the server entry point, the CLI
 // and the tests that start real processes.
 import fs from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/db.ts';
@@ -114,8 +114,8 @@ export interface Runtime {
   keys: KeyStore;
   denylist: Denylist;
   clock: Clock;
-  /** Rate-limit counters shared by the replicas; only with Redis (REDIS_URL or REDIS_SENTINELS) and RATE_LIMIT_ENABLED. */
-  redis?: Redis;
+  /** Rate-limit counters shared by the replicas; only with Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES) and RATE_LIMIT_ENABLED. */
+  redis?: RedisClient;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-// REDIS_URL or REDIS_SENTINELS, and the credentials that go with each: which combinations
+// REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES, and the credentials that go with each: which combinations
 // start, what the connection options become, and that a bad one names the variable and
 // never echoes a password.
 import fs from 'node:fs';
@@ -119,7 +119,7 @@ describe('Redis connection settings', () => {
     for (const name of ['REDIS_TLS', 'REDIS_SENTINEL_TLS', 'REDIS_TLS_CA_FILE']) {
       const value = name === 'REDIS_TLS_CA_FILE' ? '/etc/ssl/certs/ca-certificates.crt' : 'true';
       expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', [name]: value }), name).toMatch(
-        new RegExp(`${name}: only used with REDIS_SENTINELS; with REDIS_URL, TLS is the rediss:// scheme`),
+        new RegExp(`${name}: only used with REDIS_SENTINELS or REDIS_CLUSTER_NODES; with REDIS_URL, TLS is the rediss:// scheme`),
       );
     }
     const sentinels = { REDIS_SENTINELS: '127.0.0.1:26379', REDIS_TLS: 'true' };
@@ -154,11 +154,11 @@ describe('Redis connection settings', () => {
     expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_DB: '2' })).toMatch(/REDIS_DB: only used with REDIS_SENTINELS; with REDIS_URL give the database in its path/);
     expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINEL_NAME: 'x' })).toMatch(/REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS/);
     expect(problems({ REDIS_SENTINEL_PASSWORD: 'x' })).toMatch(/REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS/);
-    expect(problems({ REDIS_PASSWORD: 'x' })).toMatch(/REDIS_PASSWORD: set REDIS_URL or REDIS_SENTINELS too/);
+    expect(problems({ REDIS_PASSWORD: 'x' })).toMatch(/REDIS_PASSWORD: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES too/);
     expect(problems({ REDIS_URL: 'redis://:a@127.0.0.1:6379', REDIS_PASSWORD: 'b' })).toMatch(/REDIS_PASSWORD: REDIS_URL holds a password too/);
     expect(problems({ REDIS_URL: 'redis://someone:a@127.0.0.1:6379', REDIS_USERNAME: 'b' })).toMatch(/REDIS_USERNAME: REDIS_URL holds a user name too/);
     expect(problems({ REDIS_URL: 'redis://someone@127.0.0.1:6379', REDIS_USERNAME: 'b', REDIS_PASSWORD: 'c' })).toMatch(/REDIS_USERNAME: REDIS_URL holds a user name too/);
-    expect(problems({ REDIS_USERNAME: 'x' })).toMatch(/REDIS_USERNAME: set REDIS_URL or REDIS_SENTINELS too/);
+    expect(problems({ REDIS_USERNAME: 'x' })).toMatch(/REDIS_USERNAME: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES too/);
     expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINEL_USERNAME: 'x' })).toMatch(/REDIS_SENTINEL_USERNAME: only used with REDIS_SENTINELS/);
     expect(problems({ REDIS_SENTINEL_USERNAME: 'x', REDIS_SENTINEL_PASSWORD: 'y' })).toMatch(/REDIS_SENTINEL_USERNAME: only used with REDIS_SENTINELS/);
     // A username alone would make ioredis send AUTH without a password.
@@ -169,6 +169,48 @@ describe('Redis connection settings', () => {
       expect(problems({ REDIS_SENTINELS: bad }), bad).toMatch(/REDIS_SENTINELS: each entry must be host:port/);
     }
     expect(problems({ REDIS_SENTINELS: ',' })).toMatch(/REDIS_SENTINELS: must list at least one sentinel/);
+  });
+
+  it('REDIS_CLUSTER_NODES: the seed nodes, with the data nodes\' credentials and TLS', () => {
+    const config = load({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, [::1]:7001', REDIS_USERNAME: 'tessera', REDIS_PASSWORD: 'p@ss' });
+    expect(config.redis).toEqual({
+      mode: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '::1', port: 7001 },
+      ],
+      username: 'tessera',
+      password: 'p@ss',
+      tls: false,
+      ca: undefined,
+    });
+    expect(redisConnection(config.redis!)).toEqual({ cluster: { nodes: config.redis!.mode === 'cluster' ? config.redis!.nodes : [], username: 'tessera', password: 'p@ss' } });
+    const dir = tempDir();
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    fs.writeFileSync(`${dir}/ca.pem`, pem);
+    expect(redisConnection(load({ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: `${dir}/ca.pem` }).redis!)).toEqual({
+      cluster: { nodes: [{ host: '10.0.0.1', port: 7000 }], tls: { ca: pem } },
+    });
+    expect(redisConnection(load({ REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_TLS: 'true' }).redis!)).toEqual({ cluster: { nodes: [{ host: '10.0.0.1', port: 7000 }], tls: true } });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses REDIS_CLUSTER_NODES with another way to Redis, and what a cluster does not have', () => {
+    const nodes = { REDIS_CLUSTER_NODES: '127.0.0.1:7000' };
+    expect(problems({ ...nodes, REDIS_URL: 'redis://127.0.0.1:6379' })).toMatch(/REDIS_CLUSTER_NODES: set one of REDIS_URL .* REDIS_SENTINELS .* or REDIS_CLUSTER_NODES .*not REDIS_URL too/);
+    expect(problems({ ...nodes, REDIS_SENTINELS: '127.0.0.1:26379' })).toMatch(/REDIS_CLUSTER_NODES: set one of .*not REDIS_SENTINELS too/);
+    expect(problems({ ...nodes, REDIS_DB: '2' })).toMatch(/REDIS_DB: a Redis Cluster has database 0 only/);
+    for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_TLS']) {
+      expect(problems({ ...nodes, [name]: name === 'REDIS_SENTINEL_TLS' ? 'true' : 'x' }), name).toMatch(new RegExp(`${name}: only used with REDIS_SENTINELS, not with REDIS_CLUSTER_NODES`));
+    }
+    expect(problems({ ...nodes, REDIS_USERNAME: 'x' })).toMatch(/REDIS_USERNAME: an ACL user logs in with a password; set REDIS_PASSWORD/);
+    expect(problems({ ...nodes, REDIS_KEY_PREFIX: 'app{1}:' })).toMatch(/REDIS_KEY_PREFIX: must not contain \{ or \} with REDIS_CLUSTER_NODES/);
+    expect(problems({ ...nodes, REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' })).toMatch(/REDIS_TLS_CA_FILE: only used with REDIS_TLS=true/);
+    expect(problems({ REDIS_CLUSTER_NODES: 'hunter2' })).toMatch(/REDIS_CLUSTER_NODES: each entry must be host:port/);
+    expect(problems({ REDIS_CLUSTER_NODES: 'hunter2' })).not.toContain('hunter2');
+    expect(problems({ REDIS_CLUSTER_NODES: ',' })).toMatch(/REDIS_CLUSTER_NODES: must list at least one cluster node/);
+    // Braces are fine in the other modes: nothing there depends on the hash tags.
+    expect(load({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: 'app{1}:' }).redisKeyPrefix).toBe('app{1}:');
   });
 
   it('never echoes a password or a sentinel list in a configuration error', () => {

@@ -23,7 +23,7 @@ export {
   type AuthRequirements,
   type RequirementFailure,
 } from './requirements.js';
-export type { FeedRevocationOptions, RedisSentinelConnection, RedisTlsOptions, RevocationOptions, VerifierOptions } from './options.js';
+export type { FeedRevocationOptions, RedisClusterConnection, RedisSentinelConnection, RedisTlsOptions, RevocationOptions, VerifierOptions } from './options.js';
 export { DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, MAX_CLOCK_SKEW_SECONDS } from './limits.js';
 /**
  * The building blocks of `verify()`, for a caller that holds its keys itself (Tessera's own
@@ -151,7 +151,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // ioredis is loaded only when asked for.
       sync = import('./redis.js').then(({ syncDenylistFromRedis, sentinelRedisOptions }) =>
         syncDenylistFromRedis({
-          redis: 'redisUrl' in revocation ? revocation.redisUrl : sentinelRedisOptions(revocation.redisSentinel),
+          redis:
+            'redisUrl' in revocation
+              ? revocation.redisUrl
+              : 'redisSentinel' in revocation
+                ? sentinelRedisOptions(revocation.redisSentinel)
+                : { cluster: revocation.redisCluster },
           keyPrefix: revocation.keyPrefix ?? 'tessera:',
           mirror: ownMirror,
           now,

@@ -34,6 +34,23 @@ export interface RedisSentinelConnection {
   sentinelTls?: RedisTlsOptions | boolean;
 }
 
+/**
+ * A Redis Cluster: the same values as Tessera's `REDIS_CLUSTER_NODES`, `REDIS_USERNAME`,
+ * `REDIS_PASSWORD`, `REDIS_TLS` and `REDIS_TLS_CA_FILE`. The seed nodes are where the
+ * verifier first asks for the cluster's layout; it learns the other nodes, and the new
+ * primaries after a failover, from the cluster itself.
+ */
+export interface RedisClusterConnection {
+  /** At least one node of the cluster (any: primary or replica). */
+  nodes: { host: string; port: number }[];
+  /** ACL user (Redis 6+) on every node; without it `password` is the `default` user's. */
+  username?: string;
+  /** AUTH on every node. */
+  password?: string;
+  /** TLS to every node: `true` trusts Node's root CAs, `{ ca }` that PEM bundle. Certificates are always verified. Default off. */
+  tls?: RedisTlsOptions | boolean;
+}
+
 /** What a Sentinel-mode TLS connection trusts; there is deliberately no way to skip verification. */
 export interface RedisTlsOptions {
   /** PEM CA certificate(s) to trust instead of Node's root CAs. */
@@ -57,6 +74,10 @@ export type RevocationOptions =
   | ({
       /** Tessera's Redis behind Sentinel (instead of `redisUrl`). */
       redisSentinel: RedisSentinelConnection;
+    } & RedisRevocationSettings)
+  | ({
+      /** Tessera's Redis Cluster (instead of `redisUrl`). */
+      redisCluster: RedisClusterConnection;
     } & RedisRevocationSettings)
   | { mirror: DenylistMirror };
 
@@ -159,11 +180,7 @@ function httpUrl(value: string, name: string): string {
 function validateSentinel(value: RedisSentinelConnection): void {
   if (typeof value !== 'object' || value === null) bad('revocation.redisSentinel', '{ sentinels, name?, username?, password?, sentinelUsername?, sentinelPassword?, db?, tls?, sentinelTls? }');
   const { sentinels, name, username, password, sentinelUsername, sentinelPassword, db, tls, sentinelTls } = value;
-  const address = (s: unknown) => {
-    const { host, port } = (s ?? {}) as { host?: unknown; port?: unknown };
-    return typeof host === 'string' && host.length > 0 && typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536;
-  };
-  if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(address)) {
+  if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(isAddress)) {
     bad('revocation.redisSentinel.sentinels', 'a non-empty array of { host, port }');
   }
   for (const [key, v] of Object.entries({ name, username, password, sentinelUsername, sentinelPassword })) {
@@ -178,6 +195,25 @@ function validateSentinel(value: RedisSentinelConnection): void {
   }
 }
 
+function validateCluster(value: RedisClusterConnection, keyPrefix: unknown): void {
+  if (typeof value !== 'object' || value === null) bad('revocation.redisCluster', '{ nodes, username?, password?, tls? }');
+  const { nodes, username, password, tls, ...rest } = value;
+  for (const name of Object.keys(rest)) throw new TypeError(`createVerifier: unknown option "revocation.redisCluster.${name}"`);
+  if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isAddress)) bad('revocation.redisCluster.nodes', 'a non-empty array of { host, port }');
+  for (const [key, v] of Object.entries({ username, password })) {
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0)) bad(`revocation.redisCluster.${key}`, 'a non-empty string');
+  }
+  if (username !== undefined && password === undefined) bad('revocation.redisCluster.password', 'given with username');
+  if (tls !== undefined && !isTlsSetting(tls)) bad('revocation.redisCluster.tls', 'true, false or { ca } (a PEM string); certificate checks cannot be turned off');
+  // A brace in the prefix would move the keys' hash tag (revocation-model.ts): Tessera refuses it too.
+  if (typeof keyPrefix === 'string' && /[{}]/.test(keyPrefix)) bad('revocation.keyPrefix', 'a prefix without { or } with redisCluster');
+}
+
+function isAddress(s: unknown): boolean {
+  const { host, port } = (s ?? {}) as { host?: unknown; port?: unknown };
+  return typeof host === 'string' && host.length > 0 && typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536;
+}
+
 /** `{ rejectUnauthorized: false }` and other Node TLS options are refused, not silently dropped. */
 function isTlsSetting(v: unknown): boolean {
   if (typeof v === 'boolean') return true;
@@ -186,13 +222,13 @@ function isTlsSetting(v: unknown): boolean {
   return Object.keys(rest).length === 0 && (ca === undefined || (typeof ca === 'string' && ca.length > 0));
 }
 
-const REVOCATION_SHAPES = '{ feedUrl, clientId, clientSecret }, { redisUrl }, { redisSentinel } or { mirror }';
+const REVOCATION_SHAPES = '{ feedUrl, clientId, clientSecret }, { redisUrl }, { redisSentinel }, { redisCluster } or { mirror }';
 const FEED_OPTIONS = new Set(['feedUrl', 'clientId', 'clientSecret', 'readyTimeoutMs', 'heartbeatTimeoutMs', 'maxRetryMs']);
-const REDIS_OPTIONS = new Set(['redisUrl', 'redisSentinel', 'keyPrefix', 'readyTimeoutMs']);
+const REDIS_OPTIONS = new Set(['redisUrl', 'redisSentinel', 'redisCluster', 'keyPrefix', 'readyTimeoutMs']);
 
 function validateRevocation(revocation: RevocationOptions): void {
   if (typeof revocation !== 'object' || revocation === null) bad('revocation', REVOCATION_SHAPES);
-  const ways = (['feedUrl', 'redisUrl', 'redisSentinel', 'mirror'] as const).filter((way) => way in revocation);
+  const ways = (['feedUrl', 'redisUrl', 'redisSentinel', 'redisCluster', 'mirror'] as const).filter((way) => way in revocation);
   if (ways.length > 1) {
     throw new TypeError(`createVerifier: option "revocation" takes one source of revocations, got ${ways.map((w) => `"${w}"`).join(' and ')}: use ${REVOCATION_SHAPES}`);
   }
@@ -216,13 +252,14 @@ function validateRevocation(revocation: RevocationOptions): void {
     nonNegative(revocation.readyTimeoutMs, 'revocation.readyTimeoutMs', 0);
     if (nonNegative(revocation.heartbeatTimeoutMs, 'revocation.heartbeatTimeoutMs', 1) <= 0) bad('revocation.heartbeatTimeoutMs', 'a positive number');
     if (nonNegative(revocation.maxRetryMs, 'revocation.maxRetryMs', 1) <= 0) bad('revocation.maxRetryMs', 'a positive number');
-  } else if ('redisUrl' in revocation || 'redisSentinel' in revocation) {
+  } else if ('redisUrl' in revocation || 'redisSentinel' in revocation || 'redisCluster' in revocation) {
     only(REDIS_OPTIONS, 'Redis');
     if ('redisUrl' in revocation) {
       if (typeof revocation.redisUrl !== 'string' || !/^rediss?:\/\/./.test(revocation.redisUrl)) {
         bad('revocation.redisUrl', 'a redis:// or rediss:// URL');
       }
-    } else validateSentinel(revocation.redisSentinel);
+    } else if ('redisSentinel' in revocation) validateSentinel(revocation.redisSentinel);
+    else validateCluster(revocation.redisCluster, revocation.keyPrefix);
     if (revocation.keyPrefix !== undefined && typeof revocation.keyPrefix !== 'string') bad('revocation.keyPrefix', 'a string');
     nonNegative(revocation.readyTimeoutMs, 'revocation.readyTimeoutMs', 0);
   } else bad('revocation', REVOCATION_SHAPES);

@@ -1,14 +1,26 @@
 // Redis connections as the verifier and the server open them: our reconnect policy and
-// settings layered over the caller's options, Sentinel options, a polite close.
-import { Redis, type RedisOptions } from 'ioredis';
+// settings layered over the caller's options, Sentinel options, Redis Cluster, a polite close.
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import type { RedisSentinelConnection, RedisTlsOptions } from './options.js';
+import type { RedisClusterConnection, RedisSentinelConnection, RedisTlsOptions } from './options.js';
+
+/** Where Redis is: a URL, ioredis options (one server or Sentinel), or a Redis Cluster's seed nodes. */
+export type RedisTarget = string | RedisOptions | { cluster: RedisClusterConnection };
+
+/** A connection to one server (or a Sentinel-managed primary), or to a whole cluster: the commands Tessera uses are the same. */
+export type RedisClient = Redis | Cluster;
+
+export const isClusterTarget = (target: RedisTarget): target is { cluster: RedisClusterConnection } => typeof target === 'object' && 'cluster' in target;
 
 /** Reconnect quickly but without hammering: revocations should flow again soon after Redis is back. */
 export const defaultRetryStrategy = (attempt: number): number => Math.min(100 * attempt, 2_000) + Math.floor(Math.random() * 100);
 
-/** Opens a connection with our settings layered over the caller's options. */
-export function openRedis(redis: string | RedisOptions, overrides: RedisOptions): Redis {
+/** Opens a connection (a Cluster for a cluster target) with our settings layered over the caller's options. */
+export function openRedis(redis: { cluster: RedisClusterConnection }, overrides: RedisOptions): Cluster;
+export function openRedis(redis: string | RedisOptions, overrides: RedisOptions): Redis;
+export function openRedis(redis: RedisTarget, overrides: RedisOptions): RedisClient;
+export function openRedis(redis: RedisTarget, overrides: RedisOptions): RedisClient {
+  if (isClusterTarget(redis)) return openCluster(redis.cluster, overrides);
   const base: RedisOptions = typeof redis === 'string' ? {} : { ...redis };
   // A client-side prefix would be applied to MGET/EVAL keys but not to SCAN results.
   delete base.keyPrefix;
@@ -17,6 +29,51 @@ export function openRedis(redis: string | RedisOptions, overrides: RedisOptions)
   // Without a listener ioredis prints every failed reconnect; status() reports outages instead.
   connection.on('error', () => {});
   return connection;
+}
+
+/**
+ * A Redis Cluster connection. `overrides` are the per-connection settings the callers give
+ * every mode; those that ioredis takes for the whole cluster move there: the offline queue,
+ * lazy connect, and the retry strategy (a node connection never reconnects by itself: the
+ * cluster refreshes its layout and connects to whichever node owns a slot now).
+ */
+function openCluster(connection: RedisClusterConnection, overrides: RedisOptions): Cluster {
+  const { enableOfflineQueue, lazyConnect, retryStrategy } = overrides;
+  const perNode: RedisOptions = { ...overrides };
+  for (const name of ['enableOfflineQueue', 'lazyConnect', 'retryStrategy', 'sentinelRetryStrategy'] as const) delete perNode[name];
+  const tls = tlsConnectionOptions(connection.tls);
+  const options: ClusterOptions = {
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    lazyConnect: lazyConnect ?? false,
+    clusterRetryStrategy: retryStrategy ?? defaultRetryStrategy,
+    // After a failover: ask again soon (a replica takes over within cluster-node-timeout plus
+    // an election), and learn the new layout at least every second meanwhile.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshInterval: 1_000,
+    // With TLS, connect to the names as given (no DNS look-up first), so the certificate is
+    // checked against the name, as managed services (ElastiCache, Memorystore) advise.
+    ...(tls !== undefined ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+    redisOptions: clusterNodeOptions(connection, perNode),
+  };
+  const cluster = new Cluster(
+    connection.nodes.map(({ host, port }) => ({ host, port })),
+    options,
+  );
+  cluster.on('error', () => {});
+  return cluster;
+}
+
+/** The options of one connection to a cluster node: `overrides` plus the cluster's credentials and TLS. */
+export function clusterNodeOptions(connection: RedisClusterConnection, overrides: RedisOptions): RedisOptions {
+  const tls = tlsConnectionOptions(connection.tls);
+  return {
+    ...overrides,
+    ...(connection.username !== undefined ? { username: connection.username } : {}),
+    ...(connection.password !== undefined ? { password: connection.password } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+  };
 }
 
 /**
@@ -51,7 +108,7 @@ function tlsConnectionOptions(tls: RedisTlsOptions | boolean | undefined): Conne
 }
 
 /** Closes politely when possible, at once otherwise (quit would wait for a reconnect). */
-export async function closeRedis(connection: Redis): Promise<void> {
+export async function closeRedis(connection: RedisClient): Promise<void> {
   if (connection.status === 'ready') {
     await connection.quit().catch(() => connection.disconnect());
   } else {

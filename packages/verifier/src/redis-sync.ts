@@ -4,10 +4,11 @@
 // The storage format (keys, values, channel) is the revocation model's
 // (revocation-model.ts), shared with the server's writer: one key per entry expiring at
 // `until`, every write published; the message adds `published_at` for lag metrics.
-import type { RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { ClusterNodeSubscriber } from './cluster-subscriber.js';
 import type { DenylistMirror } from './denylist-mirror.js';
 import { firstLoad } from './first-load.js';
-import { closeRedis, openRedis } from './redis-connection.js';
+import { closeRedis, clusterNodeOptions, isClusterTarget, openRedis, type RedisTarget } from './redis-connection.js';
 import {
   DEFAULT_KEY_PREFIX,
   denylistChannel,
@@ -20,8 +21,11 @@ import {
 export type DenylistSyncStatus = 'ok' | 'degraded';
 
 export interface DenylistSyncOptions {
-  /** A `redis://` URL or ioredis options. Their `keyPrefix` is ignored: use `keyPrefix` below. */
-  redis: string | RedisOptions;
+  /**
+   * A `redis://` URL, ioredis options (one server or Sentinel), or `{ cluster: { nodes, … } }`
+   * for a Redis Cluster. A `keyPrefix` in the options is ignored: use `keyPrefix` below.
+   */
+  redis: RedisTarget;
   /** Prefix of every key and of the channel; must match the server's REDIS_KEY_PREFIX. Default `'tessera:'`. */
   keyPrefix?: string;
   /** The mirror to fill; the caller answers `isRevoked` from it. */
@@ -96,18 +100,22 @@ export function startDenylistSync(options: DenylistSyncOptions, internals: Denyl
 
   // socketTimeout: a command unanswered that long means a half-open connection; dropping it
   // triggers the reconnect (and reload) that a silent network failure would never trigger.
-  const subscriber = openRedis(options.redis, {
-    autoResubscribe: false,
-    enableOfflineQueue: false,
-    socketTimeout: SOCKET_TIMEOUT_MS,
-    connectionName: 'tessera-denylist-sub',
-  });
+  const subscriberOptions = { autoResubscribe: false, enableOfflineQueue: false, socketTimeout: SOCKET_TIMEOUT_MS, connectionName: 'tessera-denylist-sub' };
   const commands = openRedis(options.redis, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     socketTimeout: SOCKET_TIMEOUT_MS,
     connectionName: 'tessera-denylist-load',
   });
+  const target = options.redis;
+  // On a cluster: one node at a time (any node hears every PUBLISH), taken from the cluster
+  // connection's current view of the nodes, the seeds until it has one.
+  const subscriber: Redis | ClusterNodeSubscriber = isClusterTarget(target)
+    ? new ClusterNodeSubscriber(() => {
+        const known = (commands as Cluster).nodes('all').map((node) => ({ host: node.options.host ?? '127.0.0.1', port: node.options.port ?? 6379 }));
+        return known.length > 0 ? known : target.cluster.nodes;
+      }, clusterNodeOptions(target.cluster, subscriberOptions))
+    : openRedis(target, subscriberOptions);
 
   let closed = false;
   let synced = false;
@@ -144,17 +152,24 @@ export function startDenylistSync(options: DenylistSyncOptions, internals: Denyl
 
   async function loadAll(): Promise<DenylistEntry[]> {
     const entries: DenylistEntry[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await commands.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-      cursor = next;
-      if (keys.length === 0) continue;
-      const values = await commands.mget(...keys);
-      for (const value of values) {
-        const entry = parseDenylistEntry(value);
-        if (entry) entries.push(entry);
-      }
-    } while (cursor !== '0');
+    // SCAN walks one server. On a cluster every primary is walked (the keys share one hash
+    // tag, so one primary holds them all, but which one changes with failovers and
+    // resharding), and each batch is read from the node that listed it: one slot, one node.
+    const servers: Redis[] = commands.isCluster ? (commands as Cluster).nodes('master') : [commands as Redis];
+    if (servers.length === 0) throw new Error('the cluster named no primary yet');
+    for (const server of servers) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        cursor = next;
+        if (keys.length === 0) continue;
+        const values = await server.mget(...keys);
+        for (const value of values) {
+          const entry = parseDenylistEntry(value);
+          if (entry) entries.push(entry);
+        }
+      } while (cursor !== '0');
+    }
     return entries;
   }
 
@@ -227,7 +242,7 @@ export function startDenylistSync(options: DenylistSyncOptions, internals: Denyl
       clearInterval(heartbeatTimer);
       wakeRetry?.();
       firstComplete.closedBefore(new Error('denylist sync closed before the first load'));
-      await Promise.all([closeRedis(subscriber), closeRedis(commands)]);
+      await Promise.all([subscriber instanceof ClusterNodeSubscriber ? subscriber.quit() : closeRedis(subscriber), closeRedis(commands)]);
     },
   };
 }

@@ -53,14 +53,29 @@ end
 
 export const DEFAULT_KEY_PREFIX = 'tessera:';
 
-/** The pub/sub channel every write is published on. */
+/**
+ * The start of every revocation key: the prefix, then the data set's Redis Cluster hash tag.
+ * The denylist keys, the feed's stream and its trimmed mark all carry `{revocations}`, so
+ * they share one slot and the server's write script (which touches all three) runs on a
+ * cluster as on one server. One format for every mode (one server, Sentinel, Cluster). The
+ * prefix stays first (ACL key patterns such as `~tessera:*` keep working); a prefix holding
+ * a brace would move the tag, which the server's configuration and the verifier refuse in
+ * cluster mode.
+ */
+export const revocationKeyBase = (prefix: string): string => `${prefix}{revocations}`;
+
+/**
+ * The pub/sub channel every write is published on: classic PUBLISH, which a Redis Cluster
+ * forwards to every node, so a subscriber on any node hears every write. A channel is not a
+ * key: it carries no hash tag.
+ */
 export const denylistChannel = (prefix: string): string => `${prefix}denylist`;
 
-/** `${prefix}deny:${kind}:${id}`, expiring at `until` (SET … PXAT). */
-export const denylistKey = (prefix: string, entry: Pick<DenylistEntry, 'kind' | 'id'>): string => `${prefix}deny:${entryKey(entry)}`;
+/** `${prefix}{revocations}:deny:${kind}:${id}`, expiring at `until` (SET … PXAT). */
+export const denylistKey = (prefix: string, entry: Pick<DenylistEntry, 'kind' | 'id'>): string => `${revocationKeyBase(prefix)}:deny:${entryKey(entry)}`;
 
-/** SCAN pattern for every entry key; glob characters in the prefix are escaped. */
-export const denylistKeyPattern = (prefix: string): string => `${prefix.replace(/[*?[\]\\]/g, '\\$&')}deny:*`;
+/** SCAN pattern for every entry key; glob characters in the prefix are escaped (braces are not glob characters). */
+export const denylistKeyPattern = (prefix: string): string => `${revocationKeyBase(prefix.replace(/[*?[\]\\]/g, '\\$&'))}:deny:*`;
 
 /** The Redis form of an entry; `until` is rounded up because PXAT takes whole milliseconds. */
 export function encodeDenylistEntry(entry: DenylistEntry): string {

@@ -3,7 +3,7 @@
 // through Redis). Keyed by the normalised address whether or not an account has it, so a
 // throttled `forgot` answers the same for real and unknown addresses.
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { AuthError } from '../errors.ts';
@@ -70,7 +70,7 @@ export class RecoveryThrottle {
 /** Redis-backed with REDIS_URL, memory otherwise; none when RATE_LIMIT_ENABLED=false. */
 export function createRecoveryThrottle(
   config: Pick<Config, 'rateLimit' | 'redisKeyPrefix'>,
-  deps: { redis?: Redis | undefined; clock: Clock; logger: Logger },
+  deps: { redis?: RedisClient | undefined; clock: Clock; logger: Logger },
 ): RecoveryThrottle | undefined {
   if (!config.rateLimit.enabled) return undefined;
   const store = deps.redis ? new RedisAttemptStore(deps.redis, `${config.redisKeyPrefix}throttle:`) : new MemoryAttemptStore();

@@ -1,7 +1,7 @@
 // Wiring of account recovery: the mailer and its outbox drainer, the mail queue, the
 // throttle, and the two services. buildApp and the CLI call this; nothing else needs to
 // know how the pieces fit.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import type { Registry } from 'prom-client';
 import { auditRecord, type AuditEvent, type AuditFields } from '../audit.ts';
 import type { AuthService, EmailVerificationHooks } from '../auth-service.ts';
@@ -33,7 +33,7 @@ export interface RecoveryDeps {
   /** The app's metrics registry (tessera_mails_total); the CLI has none. */
   registry?: Registry;
   /** Shared throttle counters (REDIS_URL). */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Replaces the transport the config asks for. */
   mailer?: Mailer;
   /** Outbox timings (poll, lease, back-off); the defaults suit production. */

@@ -6,7 +6,7 @@
 // per IP and rotations per session (refresh-failures.ts).
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import type { Config } from '../config.ts';
 import { basicCredentials } from '../clients/client-auth.ts';
 import { AuthError } from '../errors.ts';
@@ -54,7 +54,7 @@ export function routeLimits(config: Config): Record<string, RateLimitOptions> {
 }
 
 /** Must run before the routes are registered: it attaches the limits as they are declared. */
-export async function registerRateLimits(app: FastifyInstance, config: Config, redis: Redis | undefined): Promise<void> {
+export async function registerRateLimits(app: FastifyInstance, config: Config, redis: RedisClient | undefined): Promise<void> {
   if (!config.rateLimit.enabled) return;
   registerRefreshFailureLimit(app, config, redis);
   const limits = routeLimits(config);

@@ -6,7 +6,7 @@
 // itself (RATE_LIMIT_REFRESH_SESSION_PER_MINUTE, see session-store.ts).
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import type { Config } from '../config.ts';
 import { AuthError } from '../errors.ts';
 
@@ -55,7 +55,7 @@ return n
 
 export class RedisFailureCounter implements FailureCounter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -77,7 +77,7 @@ const keyFor = (request: FastifyRequest) => crypto.createHash('sha256').update(r
  * minute (before the body is read), and counts every failed refresh (a 400, 401 or 403
  * answer). Fails open if the shared store is unreachable, like the other limiters.
  */
-export function registerRefreshFailureLimit(app: FastifyInstance, config: Config, redis: Redis | undefined, now: () => number = Date.now): void {
+export function registerRefreshFailureLimit(app: FastifyInstance, config: Config, redis: RedisClient | undefined, now: () => number = Date.now): void {
   const max = config.rateLimit.refreshIpPerMinute;
   const counter: FailureCounter = redis ? new RedisFailureCounter(redis, `${config.redisKeyPrefix}refresh-failures:`) : new MemoryFailureCounter();
   const routes = new Set<string>(REFRESH_ROUTES);

@@ -6,12 +6,11 @@
 // - redis-writer.ts: the write connection and the script (store merged, append, publish);
 // - unconfirmed-outbox.ts: what Redis has not confirmed, in this process and in SQL;
 // - failover-replay.ts: what to write again when Redis turns out to be another server.
-import type { RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { DenylistMirror } from '@tessera/verifier';
-import { DEFAULT_KEY_PREFIX, startDenylistSync, type DenylistSync } from '@tessera/verifier/internal';
+import { DEFAULT_KEY_PREFIX, startDenylistSync, type DenylistSync, type RedisTarget } from '@tessera/verifier/internal';
 import type { Queryable } from '../db/db.ts';
 import type { Denylist, DenylistEntry, DenylistStatus, RevocationSubject, RevokeOptions } from './denylist.ts';
 import type { RevocationLog } from './feed.ts';
@@ -22,7 +21,7 @@ import type { SqlRevocationOutbox } from './sql-outbox.ts';
 import { UnconfirmedOutbox } from './unconfirmed-outbox.ts';
 
 export interface RedisDenylistOptions {
-  redis: string | RedisOptions;
+  redis: RedisTarget;
   keyPrefix?: string;
   clock: Clock;
   /** How long a revoke waits for Redis before answering 503 and leaving the entry in the outbox. */
@@ -104,7 +103,7 @@ export class RedisDenylist implements Denylist {
     const connection = this.writer.open();
     connection.on('ready', () => void this.writerConnected());
     for (const event of ['ready', 'close', 'end']) connection.on(event, () => this.report());
-    this.retryTimer = setInterval(() => void this.outbox.flush().then(() => this.replay.reseedIfDue()), this.options.retryIntervalMs ?? 1_000);
+    this.retryTimer = setInterval(() => void this.tick(), this.options.retryIntervalMs ?? 1_000);
     this.retryTimer.unref();
 
     const startTimeoutMs = this.options.startTimeoutMs ?? 5_000;
@@ -200,6 +199,17 @@ export class RedisDenylist implements Denylist {
       this.writer.write(entry).then(() => this.replay.remember(entry)),
       this.options.writeTimeoutMs,
     );
+  }
+
+  /**
+   * Every retry interval: the outbox and a due reseed, and whether Redis is another server
+   * than before. A reconnect says so at once (writerConnected), but a cluster connection
+   * stays 'ready' through a failover of one shard: there, asking is the only way to know.
+   */
+  private async tick(): Promise<void> {
+    if (this.writer.isReady) this.replay.serverSeen(await this.writer.serverRunId());
+    await this.outbox.flush();
+    await this.replay.reseedIfDue();
   }
 
   /** On every (re)connect: replay if Redis is another server, then flush, then reseed if due. */

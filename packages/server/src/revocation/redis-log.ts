@@ -1,15 +1,16 @@
 // The feed's log in Redis mode: a stream beside the denylist keys, appended by the same
 // Lua script that stores and publishes an entry (redis-denylist.ts), and trimmed from its
 // head as entries expire. Stream IDs are the cursors, so every replica serves every cursor.
-import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { InfrastructureError } from '../infrastructure-error.ts';
-import { closeRedis, openRedis, parseDenylistEntry } from '@tessera/verifier/internal';
+import { closeRedis, openRedis, parseDenylistEntry, revocationKeyBase, type RedisClient, type RedisTarget } from '@tessera/verifier/internal';
 import { AppendSignal, type AppendBatch, type LogItem, type LogPage, type RevocationLog } from './feed.ts';
 
-export const revocationStreamKey = (prefix: string): string => `${prefix}revocations`;
+// Both carry the revocation keys' hash tag (revocation-model.ts): the write script touches
+// them and an entry's key in one step, which a Redis Cluster allows only within one slot.
+export const revocationStreamKey = (prefix: string): string => `${revocationKeyBase(prefix)}:stream`;
 /** The ID of the newest entry trimmed away: a cursor below it may have missed entries. */
-export const revocationTrimmedKey = (prefix: string): string => `${prefix}revocations:trimmed`;
+export const revocationTrimmedKey = (prefix: string): string => `${revocationKeyBase(prefix)}:trimmed`;
 
 /**
  * Appended to REVOKE_SCRIPT (KEYS[2] the stream, KEYS[3] the trimmed mark; `value` the
@@ -58,16 +59,16 @@ const CURSOR = /^\d{1,15}-\d{1,15}$/;
 type StreamItem = [id: string, fields: string[]];
 
 export interface RedisRevocationLogOptions {
-  redis: string | RedisOptions;
+  redis: RedisTarget;
   prefix: string;
   clock: Clock;
   /** The connection to read with (the denylist's writer: fails fast while Redis is away). */
-  connection: () => Redis | undefined;
+  connection: () => RedisClient | undefined;
 }
 
 export class RedisRevocationLog implements RevocationLog {
   private readonly signal = new AppendSignal();
-  private tailer: Redis | undefined;
+  private tailer: RedisClient | undefined;
   private closed = false;
 
   constructor(private readonly options: RedisRevocationLogOptions) {}

@@ -1,16 +1,26 @@
 // The one connection a replica writes revocations to Redis with, and the script it writes
 // them with: store (merged forward-only with what is there), append to the feed's stream,
 // publish, in one step, so an entry is never stored without being announced.
-import type { Redis, RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { InfrastructureError } from '../infrastructure-error.ts';
-import { closeRedis, denylistChannel, denylistKey, encodeDenylistEntry, MERGE_ENTRY_LUA, openRedis, type DenylistEntry } from '@tessera/verifier/internal';
+import {
+  closeRedis,
+  denylistChannel,
+  denylistKey,
+  encodeDenylistEntry,
+  MERGE_ENTRY_LUA,
+  openRedis,
+  type DenylistEntry,
+  type RedisClient,
+  type RedisTarget,
+} from '@tessera/verifier/internal';
 import { APPEND_AND_TRIM_LUA, revocationStreamKey, revocationTrimmedKey } from './redis-log.ts';
 
 /**
- * KEYS: the entry's key, the stream, the trimmed mark; ARGV: the channel, the encoded entry,
- * now. The merge is the revocation model's (MERGE_ENTRY_LUA): a late or replayed write
- * cannot shorten a revocation.
+ * KEYS: the entry's key, the stream, the trimmed mark (one hash tag: one slot on a cluster);
+ * ARGV: the channel, the encoded entry, now. The merge is the revocation model's
+ * (MERGE_ENTRY_LUA): a late or replayed write cannot shorten a revocation. PUBLISH (not
+ * SPUBLISH) reaches every node of a cluster, wherever a mirror subscribed.
  */
 export const REVOKE_SCRIPT = `
 local entry = cjson.decode(ARGV[2])
@@ -37,15 +47,21 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * INFO run where the revocation keys live: on a cluster, the primary of their slot (a
+ * script is routed by its key), elsewhere the one server. Its run_id tells a failover.
+ */
+const SERVER_INFO_SCRIPT = `return redis.call('INFO', 'server')`;
+
 export interface RedisEntryWriterOptions {
-  redis: string | RedisOptions;
+  redis: RedisTarget;
   prefix: string;
   clock: Clock;
   writeTimeoutMs: number;
 }
 
 export class RedisEntryWriter {
-  private redis: Redis | undefined;
+  private redis: RedisClient | undefined;
   /** One shared 'ready' listener for every write waiting on a reconnect. */
   private readyWaiter: Promise<void> | undefined;
 
@@ -56,7 +72,7 @@ export class RedisEntryWriter {
    * unanswered for writeTimeoutMs drops the connection, so a half-open socket is replaced by
    * a fresh one (and the outbox flushed on it) instead of swallowing every retry.
    */
-  open(): Redis {
+  open(): RedisClient {
     this.redis ??= openRedis(this.options.redis, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -67,7 +83,7 @@ export class RedisEntryWriter {
   }
 
   /** The connection, once opened (the feed's log reads with it too). */
-  get connection(): Redis | undefined {
+  get connection(): RedisClient | undefined {
     return this.redis;
   }
 
@@ -113,10 +129,15 @@ export class RedisEntryWriter {
       });
   }
 
-  /** The server's run_id (another one than before: a failover or a restart); undefined if Redis did not say. */
+  /**
+   * The run_id of the server holding the revocation keys (another one than before: a
+   * failover or a restart); undefined if Redis did not say.
+   */
   async serverRunId(): Promise<string | undefined> {
+    if (!this.redis) return undefined;
     try {
-      return /^run_id:(\w+)/m.exec((await this.redis?.info('server')) ?? '')?.[1];
+      const info = (await this.redis.eval(SERVER_INFO_SCRIPT, 1, revocationStreamKey(this.options.prefix))) as string;
+      return /^run_id:(\w+)/m.exec(info)?.[1];
     } catch {
       return undefined; // lost the connection again; the next 'ready' asks once more
     }

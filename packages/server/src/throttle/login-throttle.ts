@@ -9,7 +9,7 @@
 // clears both counters. Keys are derived from the normalised email whether or not an
 // account exists, so the throttle answers the same for real and unknown emails.
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import type { Clock } from '../clock.ts';
 import type { Config, RateLimitConfig } from '../config.ts';
 import { AuthError } from '../errors.ts';
@@ -220,7 +220,7 @@ export class LoginThrottle {
 /** The throttle the config asks for: Redis-backed when a connection is given, memory otherwise; none when disabled. */
 export function createLoginThrottle(
   config: Pick<Config, 'rateLimit' | 'redisKeyPrefix'>,
-  deps: { redis?: Redis | undefined; clock: Clock; logger: Logger },
+  deps: { redis?: RedisClient | undefined; clock: Clock; logger: Logger },
 ): LoginThrottle | undefined {
   if (!config.rateLimit.enabled) return undefined;
   const store = deps.redis ? new RedisAttemptStore(deps.redis, `${config.redisKeyPrefix}throttle:`) : new MemoryAttemptStore();

@@ -1,7 +1,7 @@
 // The attempt store shared by every replica: one Redis hash per key, read and updated by
 // one Lua script so that the check, the count and the window are a single atomic step (two
 // replicas answering the same attacker at once cannot both let the threshold-th attempt by).
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/verifier/internal';
 import type { Attempt, AttemptOptions, AttemptResult, AttemptStore } from './attempt-store.ts';
 
 /**
@@ -48,7 +48,7 @@ export class RedisAttemptStore implements AttemptStore {
    * @param prefix prepended to every key, e.g. `tessera:throttle:`.
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -15,6 +15,7 @@ import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
 import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/process.ts';
 import { DenylistMirror } from '@tessera/verifier';
 import { syncDenylistFromRedis, type DenylistSync } from '@tessera/verifier/redis';
+import { denylistKey } from '@tessera/verifier/internal';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { MASTER_NAME, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
 import { bearerStatus, post, type Pair } from './cluster-kit.ts';
@@ -269,7 +270,7 @@ skipUnless(redisSentinel)('Redis Sentinel failover under load', () => {
 
     // Where every revocation must be now.
     const newPrimary = deployment.client(await deployment.primaryPort());
-    const stored = await scanValues(newPrimary, `${prefix}deny:session:*`);
+    const stored = await scanValues(newPrimary, `${prefix}{revocations}:deny:session:*`);
     const late = newVerifier(); // starts after the failover: loads only what the promoted primary holds
     await late.verify(live.access_token);
     const lost = { replicas: [0, 0, 0], service: 0, verifier: 0, rawSync: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0], feedFollower: 0 };
@@ -284,7 +285,7 @@ skipUnless(redisSentinel)('Redis Sentinel failover under load', () => {
       if (!(await isRevokedBy(verifier, r.token))) lost.verifier++;
       if (!rawMirror.isRevoked({ sid: r.sid, jti: 'unused', sub: 'unused', iat: Math.floor(at / 1000) }, at)) lost.rawSync++;
       if (!(await isRevokedBy(late, r.token))) lost.lateVerifier++;
-      if (!stored.has(`${prefix}deny:session:${r.sid}`)) lost.promotedPrimary++;
+      if (!stored.has(denylistKey(prefix, { kind: 'session', id: r.sid }))) lost.promotedPrimary++;
       for (const [i, feed] of feeds.entries()) if (feed && !feed.has(r.sid)) lost.feed[i]!++;
       if (feeds[0] && !follower.sids.has(r.sid)) lost.feedFollower++;
     }

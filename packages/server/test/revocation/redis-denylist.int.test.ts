@@ -97,7 +97,7 @@ describe('RedisDenylist across replicas', () => {
       '{"kind":"token","id":"tok-junk","until":"soon"}',
     ];
     for (const message of junk) await admin.publish(channel, message);
-    await admin.set(`${prefix}deny:session:junk`, 'garbage', 'PX', 60_000);
+    await admin.set(`${prefix}{revocations}:deny:session:junk`, 'garbage', 'PX', 60_000);
 
     await a.revoke({ kind: 'session', id: 'sess-after-junk', until: Date.now() + hour });
     await eventually(() => b.isRevoked({ sid: 'sess-after-junk' }), 'B still applies messages after junk', 5_000);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { redisSentinel, skipUnless } from '../../../../test/lib/requirements.ts';
 import { createVerifier, VerifyError, type RedisSentinelConnection, type Verifier } from '@tessera/verifier';
+import { denylistKey } from '@tessera/verifier/internal';
 import { tempDir } from '../helpers/app.ts';
 import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
 import { startProcess, type TesseraProcess } from '../helpers/process.ts';
@@ -120,7 +121,7 @@ export async function expectLogoutReachesRedis(pair: TesseraPair, redisSentinel:
   const { pair: tokens } = await registerAndLogin(configured.url);
   expect((await post(configured.url, '/auth/logout', { refresh_token: tokens.refresh_token })).status).toBe(204);
   const primary = deployment.client(await deployment.primaryPort());
-  expect(await primary.exists(`${prefix}deny:session:${sidOf(tokens.access_token)}`)).toBe(1);
+  expect(await primary.exists(denylistKey(prefix, { kind: 'session', id: sidOf(tokens.access_token) }))).toBe(1);
   // Its first load must see the revocation.
   const verifier = pair.newVerifier(redisSentinel, 10_000);
   expect(await revocationCode(verifier, tokens.access_token)).toBe('revoked');
@@ -137,7 +138,7 @@ export async function expectRedisNeverReached(pair: TesseraPair, redisSentinel: 
   const { pair: tokens } = await registerAndLogin(unconfigured.url);
   expect((await post(unconfigured.url, '/auth/logout', { refresh_token: tokens.refresh_token })).status).toBe(503);
   const primary = deployment.client(await deployment.primaryPort());
-  expect(await primary.exists(`${prefix}deny:session:${sidOf(tokens.access_token)}`)).toBe(0);
+  expect(await primary.exists(denylistKey(prefix, { kind: 'session', id: sidOf(tokens.access_token) }))).toBe(0);
   for (const secret of [deployment.password, deployment.sentinelPassword]) expect(unconfigured.output()).not.toContain(secret);
   const verifier = pair.newVerifier(redisSentinel, 1_500);
   expect(await revocationCode(verifier, tokens.access_token)).toBe('revocation_unavailable');
