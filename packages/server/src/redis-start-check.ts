@@ -17,7 +17,10 @@ export function redisSource(redis: RedisConfig): { variable: string; target: str
   return { variable: 'REDIS_SENTINELS', target: `${list(redis.sentinels)} ${redis.name}` };
 }
 
-type Outcome = { kind: 'ready' } | { kind: 'refused'; err: Error } | { kind: 'unreachable'; err: Error | undefined };
+type Outcome = { kind: 'ready' } | { kind: 'refused'; err: Error } | { kind: 'unreachable'; err: Error | undefined } | { kind: 'wrong-mode'; hint: string };
+
+/** A cluster client's failure carries the node's own answer in lastNodeError. */
+const clusterDisabled = (err: Error) => /cluster support disabled/i.test(`${err.message} ${(err as Error & { lastNodeError?: Error }).lastNodeError?.message ?? ''}`);
 
 export async function checkRedisAtStart(redis: RedisConfig, logger: Logger, timeoutMs = 5_000): Promise<void> {
   const { variable, target } = redisSource(redis);
@@ -41,10 +44,20 @@ export async function checkRedisAtStart(redis: RedisConfig, logger: Logger, time
     });
     connection.once('ready', () => {
       clearTimeout(timer);
-      resolve(selectError ? { kind: 'refused', err: selectError } : { kind: 'ready' });
+      if (selectError) return resolve({ kind: 'refused', err: selectError });
+      if (redis.mode === 'cluster') return resolve({ kind: 'ready' });
+      // A cluster node answers one server's commands until a key lives on another node
+      // (MOVED): refused now rather than on some keys later.
+      void connection.info('cluster').then(
+        (info) => resolve(/^cluster_enabled:1/m.test(info) ? { kind: 'wrong-mode', hint: 'this Redis is a Redis Cluster node; list the cluster in REDIS_CLUSTER_NODES instead' } : { kind: 'ready' }),
+        () => resolve({ kind: 'ready' }),
+      );
     });
     connection.once('end', () => {
       clearTimeout(timer);
+      if (redis.mode === 'cluster' && lastError && clusterDisabled(lastError)) {
+        return resolve({ kind: 'wrong-mode', hint: 'this Redis is not a cluster (cluster support disabled); give one server as REDIS_URL instead' });
+      }
       resolve({ kind: 'unreachable', err: lastError });
     });
     connection.connect().catch(() => {});
@@ -56,6 +69,7 @@ export async function checkRedisAtStart(redis: RedisConfig, logger: Logger, time
     const hint = /DB index/i.test(outcome.err.message) ? 'choose a database index the Redis server has (CONFIG GET databases)' : undefined;
     throw new StartupError(at, redis.mode === 'sentinel' ? String(redis.db) : target, outcome.err, hint);
   }
+  if (outcome.kind === 'wrong-mode') throw new StartupError(variable, target, new Error('the Redis server answered in the other mode'), outcome.hint);
   if (outcome.kind === 'unreachable') {
     const secrets = redis.mode === 'direct' ? [passwordOf(redis.url)] : redis.mode === 'cluster' ? [redis.password] : [redis.password, redis.sentinelPassword];
     let cause = outcome.err?.message ?? 'connection closed';

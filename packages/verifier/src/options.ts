@@ -198,7 +198,8 @@ function validateSentinel(value: RedisSentinelConnection): void {
 function validateCluster(value: RedisClusterConnection, keyPrefix: unknown): void {
   if (typeof value !== 'object' || value === null) bad('revocation.redisCluster', '{ nodes, username?, password?, tls? }');
   const { nodes, username, password, tls, ...rest } = value;
-  for (const name of Object.keys(rest)) throw new TypeError(`createVerifier: unknown option "revocation.redisCluster.${name}"`);
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined) throw new TypeError(`createVerifier: unknown option "revocation.redisCluster.${unknown}"`);
   if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isAddress)) bad('revocation.redisCluster.nodes', 'a non-empty array of { host, port }');
   for (const [key, v] of Object.entries({ username, password })) {
     if (v !== undefined && (typeof v !== 'string' || v.length === 0)) bad(`revocation.redisCluster.${key}`, 'a non-empty string');
