@@ -2,7 +2,7 @@
 // settings layered over the caller's options, Sentinel options, Redis Cluster, a polite close.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import type { RedisClusterConnection, RedisSentinelConnection, RedisTlsOptions } from './options.js';
+import type { RedisClusterConnection, RedisSentinelConnection, RedisTlsOptions } from './redis-options.js';
 
 /** Where Redis is: a URL, ioredis options (one server or Sentinel), or a Redis Cluster's seed nodes. */
 export type RedisTarget = string | RedisOptions | { cluster: RedisClusterConnection };

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redisCluster, skipUnless } from '../../../../test/lib/requirements.ts';
-import { createVerifier, VerifyError, type Verifier } from '@tessera/verifier';
+import { createVerifier, type Verifier } from '@tessera/verifier';
 import { denylistKey } from '@tessera/verifier/internal';
 import { revocationStreamKey } from '../../src/revocation/redis-log.ts';
 import { tempDir } from '../helpers/app.ts';
@@ -18,10 +18,10 @@ import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
 import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/process.ts';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { bearerStatus, post, type Pair } from '../e2e/cluster-kit.ts';
+import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, type Revocation } from '../e2e/failover-kit.ts';
 import { startRedisCluster, type RedisClusterDeployment } from './redis-cluster-kit.ts';
 
 const ISSUER = 'http://tessera.test';
-const FEED_CLIENT = { id: 'feed-reader', secret: 'feed-secret' };
 const FAILURES_BEFORE_BACKOFF = 4;
 const PROPAGATION_BOUND_MS = 100;
 const SESSIONS = 60;
@@ -29,76 +29,7 @@ const REVOKE_EVERY_MS = 200;
 const STEADY_BEFORE_KILL_MS = 2_000;
 const KEEP_GOING_AFTER_FAILOVER_MS = 4_000;
 
-interface Revocation {
-  sid: string;
-  token: string;
-  phase: 'before' | 'during' | 'after';
-  sentAt: number;
-  status: number;
-  seenAt?: number;
-}
-
 const sidOf = (token: string): string => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
-const feedAuth = `Basic ${Buffer.from(`${FEED_CLIENT.id}:${FEED_CLIENT.secret}`).toString('base64')}`;
-
-async function isRevokedBy(verifier: Verifier, token: string): Promise<boolean> {
-  try {
-    await verifier.verify(token);
-    return false;
-  } catch (err) {
-    if (err instanceof VerifyError && err.code === 'revoked') return true;
-    throw err;
-  }
-}
-
-/** Every session id the feed (GET /revocations) lists, page by page. */
-async function feedSessionIds(replica: TesseraProcess): Promise<Set<string>> {
-  const ids = new Set<string>();
-  let after: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const res = await fetch(`${replica.url}/revocations${after === undefined ? '' : `?after=${encodeURIComponent(after)}`}`, { headers: { authorization: feedAuth } });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { entries: { kind: string; sid?: string }[]; next: string; more?: boolean };
-    for (const entry of body.entries) if (entry.kind === 'session' && entry.sid) ids.add(entry.sid);
-    if (!body.more) return ids;
-    after = body.next;
-  }
-  throw new Error('the feed did not end within 100 pages');
-}
-
-/** A polling feed client holding its cursor across the failover (as in the Sentinel failover test). */
-function followFeed(replicas: TesseraProcess[], stopped: () => boolean): { sids: Set<string>; snapshots: number; done: Promise<void> } {
-  const state = { sids: new Set<string>(), snapshots: 0, done: Promise.resolve() };
-  state.done = (async () => {
-    let cursor: string | undefined;
-    for (let i = 0; ; i++) {
-      const last = stopped();
-      try {
-        const res = await fetch(`${replicas[i % replicas.length]!.url}/revocations${cursor === undefined ? '' : `?after=${encodeURIComponent(cursor)}`}`, { headers: { authorization: feedAuth } });
-        if (res.ok) {
-          const page = (await res.json()) as { snapshot: boolean; entries: { kind: string; sid?: string }[]; next: string; more?: boolean };
-          if (page.snapshot) {
-            state.snapshots++;
-            state.sids = new Set();
-          }
-          for (const entry of page.entries) if (entry.kind === 'session' && entry.sid) state.sids.add(entry.sid);
-          cursor = page.next;
-          if (page.more) continue;
-        }
-      } catch {
-        // a replica busy: poll again
-      }
-      if (last) return;
-      await sleep(200);
-    }
-  })();
-  return state;
-}
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-};
 
 skipUnless(redisCluster)('Tessera on a Redis Cluster', () => {
   let deployment: RedisClusterDeployment;
@@ -314,7 +245,7 @@ skipUnless(redisCluster)('Tessera on a Redis Cluster', () => {
       if (!(await isRevokedBy(verifier, r.token))) lost.verifier++;
       if (!(await isRevokedBy(lateVerifier, r.token))) lost.lateVerifier++;
       if ((await promotedClient.exists(denylistKey(prefix, { kind: 'session', id: r.sid }))) !== 1) lost.promotedPrimary++;
-      for (const [i, feed] of feeds.entries()) if (!feed.has(r.sid)) lost.feed[i]!++;
+      for (const [i, feed] of feeds.entries()) if (!feed?.has(r.sid)) lost.feed[i]!++;
       if (!follower.sids.has(r.sid)) lost.feedFollower++;
     }
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redisSentinel, skipUnless } from '../../../../test/lib/requirements.ts';
-import { createVerifier, VerifyError, type Verifier } from '@tessera/verifier';
+import { createVerifier, type Verifier } from '@tessera/verifier';
 import { tempDir } from '../helpers/app.ts';
 import { createTestDb, urlWithSchema, type TestDb } from '../helpers/db.ts';
 import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
@@ -19,94 +19,15 @@ import { denylistKey } from '@tessera/verifier/internal';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { MASTER_NAME, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
 import { bearerStatus, post, type Pair } from './cluster-kit.ts';
+import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, type Revocation } from './failover-kit.ts';
 
 const ISSUER = 'http://tessera.test';
-const FEED_CLIENT = { id: 'feed-reader', secret: 'feed-secret' };
 const SESSIONS = 70;
 const REVOKE_EVERY_MS = 200;
 const STEADY_BEFORE_KILL_MS = 3_000;
 const KEEP_GOING_AFTER_FAILOVER_MS = 4_000;
 
-interface Revocation {
-  sid: string;
-  token: string;
-  phase: 'before' | 'during' | 'after';
-  /** performance.now() when the logout was sent. */
-  sentAt: number;
-  status: number;
-  /** When the in-process verifier's mirror first rejected the token. */
-  seenAt?: number;
-}
-
 const claimsOf = (token: string): { sid: string } => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string };
-
-async function isRevokedBy(verifier: Verifier, token: string): Promise<boolean> {
-  try {
-    await verifier.verify(token);
-    return false;
-  } catch (err) {
-    if (err instanceof VerifyError && err.code === 'revoked') return true;
-    throw err;
-  }
-}
-
-/**
- * The sids the revocation feed (GET /revocations, branch issue-feed) lists, or undefined when
- * this build has no feed (404). One function, so the check is one call in the test below.
- */
-async function feedSessionIds(replica: TesseraProcess): Promise<Set<string> | undefined> {
-  const auth = `Basic ${Buffer.from(`${FEED_CLIENT.id}:${FEED_CLIENT.secret}`).toString('base64')}`;
-  const ids = new Set<string>();
-  let after: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const res = await fetch(`${replica.url}/revocations${after === undefined ? '' : `?after=${encodeURIComponent(after)}`}`, { headers: { authorization: auth } });
-    if (res.status === 404) return undefined;
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { entries: { kind: string; sid?: string }[]; next: string; more?: boolean };
-    for (const entry of body.entries) if (entry.kind === 'session' && entry.sid) ids.add(entry.sid);
-    if (!body.more) return ids;
-    after = body.next;
-  }
-  throw new Error('the feed did not end within 100 pages');
-}
-
-/**
- * A polling feed client that holds a cursor across the failover: its set of revoked sids is
- * replaced by a snapshot, grown by incremental pages. Undefined when there is no feed.
- */
-function followFeed(replicas: TesseraProcess[], stopped: () => boolean): { sids: Set<string>; snapshots: number; done: Promise<void> } {
-  const auth = `Basic ${Buffer.from(`${FEED_CLIENT.id}:${FEED_CLIENT.secret}`).toString('base64')}`;
-  const state = { sids: new Set<string>(), snapshots: 0, done: Promise.resolve() };
-  state.done = (async () => {
-    let cursor: string | undefined;
-    for (let i = 0; ; i++) {
-      const last = stopped();
-      try {
-        const res = await fetch(`${replicas[i % replicas.length]!.url}/revocations${cursor === undefined ? '' : `?after=${encodeURIComponent(cursor)}`}`, { headers: { authorization: auth } });
-        if (res.ok) {
-          const page = (await res.json()) as { snapshot: boolean; entries: { kind: string; sid?: string }[]; next: string; more?: boolean };
-          if (page.snapshot) {
-            state.snapshots++;
-            state.sids = new Set();
-          }
-          for (const entry of page.entries) if (entry.kind === 'session' && entry.sid) state.sids.add(entry.sid);
-          cursor = page.next;
-          if (page.more) continue;
-        }
-      } catch {
-        // a replica busy or restarting: poll again
-      }
-      if (last) return;
-      await sleep(200);
-    }
-  })();
-  return state;
-}
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-};
 
 async function scanValues(redis: Redis, pattern: string): Promise<Map<string, string | null>> {
   const values = new Map<string, string | null>();
