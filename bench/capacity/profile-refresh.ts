@@ -2,6 +2,7 @@
 // One compiled replica (LOG_LEVEL info, as shipped) on the shared PostgreSQL and a private
 // Redis, 32 rotation chains; prints the main thread's self time by category during the load
 // (bench/capacity/profile.ts) and the replica's CPU per refresh from /proc.
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,8 +14,9 @@ import { createInfra, login, register, uniqueEmail, type Pair } from '../lib/clu
 import { cpuSecondsOf, startServer } from '../lib/process.ts';
 import { fmt } from '../lib/stats.ts';
 import { AS_SHIPPED_LIMITS } from './measure.ts';
-import { summariseProfile } from './profile.ts';
+import { summarisePerf, summariseProfile } from './profile.ts';
 
+const PERF = process.env.BENCH_PERF;
 const REFRESHES = Number(process.argv[2] ?? 6000);
 const CHAINS = 32;
 
@@ -44,7 +46,12 @@ async function main(): Promise<void> {
   const replica = await startServer({
     name: 'profiled',
     script: process.env.BENCH_SERVER_MAIN ?? SERVER_MAIN,
-    nodeArgs: process.env.BENCH_NO_PROFILE === '1' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    // BENCH_PERF=<file>: `perf record` of the replica during the load instead of V8's profiler,
+    // which samples wall time (a thread descheduled inside a frame is charged to it).
+    nodeArgs: [
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(PERF ? ['--perf-basic-prof'] : process.env.BENCH_NO_PROFILE === '1' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]),
+    ],
     env: {
     ...infra.tesseraEnv,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
@@ -71,15 +78,34 @@ async function main(): Promise<void> {
       return per * CHAINS;
     };
     await run(1000); // warm-up
+    const perf = PERF ? spawn('perf', ['record', '-F', '999', '-g', '-p', String(replica.pid), '-o', PERF], { stdio: 'ignore' }) : undefined;
+    if (perf) await new Promise((r) => setTimeout(r, 500));
     const from = performance.now() - spawned;
+    const outputMark = replica.output().length;
     const cpu0 = cpuSecondsOf(replica.pid!);
     const threads0 = threadCpu(replica.pid!);
     const done = await run(REFRESHES);
     const cpu = cpuSecondsOf(replica.pid!) - cpu0;
     const threads = threadCpu(replica.pid!);
     const to = performance.now() - spawned;
+    if (perf) {
+      perf.kill('SIGINT');
+      await new Promise((r) => perf.once('exit', r));
+    }
     client.close();
+    if (process.env.BENCH_SHOW_OUTPUT) fs.writeFileSync(process.env.BENCH_SHOW_OUTPUT, replica.output().slice(outputMark));
     await replica.stop();
+    if (PERF) {
+      const report = execFileSync('perf', ['report', '-i', PERF, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
+      const cpuMs = (cpu / done) * 1000;
+      process.stdout.write(
+        `${done} refreshes: replica CPU ${fmt(cpuMs)} ms per refresh (all threads)\n\n| category (perf, CPU samples of every thread) | share | per refresh |\n|---|---|---|\n${summarisePerf(report)
+          .filter((c) => c.share >= 0.005)
+          .map((c) => `| ${c.name} | ${(c.share * 100).toFixed(1)} % | ${fmt(c.share * cpuMs * 1000)} µs |`)
+          .join('\n')}\n`,
+      );
+      return;
+    }
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     const summary = file ? summariseProfile(path.join(dir, file), { fromMs: from, toMs: to, top: 25 }) : { totalMs: 0, categories: [], top: [] };
     const perRefresh = (ms: number) => `${fmt((ms / done) * 1000)} µs`;

@@ -87,3 +87,35 @@ export function summariseProfile(file: string, options: { top?: number; fromMs?:
       .map(([frame, ms]) => ({ frame, ms, share: ms / total })),
   };
 }
+
+const PERF_CATEGORIES: [string, RegExp][] = [
+  ['RSA signature (OpenSSL, thread pool)', /ossl_|^bn_|^BN_|rsa|__bn_|^RSA|EVP_/],
+  ['SHA-256, AES-GCM, random (OpenSSL)', /sha256|SHA256|aes|gcm|ghash|RAND|drbg|chacha/i],
+  ['kernel: syscalls, scheduling, network (loopback TCP, pipes)', /^\[k\]/],
+  ['GC (V8 scavenger, mark-compact)', /Scavenge|MarkCompact|Heap::|heap::|Sweeper|Marking|Evacuat|MemoryChunk|ConcurrentMarking/],
+  ['V8 compiler (JIT)', /compiler::|Turbofan|Maglev|CompileLazy|Baseline(Batch)?Compil|interpreter::|Parser|Scanner/],
+  ['logging (pino, redaction)', /pino|redact|sonic-boom/],
+  ['pg driver', /node_modules\/(pg|pg-protocol|pg-types|postgres-date|pg-pool)\//],
+  ['ioredis', /ioredis|redis-parser|denque/],
+  ['Fastify and plugins (helmet, cors, cookie, rate-limit)', /fastify|find-my-way|helmet|avvio|light-my-request|secure-json-parse|toad-cache|@fastify/],
+  ['zod', /node_modules\/zod\//],
+  ['prom-client', /prom-client/],
+  ['Tessera (dist)', /packages\/(server|verifier)\/dist\//],
+  ['JSON (V8 stringify/parse)', /Json(Stringifier|Parser)/],
+  ['Node HTTP, streams, net (JS)', /node:(_http|http|net|internal\/(streams|http|stream_base)|stream|events|internal\/timers)/],
+  ['libc: malloc, memcpy, write', /malloc|free|memmove|memcpy|memset|chunk|__GI___|__libc|pthread|futex|epoll|lll_lock|cond_/],
+  ['V8 runtime and builtins (property access, calls, strings)', /^(Builtins_|v8::|JS:|node::|uv_|Runtime_)/],
+];
+
+/** `perf report` of a `perf record -g -p <replica>` (node --perf-basic-prof): self CPU by category. */
+export function summarisePerf(report: string): { name: string; share: number }[] {
+  const categories = new Map<string, number>();
+  for (const line of report.split('\n')) {
+    const m = /^\s+([\d.]+)%\s+(\[[.k]\])\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const symbol = m[2] === '[k]' ? `[k] ${m[3]}` : m[3]!;
+    const name = PERF_CATEGORIES.find(([, p]) => p.test(symbol))?.[0] ?? 'other';
+    categories.set(name, (categories.get(name) ?? 0) + Number(m[1]) / 100);
+  }
+  return [...categories].sort((a, b) => b[1] - a[1]).map(([name, share]) => ({ name, share }));
+}

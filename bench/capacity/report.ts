@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../lib/process.ts';
 import { fmt, fmtRatio } from '../lib/stats.ts';
+import type { Row } from '../lib/table.ts';
 import type { OpCost } from './measure.ts';
 import { capacityRow, DEFAULT_ASSUMPTIONS, POPULATIONS, type Measured } from './model.ts';
 
@@ -106,6 +107,55 @@ ${r.feed.followers} SSE followers of \`/revocations/stream\` and nothing else sp
 (its CPU during ${r.feed.revocations} followed logouts, less the same logouts unfollowed and its idle rate; ${r.feed.delivered} events delivered).
 Storage: ${fmt(r.storage.refreshTokenRowBytes)} B per \`refresh_tokens\` row and ${fmt(r.storage.sessionRowBytes)} B per \`sessions\` row on disk (heap and indexes ÷ rows at the end of the run).
 [docs/operate/capacity.md](../docs/operate/capacity.md) turns these rows into replicas, PostgreSQL and Redis for 1 M, 10 M and 100 M users.`;
+}
+
+/** The capacity targets as rows of the summary table of bench/RESULTS.md (run.ts adds them from the last capacity run). */
+export function capacityRows(r: CapacityResults): Row[] {
+  const { signMs, argon2Ms } = r.baselines;
+  const o = r.ops;
+  const when = `bench:capacity ${r.date.slice(0, 10)}`;
+  return [
+    {
+      area: 'capacity',
+      measure: `replica CPU per refresh vs one RS256 sign (${when})`,
+      figure: `${fmt(o.refresh.replicaMs)} ms`,
+      baseline: `${fmt(signMs)} ms`,
+      ratio: fmtRatio(signMs / o.refresh.replicaMs),
+      target: `≥ ${REFRESH_TARGET}×`,
+      met: signMs / o.refresh.replicaMs >= REFRESH_TARGET,
+    },
+    {
+      area: 'capacity',
+      measure: `PostgreSQL per refresh: backend CPU, WAL, rows (${when})`,
+      figure: `${fmt(o.refresh.postgresMs)} ms, ${fmt(o.refresh.walBytes)} B, ${fmt(o.refresh.rowsWritten)} rows`,
+      baseline: `${fmt(signMs)} ms`,
+      ratio: fmtRatio(signMs / o.refresh.postgresMs),
+      target: '',
+    },
+    {
+      area: 'capacity',
+      measure: `replica CPU per login vs one argon2id hash (${when})`,
+      figure: `${fmt(o.login.replicaMs)} ms`,
+      baseline: `${fmt(argon2Ms)} ms`,
+      ratio: fmtRatio(argon2Ms / o.login.replicaMs),
+      target: `≥ ${LOGIN_TARGET}×`,
+      met: argon2Ms / o.login.replicaMs >= LOGIN_TARGET,
+    },
+    {
+      area: 'capacity',
+      measure: `PostgreSQL per login: backend CPU, WAL, rows (${when})`,
+      figure: `${fmt(o.login.postgresMs)} ms, ${fmt(o.login.walBytes)} B, ${fmt(o.login.rowsWritten)} rows`,
+      baseline: '',
+      ratio: '',
+      target: '',
+    },
+  ];
+}
+
+/** The last capacity run's JSON, if there is one. */
+export function readCapacityResults(): CapacityResults | undefined {
+  const file = path.join(ROOT, 'bench', 'capacity-results.json');
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as CapacityResults) : undefined;
 }
 
 const int = (x: number) => fmt(x < 10 ? Math.round(x * 10) / 10 : Math.round(x));
