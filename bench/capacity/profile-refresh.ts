@@ -1,4 +1,6 @@
-// A CPU profile of a replica under refresh load: `node --import tsx bench/capacity/profile-refresh.ts [refreshes]`.
+// A CPU profile of a replica under refresh load: `node --import tsx bench/capacity/profile-refresh.ts [refreshes]`
+// (V8's --cpu-prof), or with BENCH_PERF=<file> `perf record` (CPU samples of every thread;
+// writes bench/capacity-profile.json for RESULTS.md).
 // One compiled replica (LOG_LEVEL info, as shipped) on the shared PostgreSQL and a private
 // Redis, 32 rotation chains; prints the main thread's self time by category during the load
 // (bench/capacity/profile.ts) and the replica's CPU per refresh from /proc.
@@ -11,10 +13,10 @@ import { killAllChildServices } from '../../scripts/lib/child-service.ts';
 import { Client, pool } from '../lib/client.ts';
 import { SERVER_MAIN } from '../../scripts/lib/node-script.ts';
 import { createInfra, login, register, uniqueEmail, type Pair } from '../lib/cluster.ts';
-import { cpuSecondsOf, startServer } from '../lib/process.ts';
+import { cpuSecondsOf, ROOT, startServer } from '../lib/process.ts';
 import { fmt } from '../lib/stats.ts';
 import { AS_SHIPPED_LIMITS } from './measure.ts';
-import { summarisePerf, summariseProfile } from './profile.ts';
+import { attributePerf, groupAttribution, summariseProfile } from './profile.ts';
 
 const PERF = process.env.BENCH_PERF;
 const REFRESHES = Number(process.argv[2] ?? 6000);
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
       );
       return per * CHAINS;
     };
-    await run(1000); // warm-up
+    await run(3000); // warm-up: pool, sockets, and most of V8's optimising compiler (see bench:capacity)
     const perf = PERF ? spawn('perf', ['record', '-F', '999', '-g', '-p', String(replica.pid), '-o', PERF], { stdio: 'ignore' }) : undefined;
     if (perf) await new Promise((r) => setTimeout(r, 500));
     const from = performance.now() - spawned;
@@ -95,14 +97,24 @@ async function main(): Promise<void> {
     client.close();
     if (process.env.BENCH_SHOW_OUTPUT) fs.writeFileSync(process.env.BENCH_SHOW_OUTPUT, replica.output().slice(outputMark));
     await replica.stop();
+    const byThread = Object.fromEntries(
+      [...threads].map(([name, sec]) => [name, ((sec - (threads0.get(name) ?? 0)) / done) * 1e6] as const).filter(([, us]) => us > 0),
+    );
     if (PERF) {
-      const report = execFileSync('perf', ['report', '-i', PERF, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
+      const report = execFileSync('perf', ['script', '-i', PERF, '-F', 'tid,ip,sym,dso'], {
+        encoding: 'utf8',
+        maxBuffer: 512 * 1024 * 1024,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       const cpuMs = (cpu / done) * 1000;
+      const categories = groupAttribution(attributePerf(report)).filter((c) => c.share >= 0.004);
+      // bench:capacity's section of RESULTS.md shows the last one (bench/capacity/report.ts).
+      const saved = { date: new Date().toISOString(), loadAverage: os.loadavg().map((l) => l.toFixed(2)).join(' / '), refreshes: done, cpuMsPerRefresh: cpuMs, threadsUsPerRefresh: byThread, categories };
+      fs.writeFileSync(path.join(ROOT, 'bench', 'capacity-profile.json'), `${JSON.stringify(saved, null, 2)}\n`);
       process.stdout.write(
-        `${done} refreshes: replica CPU ${fmt(cpuMs)} ms per refresh (all threads)\n\n| category (perf, CPU samples of every thread) | share | per refresh |\n|---|---|---|\n${summarisePerf(report)
-          .filter((c) => c.share >= 0.005)
+        `${done} refreshes: replica CPU ${fmt(cpuMs)} ms per refresh; by thread ${Object.entries(byThread).map(([n, us]) => `${n} ${fmt(us)} µs`).join(', ')}\n\n| nearest JavaScript caller (perf, CPU samples of every thread) | share | per refresh |\n|---|---|---|\n${categories
           .map((c) => `| ${c.name} | ${(c.share * 100).toFixed(1)} % | ${fmt(c.share * cpuMs * 1000)} µs |`)
-          .join('\n')}\n`,
+          .join('\n')}\nWritten: bench/capacity-profile.json\n`,
       );
       return;
     }

@@ -88,34 +88,59 @@ export function summariseProfile(file: string, options: { top?: number; fromMs?:
   };
 }
 
-const PERF_CATEGORIES: [string, RegExp][] = [
-  ['RSA signature (OpenSSL, thread pool)', /ossl_|^bn_|^BN_|rsa|__bn_|^RSA|EVP_/],
-  ['SHA-256, AES-GCM, random (OpenSSL)', /sha256|SHA256|aes|gcm|ghash|RAND|drbg|chacha/i],
-  ['kernel: syscalls, scheduling, network (loopback TCP, pipes)', /^\[k\]/],
-  ['GC (V8 scavenger, mark-compact)', /Scavenge|MarkCompact|Heap::|heap::|Sweeper|Marking|Evacuat|MemoryChunk|ConcurrentMarking/],
-  ['V8 compiler (JIT)', /compiler::|Turbofan|Maglev|CompileLazy|Baseline(Batch)?Compil|interpreter::|Parser|Scanner/],
-  ['logging (pino, redaction)', /pino|redact|sonic-boom/],
-  ['pg driver', /node_modules\/(pg|pg-protocol|pg-types|postgres-date|pg-pool)\//],
-  ['ioredis', /ioredis|redis-parser|denque/],
-  ['Fastify and plugins (helmet, cors, cookie, rate-limit)', /fastify|find-my-way|helmet|avvio|light-my-request|secure-json-parse|toad-cache|@fastify/],
-  ['zod', /node_modules\/zod\//],
-  ['prom-client', /prom-client/],
-  ['Tessera (dist)', /packages\/(server|verifier)\/dist\//],
-  ['JSON (V8 stringify/parse)', /Json(Stringifier|Parser)/],
-  ['Node HTTP, streams, net (JS)', /node:(_http|http|net|internal\/(streams|http|stream_base)|stream|events|internal\/timers)/],
-  ['libc: malloc, memcpy, write', /malloc|free|memmove|memcpy|memset|chunk|__GI___|__libc|pthread|futex|epoll|lll_lock|cond_/],
-  ['V8 runtime and builtins (property access, calls, strings)', /^(Builtins_|v8::|JS:|node::|uv_|Runtime_)/],
+/**
+ * `perf script -F tid,ip,sym,dso` of a `perf record -g -p <replica>` (node --perf-basic-prof):
+ * each CPU sample charged to its nearest JavaScript caller's package (pg, pino, fastify, a
+ * Tessera module, a Node internal), so the kernel time of a socket write counts for whoever
+ * wrote; samples with no JavaScript frame are RSA (the thread pool), GC, the JIT, or native.
+ */
+export function attributePerf(script: string): { name: string; share: number }[] {
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const sample of script.trim().split(/\n\s*\n/)) {
+    const frames = sample.split('\n').slice(1).map((l) => l.trim());
+    if (frames.length === 0) continue;
+    total++;
+    let key: string | undefined;
+    for (const frame of frames) {
+      const js = /JS:[*~^+]?\S* (\S+?):\d+:\d+/.exec(frame);
+      if (!js) continue;
+      const where = js[1]!;
+      const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(where)?.[1];
+      key = pkg ?? (where.includes('packages/server/dist/') ? `tessera: ${where.split('dist/')[1]}` : where.startsWith('node:') ? where : 'other JavaScript');
+      break;
+    }
+    if (key === undefined) {
+      const top = frames.slice(0, 8).join(' ');
+      if (/ossl_|\bbn_|BN_|rsa_|RSA_/.test(frames[0]!)) key = 'RSA signature (thread pool)';
+      else if (/Scaveng|MarkCompact|Sweeper|Marking|Evacuat|Heap::/.test(top)) key = 'GC';
+      else if (/compiler::|Compil|Maglev|Turbofan/.test(frames.join(' '))) key = 'JIT compiler';
+      else key = 'native, no JavaScript caller (event loop, syscalls, libc)';
+    }
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => ({ name, share: n / total }));
+}
+
+const GROUPS: [string, RegExp][] = [
+  ['RSA signature (thread pool) and its dispatch', /^RSA|^node:internal\/crypto\/sig/],
+  ['pg driver', /^(pg|pg-protocol|pg-pool|pg-types|postgres-[a-z]+)$/],
+  ['logging (pino, redaction, stdout)', /^(pino|@pinojs\/.*|sonic-boom|fast-redact|node:fs)$/],
+  ['Fastify and plugins (helmet, cors, cookie, rate-limit)', /^(fastify|@fastify\/.*|helmet|find-my-way|secure-json-parse|toad-cache|light-my-request|fast-querystring)$/],
+  ['Node HTTP, sockets, streams', /^node:(_http|http|net|internal\/streams|internal\/stream_base|stream|events|internal\/process\/task_queues|buffer|internal\/timers)/],
+  ['SHA-256, AES-GCM, random (refresh token, seal, jti)', /^node:(crypto|internal\/crypto)/],
+  ['ioredis (the failure counter)', /^(ioredis|redis-parser|denque|cluster-key-slot)$/],
+  ['Tessera (auth-service, tokens, sessions, metrics, audit)', /^tessera: /],
+  ['zod', /^zod$/],
+  ['prom-client', /^prom-client$/],
 ];
 
-/** `perf report` of a `perf record -g -p <replica>` (node --perf-basic-prof): self CPU by category. */
-export function summarisePerf(report: string): { name: string; share: number }[] {
-  const categories = new Map<string, number>();
-  for (const line of report.split('\n')) {
-    const m = /^\s+([\d.]+)%\s+(\[[.k]\])\s+(.*)$/.exec(line);
-    if (!m) continue;
-    const symbol = m[2] === '[k]' ? `[k] ${m[3]}` : m[3]!;
-    const name = PERF_CATEGORIES.find(([, p]) => p.test(symbol))?.[0] ?? 'other';
-    categories.set(name, (categories.get(name) ?? 0) + Number(m[1]) / 100);
+/** attributePerf's rows in a few groups (the rest under their own name). */
+export function groupAttribution(rows: { name: string; share: number }[]): { name: string; share: number }[] {
+  const out = new Map<string, number>();
+  for (const r of rows) {
+    const group = GROUPS.find(([, p]) => p.test(r.name))?.[0] ?? r.name;
+    out.set(group, (out.get(group) ?? 0) + r.share);
   }
-  return [...categories].sort((a, b) => b[1] - a[1]).map(([name, share]) => ({ name, share }));
+  return [...out].sort((a, b) => b[1] - a[1]).map(([name, share]) => ({ name, share }));
 }

@@ -72,7 +72,7 @@ export function resultsSection(r: CapacityResults): string {
   const refreshRatio = signMs / o.refresh.replicaMs;
   const loginRatio = argon2Ms / o.login.replicaMs;
   const line = (name: string, c: OpCost, base: number, baseName: string) =>
-    `| ${name} | ${c.count} | ${fmt(c.replicaMs)} ms | ${fmtRatio(base / c.replicaMs)} ${baseName} | ${fmt(c.postgresMs)} ms | ${fmt(c.walBytes)} B (FPI ${fmt(c.fpiBytes)}) | ${fmt(c.rowsWritten)}: ${rows(c) || '—'} | ${fmt(c.redisCommands)}: ${calls(c)} | ${fmt(c.redisMs * 1000)} µs |`;
+    `| ${name} | ${c.count} | ${fmt(c.replicaMs)} ms | ${fmtRatio(base / c.replicaMs)} ${baseName} | ${fmt(c.postgresMs)} ms | ${fmt(c.walBytes)} B (FPI ${fmt(c.fpiBytes)}) | ${fmt(c.rowsWritten)}: ${rows(c) || '—'} | ${fmt(c.redisCommands)}: ${calls(c)} | ${c.redisMs * 1000 < 1 ? '< 1' : fmt(c.redisMs * 1000)} µs |`;
   return `## Capacity: what each operation costs each component (bench/capacity.ts)
 
 \`npm run bench:capacity\` on ${r.date.slice(0, 10)} (${r.machine}; load average ${r.loadBefore} before, ${r.loadAfter} after; ${r.rounds} rounds of refresh and /auth/me, medians; the JSON is [capacity-results.json](capacity-results.json)).
@@ -81,7 +81,7 @@ shared PostgreSQL (a schema of its own) and a private \`redis-server\` the bench
 Replica CPU is user+sys from /proc/<pid>/stat over the batch less its idle rate (${fmt(r.baselines.idleReplicaCores * 1000)} ms/s); PostgreSQL CPU is the
 replica's backends (by \`application_name\`); WAL is the records of \`pg_walinspect\` that touch the bench schema's relations, with their
 commit records (the shared server's other writes left out); rows are heap inserts (+), updates (~) and deletes (−) in those records;
-Redis is INFO commandstats and used_cpu_sys+user. Baselines in this process: one RS256 signature ${fmt(signMs)} ms of CPU
+Redis is INFO commandstats and used_cpu_sys+user less its idle rate (a negligible figure can come out slightly negative: shown as < 1 µs). Baselines in this process: one RS256 signature ${fmt(signMs)} ms of CPU
 (\`crypto.sign\` callback form, 8 in flight, as the server signs; per round ${r.baselines.signMsRounds.map((x) => fmt(x)).join(' · ')}), one argon2id hash
 (m=19456, t=2, p=1) ${fmt(argon2Ms)} ms.
 
@@ -106,7 +106,73 @@ could make. Denylist memory: Redis used_memory grew ${fmt(r.denylist.redisBytesP
 ${r.feed.followers} SSE followers of \`/revocations/stream\` and nothing else spent ${fmt(r.feed.cpuMsPerRevocationPerFollower * 1000)} µs of CPU per revocation per follower
 (its CPU during ${r.feed.revocations} followed logouts, less the same logouts unfollowed and its idle rate; ${r.feed.delivered} events delivered).
 Storage: ${fmt(r.storage.refreshTokenRowBytes)} B per \`refresh_tokens\` row and ${fmt(r.storage.sessionRowBytes)} B per \`sessions\` row on disk (heap and indexes ÷ rows at the end of the run).
-[docs/operate/capacity.md](../docs/operate/capacity.md) turns these rows into replicas, PostgreSQL and Redis for 1 M, 10 M and 100 M users.`;
+[docs/operate/capacity.md](../docs/operate/capacity.md) turns these rows into replicas, PostgreSQL and Redis for 1 M, 10 M and 100 M users.
+
+${refreshStory(r)}`;
+}
+
+interface SavedProfile {
+  date: string;
+  loadAverage: string;
+  refreshes: number;
+  cpuMsPerRefresh: number;
+  threadsUsPerRefresh: Record<string, number>;
+  categories: { name: string; share: number }[];
+}
+
+function readProfile(): SavedProfile | undefined {
+  const file = path.join(ROOT, 'bench', 'capacity-profile.json');
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as SavedProfile) : undefined;
+}
+
+/** The refresh target's history, the changes that closed part of the gap, and the last profile. */
+function refreshStory(r: CapacityResults): string {
+  const signMs = r.baselines.signMs;
+  const ratio = signMs / r.ops.refresh.replicaMs;
+  const profile = readProfile();
+  const profileText = profile
+    ? `Where a refresh's CPU goes (\`BENCH_PERF=/tmp/refresh.perf node --import tsx bench/capacity/profile-refresh.ts 5000\`, ${profile.date.slice(0, 10)},
+load average ${profile.loadAverage}): \`perf record -g\` of the replica (\`--perf-basic-prof\`) during ${profile.refreshes} refreshes after a warm-up of 3,000,
+every CPU sample of every thread charged to its nearest JavaScript caller, so the kernel time of a socket write counts for whoever wrote.
+The replica used ${fmt(profile.cpuMsPerRefresh)} ms per refresh (perf running), ${Object.entries(profile.threadsUsPerRefresh)
+        .map(([n, us]) => `${n === 'main' ? 'the event loop' : n === 'node' ? 'the thread pool and V8 helpers' : n} ${fmt(us)} µs`)
+        .join(', ')}. (V8's own \`--cpu-prof\` is misleading here: it samples wall time, and on two busy cores the event loop is descheduled
+right after it wakes a pool thread — charged to \`signOneShot\` — or the peer of a socket write.)
+
+| nearest caller | share | µs per refresh |
+|---|---|---|
+${profile.categories.map((c) => `| ${c.name} | ${(c.share * 100).toFixed(1)} % | ${fmt(c.share * profile.cpuMsPerRefresh * 1000)} |`).join('\n')}
+`
+    : '(no profile saved: run bench/capacity/profile-refresh.ts with BENCH_PERF)';
+  return `### The refresh target: its history, the gap, and where a refresh's CPU goes
+
+- **Until 2026-12** the refresh target was a whole-machine rate: refreshes per second of one replica on this 2-core machine ÷ raw RS256
+  signatures per second on the same two cores (≥ 0.6×). The three committed full runs measured 0.137×, 0.169× and 0.156×, "missed"
+  each time. PostgreSQL, the load generator and the replica share those two cores, so that figure said more about PostgreSQL's work per
+  refresh than about Tessera. It is replaced by two rows: **the replica's CPU per refresh against one RS256 signature** (ratio: the
+  signature's CPU ÷ the replica's CPU per refresh, i.e. refreshes per replica core-second ÷ signatures per core-second; goal ≥ ${REFRESH_TARGET}×),
+  and **PostgreSQL's cost per refresh on its own row** (no target: it is the database's work, sized in docs/operate/capacity.md). The
+  login target moved the same way: the replica's CPU per login against one argon2id hash (≥ ${LOGIN_TARGET}×), PostgreSQL's share on its own row.
+  The issue that set ${REFRESH_TARGET}× quoted 0.75× as measured; no committed run has that ratio by this definition (the nearest figure is
+  "Tessera 0.756 ms" of CPU per refresh on 2026-11-30, against 0.295 ms per signature: 0.39×, with \`LOG_LEVEL=warn\` and the rate limits off).
+  This section measures the replica as shipped: \`LOG_LEVEL=info\` (three log lines per refresh: two request lines and the audit line) and
+  the limits on (a Redis read per refresh).
+- **Closed so far** (2026-12-07, interleaved A/B on the same script, 4,000 refreshes after a 3,000 warm-up, load average 8–9 from other
+  work): replica CPU per refresh 1.09 · 1.31 · 1.31 ms before, 0.977 · 0.98 · 1.04 ms after, from two changes that keep behaviour as it was:
+  the per-address refresh-failure check reads one Redis key (a GET, and the window's PTTL only when the address has failures) instead of
+  MULTI/GET/PTTL/EXEC on every refresh (≈ 0.1 ms alone); and the security headers come from helmet's middleware built once, where
+  @fastify/helmet rebuilt it from its options, CSP parsing included, on every request (the headers compared identical on 13 kinds of answers).
+- **Now ${fmtRatio(ratio)} (${ratio >= REFRESH_TARGET ? 'met' : 'missed'}).** ${REFRESH_TARGET}× would leave everything but the signature ${fmt(signMs * (1 / REFRESH_TARGET - 1) * 1000)} µs of CPU:
+  less than this machine's kernel alone spends on one HTTP exchange, one PostgreSQL round trip and one Redis round trip (the "native"
+  and "Node HTTP" rows below). A refresh is an HTTP request, one SQL statement, one Redis read, three log lines and a signature; the rest
+  of its CPU is spread thinly over them, with no single frame above a few per cent. Reaching ${REFRESH_TARGET}× would take removing one of those
+  parts (the audit line, the failure counter, the database round trip), which changes behaviour; the target stays, marked missed.
+- **Login: ${fmtRatio(r.baselines.argon2Ms / r.ops.login.replicaMs)}.** A login's replica CPU is one argon2id verification plus a signature, SQL and HTTP, so by
+  construction it sits just under 1×; a figure at or above 1× says the in-process hash baseline was inflated, not that the login is free.
+  On this loaded machine the hash's CPU moved between 35.7 and 41.9 ms from run to run (23.6 ms at load average 0.6 on 2026-11-30):
+  19 MiB of memory per hash makes it sensitive to what else runs. Read this row as "about 0.85–1×".
+
+${profileText}`;
 }
 
 /** The capacity targets as rows of the summary table of bench/RESULTS.md (run.ts adds them from the last capacity run). */
