@@ -16,7 +16,7 @@ import { writeCapacityDocs, type CapacityResults } from './capacity/report.ts';
 import { mirrorHeapBytes } from './footprint.ts';
 import { Client } from './lib/client.ts';
 import { createInfra, login, POSTGRES_URL, register, startTessera, uniqueEmail, type Infra, type Pair } from './lib/cluster.ts';
-import { ROOT, type ServerProcess } from './lib/process.ts';
+import { cpuSecondsOf, ROOT, type ServerProcess } from './lib/process.ts';
 import { fmt, median } from './lib/stats.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -114,12 +114,12 @@ async function main(): Promise<void> {
     const half = Math.floor(tokens.length / 2);
     const logout = (offset: number) => async (i: number) => (await client.post(`${replica.url}/auth/logout`, { refresh_token: tokens[offset + i]! })).status === 204;
     const feedCpu = async (work: () => Promise<OpCost>) => {
-      const before = cpuOf(feedReplica.pid!);
+      const before = cpuSecondsOf(feedReplica.pid!);
       const start = performance.now();
       const cost = await work();
       await new Promise((r) => setTimeout(r, 300)); // the last events reach the followers
       const seconds = (performance.now() - start) / 1000;
-      return { cost, feedMs: (cpuOf(feedReplica.pid!) - before - feedIdle * seconds) * 1000 };
+      return { cost, feedMs: (cpuSecondsOf(feedReplica.pid!) - before - feedIdle * seconds) * 1000 };
     };
     const bare = await feedCpu(() => measureOps(components, half, 4, logout(0)));
     const followers = await openFollowers(feedReplica.url, infra.feedClient, N.followers);
@@ -186,12 +186,6 @@ async function main(): Promise<void> {
     if (infra) await infra.cleanup();
     await redisServer?.close();
   }
-}
-
-function cpuOf(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 /** `count` refreshes over concurrent rotation chains: each presents the token the previous refresh returned. */
