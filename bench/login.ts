@@ -143,12 +143,13 @@ export async function benchLogin(replica: ServerProcess, email: string, accessTo
     { area: 'login', measure: `raw argon2id hashes, m=${memoryCost} t=${timeCost} p=${parallelism}, ${THREADPOOL} in flight (the limit)`, figure: `${fmt(rawRate)}/s`, baseline: '', ratio: fmtRatio(1), target: '' },
     {
       area: 'login',
-      measure: `POST /auth/login, ${loginConnections} connections`,
+      // Until 2026-12 this whole-machine rate carried the login target (≥ 0.85×); the target is
+      // now the replica's CPU per login against one hash (the "capacity" rows, bench:capacity).
+      measure: `POST /auth/login, ${loginConnections} connections, whole-machine rate (former target ≥ 0.85×, retired: see the capacity rows)`,
       figure: `${fmt(loginRate)}/s, p99 ${fmtMs(median(logins.map((s) => s.login.p99)))}`,
       baseline: `${fmt(rawRate)}/s`,
       ratio: fmtRatio(loginRatio),
-      target: '≥ 0.85× raw argon2id',
-      met: loginOk,
+      target: '',
     },
     {
       area: 'login',
@@ -213,7 +214,7 @@ Failed logins or probes: ${failed}.
 `;
   const loginCpuMs = (median(logins.map((s) => s.serverCores)) / loginRate) * 1000;
   const hashCpuMs = median(raw.map((r) => r.cores / r.rate)) * 1000;
-  const bounds = `- **Login: ${fmtRatio(loginRatio)} raw argon2id (${loginOk ? 'met' : 'missed'}).** A login is one argon2id verification
+  const bounds = `- **Login, whole machine: ${fmtRatio(loginRatio)} raw argon2id (no target since 2026-12; ${loginOk ? 'at or above' : 'below'} the former 0.85×; the login target is per component, see "Capacity").** A login is one argon2id verification
   (the same work as a hash) on the thread pool, plus SQL (a look-up and a five-statement transaction), an
   RS256 signature and the HTTP work on the event loop. With ${loginConnections} connections the pool's ${THREADPOOL} threads stay
   busy, so the replica hashes as fast as the raw run would — on what is left of ${cores} cores once its own

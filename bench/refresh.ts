@@ -112,12 +112,14 @@ export async function benchRefresh(infra: Infra, replica: ServerProcess, session
       { area: 'refresh', measure: `raw RS256 signing, ${cores} cores (crypto.sign on the thread pool, ${inFlight} in flight) — the limit`, figure: `${fmt(rawRate)}/s`, baseline: '', ratio: fmtRatio(1), target: '' },
       {
         area: 'refresh',
-        measure: `POST /auth/refresh, ${chains.length} rotation chains (PostgreSQL + Redis)`,
+        // Until 2026-12 this row carried the refresh target (≥ 0.6× raw signing). It is a
+        // whole-machine rate that PostgreSQL, on the same two cores, decides; the targets are
+        // now per component, from bench:capacity (the "capacity" rows).
+        measure: `POST /auth/refresh, ${chains.length} rotation chains (PostgreSQL + Redis), whole-machine rate (former target ≥ 0.6×, retired: see the capacity rows)`,
         figure: `${fmt(rate)}/s, p99 ${fmtMs(p99)}`,
         baseline: `${fmt(rawRate)}/s`,
         ratio: fmtRatio(ratio),
-        target: '≥ 0.6× raw signing',
-        met: ratio >= 0.6,
+        target: '',
       },
     ];
     const m = (xs: Sample[], f: (s: Sample) => number | undefined) => fmt(median(xs.map((s) => f(s) ?? Number.NaN)));
@@ -147,7 +149,7 @@ time from /proc; the machine column counts every process, other work on this sha
     const redisMs = ms((x) => x.redisCores);
     const totalMs = tesseraMs + postgresMs + benchMs + redisMs;
     const ceiling = cores / totalMs * 1000;
-    const bounds = `- **Refresh: ${fmtRatio(ratio)} the raw signing rate (${ratio >= 0.6 ? 'met' : 'missed'}).** One refresh cost ${fmt(totalMs)} ms of CPU in all:
+    const bounds = `- **Refresh, whole machine: ${fmtRatio(ratio)} the raw signing rate (no target since 2026-12; the refresh targets are per component, see "Capacity").** One refresh cost ${fmt(totalMs)} ms of CPU in all:
   Tessera ${fmt(tesseraMs)} ms (of which the RS256 signature, on the thread pool, is ~${fmt(signMs)} ms), its PostgreSQL backends
   ${fmt(postgresMs)} ms,${redisMs >= 0.01 ? ` Redis ${fmt(redisMs)} ms,` : ''} the load generator ${fmt(benchMs)} ms. The signature is ${fmt((signMs / totalMs) * 100)}% of it: even with
   nothing else running and no waiting, ${cores} cores would top out at ≈ ${fmt(ceiling)} refreshes/s
@@ -162,9 +164,10 @@ time from /proc; the machine column counts every process, other work on this sha
     median(http.map((x) => x.machineCores)) < 1.9
       ? ` (${fmt(median(http.map((x) => x.machineCores)))} of ${cores} cores busy)`
       : ''
-  }. The 0.6×
-  target is out of reach on one 2-core machine that also runs PostgreSQL and the load generator: it would
-  need a whole refresh, every process included, to cost under ${fmt(signMs / 0.6)} ms of CPU.`;
+  }. The former 0.6×
+  target was out of reach on one 2-core machine that also runs PostgreSQL and the load generator (it would
+  need a whole refresh, every process included, to cost under ${fmt(signMs / 0.6)} ms of CPU): it measured where PostgreSQL
+  runs, not Tessera, and was replaced by a replica-CPU target and PostgreSQL's cost on its own row.`;
     return { rows, details, bounds };
   } finally {
     client.close();

@@ -33,7 +33,8 @@ export interface Infra {
   cleanup(): Promise<void>;
 }
 
-export async function createInfra(): Promise<Infra> {
+export async function createInfra(options: { redisUrl?: string } = {}): Promise<Infra> {
+  const redisUrl = options.redisUrl ?? REDIS_URL;
   const id = crypto.randomBytes(5).toString('hex');
   const schema = `bench_${id}`;
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
@@ -49,7 +50,7 @@ export async function createInfra(): Promise<Infra> {
   const feedClient = { id: 'bench-feed', secret: crypto.randomBytes(16).toString('hex') };
   const tesseraEnv: Record<string, string> = {
     DATABASE_URL: url.toString(),
-    REDIS_URL,
+    REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: prefix,
     KEYS_DIR: keysDir,
     ISSUER,
@@ -63,7 +64,7 @@ export async function createInfra(): Promise<Infra> {
   return {
     schema,
     databaseUrl: url.toString(),
-    redisUrl: REDIS_URL,
+    redisUrl,
     prefix,
     keysDir,
     feedClient,
@@ -73,7 +74,7 @@ export async function createInfra(): Promise<Infra> {
       await db.connect();
       await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await db.end();
-      const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
       let cursor = '0';
       const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
       do {
@@ -88,8 +89,8 @@ export async function createInfra(): Promise<Infra> {
 }
 
 /** Starts one Tessera replica (the compiled server) on the run's database, Redis and keys. */
-export function startTessera(infra: Infra, name: string, nodeArgs: string[] = []): Promise<ServerProcess> {
-  return startServer({ name, script: SERVER_MAIN, env: infra.tesseraEnv, nodeArgs });
+export function startTessera(infra: Infra, name: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startServer({ name, script: SERVER_MAIN, env: { ...infra.tesseraEnv, ...env }, nodeArgs });
 }
 
 export interface Pair {

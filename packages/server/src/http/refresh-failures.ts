@@ -59,9 +59,13 @@ export class RedisFailureCounter implements FailureCounter {
     private readonly prefix: string,
   ) {}
 
+  // Every refresh asks, nearly always about an address with no failures: one GET then, and
+  // the window's PTTL only when there is a count (a MULTI/GET/PTTL/EXEC was four commands
+  // on every refresh). A window that ends between the two reads says 0 ms, as a gone key does.
   async get(key: string) {
-    const [[, count], [, ttl]] = (await this.redis.multi().get(this.prefix + key).pttl(this.prefix + key).exec()) as [[null, string | null], [null, number]];
-    return { count: Number(count ?? 0), resetInMs: Math.max(0, ttl) };
+    const count = Number((await this.redis.get(this.prefix + key)) ?? 0);
+    if (count === 0) return { count: 0, resetInMs: 0 };
+    return { count, resetInMs: Math.max(0, await this.redis.pttl(this.prefix + key)) };
   }
 
   async add(key: string): Promise<void> {
