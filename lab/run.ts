@@ -2,7 +2,8 @@
 // the same faults — then lab/RESULTS.md and lab/results.svg from what was measured.
 //   --profile quick|full  (full: the committed results; quick: the test's short run)
 //   --users N --rate R (authenticated requests/s, all users) --duration S (steady seconds)
-//   --only id[,id] (memory, sticky, tomcat-delta, tomcat-backup, redis-store, pg-store, tessera)
+//   --only id[,id] (memory, sticky, tomcat-delta, tomcat-backup, flask-cookie, redis-store,
+//     flask-redis, flask-memcached, pg-store, tessera)
 //   --out DIR (where RESULTS.md, results.svg and results.json go; default lab/)
 import fs from 'node:fs';
 import os from 'node:os';
