@@ -3,6 +3,7 @@
 import type { ArchitectureId } from './architectures/types.ts';
 import type { Measurements, WorkloadOptions } from './workload.ts';
 import { median } from '../bench/lib/stats.ts';
+import { acceptingShare, type RevocationResult } from './revocation.ts';
 
 export interface LabResult {
   id: ArchitectureId;
@@ -53,6 +54,23 @@ function memoryCell(m: Measurements): string {
   return `${per100k(replicas)} + ${per100k(storeBytes)}`;
 }
 
+/** "0 % after 1.8 ms (max 5 ms)": every copy refused everywhere; "100 % for 30 s+": still accepted when the window closed. */
+function logoutCell(r: RevocationResult): string {
+  if (r.error) return `could not run: ${r.error}`;
+  const share = acceptingShare(r);
+  if (!Number.isFinite(share)) return 'n/a';
+  if (share === 0) return `0 % after ${timing(r.samples.map((s) => s.refusedEverywhereMs), 'never')}`;
+  return `${pct(share)} for ${r.windowSeconds} s+`;
+}
+
+function passwordCell(r: RevocationResult): string {
+  if (r.error) return `could not run: ${r.error}`;
+  const s = r.samples[0];
+  if (!s) return 'n/a';
+  if (s.acceptingAtEnd === 0) return `yes (0 % after ${ms(s.refusedEverywhereMs ?? Number.NaN)})`;
+  return `no: ${pct(s.acceptingAtEnd / s.targets)} still accept it after ${r.windowSeconds} s`;
+}
+
 function outageShareFailed(m: Measurements): number {
   const d = m.outage?.down;
   return d && d.requests > 0 ? (d.failed + d.unauthorized) / d.requests : Number.NaN;
@@ -78,13 +96,13 @@ export function renderResults(run: LabRun): string {
   lines.push('![Shares of authenticated requests and users, per architecture](results.svg)');
   lines.push('');
   lines.push(
-    '| Architecture | Mismatch (401 in steady load) | Users logged out by a replica kill | … by a rolling restart | … by the store outage | Auth requests failed while the store is down | p50 / p99 latency | Server CPU per auth request | Live memory per 100,000 sessions (replicas + store) | Logout honoured on every replica | Replication lag (login on A, request on B) |',
+    '| Architecture | Mismatch (401 in steady load) | Users logged out by a replica kill | … by a rolling restart | … by the store outage | Auth requests failed while the store is down | p50 / p99 latency | Server CPU per auth request | Live memory per 100,000 sessions (replicas + store) | Logout honoured everywhere: replicas still accepting a copied credential | Password change ends the other sessions everywhere | Replication lag (login on A, request on B) |',
   );
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of run.results) {
     const m = r.measured;
     if (!m) {
-      lines.push(`| ${r.label} | could not run: ${r.error ?? 'unknown'} |||||||||| `);
+      lines.push(`| ${r.label} | could not run: ${r.error ?? 'unknown'} ||||||||||| `);
       continue;
     }
     const outage = m.outage;
@@ -99,7 +117,8 @@ export function renderResults(run: LabRun): string {
         `${ms(m.steady.p50Ms)} / ${ms(m.steady.p99Ms)}`,
         ms(m.steady.cpuMsPerRequest),
         memoryCell(m),
-        timing(m.logoutHonouredMs, 'never (within 3 s)'),
+        logoutCell(m.logout),
+        passwordCell(m.passwordChange),
         timing(m.replicationLagMs, 'none: not replicated'),
       ].join(' | ').replace(/^/, '| ') + ' |',
     );
@@ -126,7 +145,10 @@ export function renderResults(run: LabRun): string {
     `- **Memory per 100,000 sessions**: live bytes before and after creating ${w.memorySessions.toLocaleString('en-US')} sessions (Tessera: a quarter, at least 100, because each is an argon2 login), scaled to 100,000 and summed over the cluster. Live bytes are the heap still in use after a full GC — Node: heapUsed + external after \`gc()\` (a SIGUSR2 handler preloaded by lab/apps/heap-probe.mjs); JVM: \`jcmd GC.run\` then \`GC.heap_info\` used — plus the store: Redis \`used_memory\`; PostgreSQL’s table sizes (\`pg_total_relation_size\`, on disk): the sessions table for the PostgreSQL store, and for Tessera its tables, where its sessions live. A figure ≈ 0 is below the measurement noise.`,
   );
   lines.push(
-    '- **Logout honoured on every replica**: after a logout through nginx, each replica is asked directly with the old cookie or token until all of them answer 401; time from the logout’s answer. “never” means some replica still accepted it 3 s later.',
+    `- **Logout honoured everywhere**: ${w.logoutSamples} users log in through nginx and use their session once on every replica; each keeps a copy of what its browser holds (the session cookie; Tessera: the access and the refresh token) and logs out through nginx; then the copy is presented to every replica directly — Tessera: every application replica (the access token), every Tessera replica’s \`/auth/me\` (the access token) and \`/auth/refresh\` (the refresh token) — without pause for the first second, then every 500 ms, for ${w.logoutWatchSeconds} s. The cell gives the share of (copy, replica) pairs still accepting the copy when the window closed: “0 % after” the time from the logout’s answer until every replica refused it for good — when the first refused presentation after the last accepted one was sent, every later one being refused too; send times, because nine answers at once on a loaded machine take tens of ms each (median and max over the copies), or “N % for ${w.logoutWatchSeconds} s+”. A refresh token accepted once is not presented again (it rotates) and counts as accepting. After the first second the copies are watched while the password change, the replication lag and the memory are measured (a few requests a second). The old column, “Logout honoured on every replica”, asked for 3 s and only with the session cookie or access token; this one replaces it.`,
+  );
+  lines.push(
+    `- **Password change ends the other sessions everywhere**: one user logs in twice through nginx (two sessions, two credentials), uses the second once on every replica, changes the password with the first, then presents the second’s credential to every replica as above for ${w.passwordWatchSeconds} s: “yes” when every replica refused it by the end (time until it was refused for good everywhere, as above), “no” with the share still accepting.`,
   );
   lines.push(
     '- **Replication lag**: a login sent to replica A directly, then requests to replica B directly until B accepts the session (Tessera: the login on Tessera replica A, the request on application replica B). “not replicated” means B never accepted it within 2 s.',
@@ -138,18 +160,26 @@ export function renderResults(run: LabRun): string {
   lines.push('');
   lines.push('## Raw figures');
   lines.push('');
-  lines.push('| Architecture | steady requests | 401 | failed | kill: requests / 401 / failed | rolling: requests / 401 / failed | outage: requests / 401 / failed | password change | logins ok / failed | replica restart |');
-  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  lines.push(
+    '| Architecture | steady requests | 401 | failed | kill: requests / 401 / failed | rolling: requests / 401 / failed | outage: requests / 401 / failed | password change | logins ok / failed | replica restart | logout copies: accepting before → at the end (of replicas), last accepted | password change: the other session accepted before → at the end |',
+  );
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of run.results) {
     const m = r.measured;
     if (!m) continue;
     const o = m.outage?.down;
     lines.push(
-      `| ${r.label} | ${m.steady.requests} | ${m.steady.unauthorized} | ${m.steady.failed} | ${m.kill.requests} / ${m.kill.unauthorized} / ${m.kill.failed} | ${m.rolling.requests} / ${m.rolling.unauthorized} / ${m.rolling.failed} | ${o ? `${o.requests} / ${o.unauthorized} / ${o.failed}` : '–'} | ${m.actions.passwordChanged ? 'kept logged in' : `failed: ${m.actions.passwordError ?? '?'}`} | ${m.logins.ok} / ${m.logins.failed} | ${m.kill.restartSeconds.toFixed(1)} s |`,
+      `| ${r.label} | ${m.steady.requests} | ${m.steady.unauthorized} | ${m.steady.failed} | ${m.kill.requests} / ${m.kill.unauthorized} / ${m.kill.failed} | ${m.rolling.requests} / ${m.rolling.unauthorized} / ${m.rolling.failed} | ${o ? `${o.requests} / ${o.unauthorized} / ${o.failed}` : '–'} | ${m.actions.passwordChanged ? 'kept logged in' : `failed: ${m.actions.passwordError ?? '?'}`} | ${m.logins.ok} / ${m.logins.failed} | ${m.kill.restartSeconds.toFixed(1)} s | ${copies(m.logout)} | ${copies(m.passwordChange)} |`,
     );
   }
   lines.push('');
   return `${lines.join('\n')}\n`;
+}
+
+/** "3 → 0 of 3, 1 ms; …" per copy: targets accepting before, at the end, and the last acceptance. */
+function copies(r: RevocationResult): string {
+  if (r.error) return r.error;
+  return r.samples.map((s) => `${s.acceptedBefore} → ${s.acceptingAtEnd} of ${s.targets}${s.lastAcceptedMs === null ? '' : `, ${ms(s.lastAcceptedMs)}`}`).join('; ');
 }
 
 /** What a reader needs to weigh the figures: how each architecture was set up, and the lab's limits. */
@@ -175,6 +205,8 @@ export function renderSvg(run: LabRun): string {
     { title: 'Users logged out by a replica kill', value: (m) => m.kill.usersLoggedOut / m.users },
     { title: 'Users logged out by a rolling restart', value: (m) => m.rolling.usersLoggedOut / m.users },
     { title: 'Auth requests failed while the store is down', value: (m) => (m.outage ? outageShareFailed(m) : undefined) },
+    { title: 'Replicas accepting a copied credential after logout', value: (m) => (m.logout.error ? undefined : acceptingShare(m.logout)) },
+    { title: 'Replicas accepting the other session after a password change', value: (m) => (m.passwordChange.error ? undefined : acceptingShare(m.passwordChange)) },
   ];
   const labelW = 230;
   const barW = 260;
@@ -184,7 +216,7 @@ export function renderSvg(run: LabRun): string {
   const cols = 2;
   const width = cols * panelW + 20;
   const height = Math.ceil(panels.length / cols) * panelH + 20;
-  const colors = ['#c0392b', '#e67e22', '#8e44ad', '#2980b9', '#2c3e50', '#16a085', '#27ae60'];
+  const colors = ['#c0392b', '#e67e22', '#8e44ad', '#9b59b6', '#d4ac0d', '#2980b9', '#5dade2', '#117a65', '#2c3e50', '#27ae60'];
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
@@ -198,7 +230,7 @@ export function renderSvg(run: LabRun): string {
       const v = panel.value(r.measured!);
       out.push(`<text x="${x0 + labelW - 6}" y="${y + 13}" text-anchor="end">${esc(r.label)}</text>`);
       if (v === undefined || !Number.isFinite(v)) {
-        out.push(`<text x="${x0 + labelW + 6}" y="${y + 13}" fill="#777">no store</text>`);
+        out.push(`<text x="${x0 + labelW + 6}" y="${y + 13}" fill="#777">${p === 3 ? 'no store' : 'could not run'}</text>`);
         return;
       }
       const w = Math.max(v > 0 ? 1.5 : 0, v * barW);

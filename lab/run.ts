@@ -18,8 +18,8 @@ import { renderResults, renderSvg, type LabResult, type LabRun } from './report.
 import { runWorkload, type WorkloadOptions } from './workload.ts';
 
 export const PROFILES: Record<'quick' | 'full', Omit<WorkloadOptions, 'log'>> = {
-  full: { users: 60, rate: 120, steadySeconds: 8, downSeconds: 2, settleSeconds: 2, outageSeconds: 3, logoutSamples: 8, lagSamples: 8, memorySessions: 2_000 },
-  quick: { users: 20, rate: 60, steadySeconds: 4, downSeconds: 2, settleSeconds: 2, outageSeconds: 2, logoutSamples: 3, lagSamples: 3, memorySessions: 600 },
+  full: { users: 60, rate: 120, steadySeconds: 8, downSeconds: 2, settleSeconds: 2, outageSeconds: 3, logoutSamples: 8, logoutWatchSeconds: 30, passwordWatchSeconds: 5, lagSamples: 8, memorySessions: 2_000 },
+  quick: { users: 20, rate: 60, steadySeconds: 4, downSeconds: 2, settleSeconds: 2, outageSeconds: 2, logoutSamples: 3, logoutWatchSeconds: 5, passwordWatchSeconds: 3, lagSamples: 3, memorySessions: 600 },
 };
 
 export interface LabOptions {

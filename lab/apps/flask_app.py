@@ -17,10 +17,12 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 
 from flask import Flask, jsonify, request, session
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 env = os.environ
 replica = env.get('LAB_REPLICA', f'pid-{os.getpid()}')
@@ -157,11 +159,26 @@ def password():
     return jsonify(user=user, replica=replica, other_sessions_ended=ended)
 
 
+def serve():
+    # Flask's built-in server (werkzeug), threaded, as `flask run` would, but with a graceful
+    # stop, as the other apps have: on SIGTERM it stops accepting, lets the requests in flight
+    # finish (half a second) and exits; nginx retries what it could not send elsewhere.
+    server = make_server(env.get('HOST', '127.0.0.1'), int(env.get('PORT', '4100')), app, threaded=True)
+
+    def stop(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    server.serve_forever(poll_interval=0.1)
+    server.socket.close()
+    time.sleep(0.5)
+    os._exit(0)
+
+
 if __name__ == '__main__':
     # No access log, and no traceback per request failed while the store is down.
     logging.getLogger('werkzeug').setLevel(logging.ERROR)
     app.logger.setLevel(logging.CRITICAL)
     # Keep-alive to nginx, as the other apps do (werkzeug's default is HTTP/1.0).
     WSGIRequestHandler.protocol_version = 'HTTP/1.1'
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    app.run(host=env.get('HOST', '127.0.0.1'), port=int(env.get('PORT', '4100')), threaded=True)
+    serve()
