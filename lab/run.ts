@@ -5,6 +5,8 @@
 //   --only id[,id] (memory, sticky, tomcat-delta, tomcat-backup, flask-cookie, redis-store,
 //     flask-redis, flask-memcached, pg-store, tessera)
 //   --out DIR (where RESULTS.md, results.svg and results.json go; default lab/)
+//   --render (no run: RESULTS.md and results.svg again from DIR/results.json, after a change
+//     to the report's wording)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +39,7 @@ export async function runLab(options: LabOptions): Promise<LabRun> {
   const chosen = ARCHITECTURES.filter((a) => !options.only || options.only.includes(a.id));
   const results: LabResult[] = [];
   const started = Date.now();
+  const loadAtStart = os.loadavg();
   for (const arch of chosen) {
     log(`${arch.label} (${arch.id})`);
     const t0 = performance.now();
@@ -66,6 +69,7 @@ export async function runLab(options: LabOptions): Promise<LabRun> {
     machine: machineLine(),
     date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000,
+    load: { start: loadAtStart, end: os.loadavg() },
     results,
   };
   if (options.out) {
@@ -91,8 +95,17 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       only: { type: 'string' },
       out: { type: 'string' },
+      render: { type: 'boolean', default: false },
     },
   });
+  if (values.render) {
+    const dir = values.out ?? path.join(REPO_ROOT, 'lab');
+    const run = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as LabRun;
+    fs.writeFileSync(path.join(dir, 'results.svg'), renderSvg(run));
+    fs.writeFileSync(path.join(dir, 'RESULTS.md'), renderResults(run));
+    console.log(`rendered ${path.join(dir, 'RESULTS.md')} from results.json`);
+    return;
+  }
   const profile = values.profile === 'quick' ? 'quick' : values.profile === 'full' ? 'full' : undefined;
   if (!profile) throw new Error('--profile must be quick or full');
   const overrides: Partial<WorkloadOptions> = {};

@@ -50,9 +50,10 @@ skipUnless(nginx, redisServer, tomcat, memcached, pythonFlask)('npm run lab, qui
       expect(run.results.filter((r) => !r.measured).map((r) => `${r.id}: ${r.error}`)).toEqual([]);
       expect(run.results).toHaveLength(10);
     },
-    // Ten architectures, each started, loaded, faulted and probed (about 25–80 s each in the quick
-    // profile on a loaded 2-core machine; 4–6 minutes in all): twice that, as the bound.
-    900_000,
+    // Ten architectures, each started, loaded, faulted and probed: 674 s on the shared 2-core
+    // machine at a load average of 10–14 (other suites running), far less when it is idle. The
+    // bound leaves room for that load and more; the lab's own steps are bounded inside it.
+    1_200_000,
   );
 
   it('round robin with memory sessions answers logged-in users "not logged in"', () => {
