@@ -2,8 +2,11 @@
 // the same faults — then lab/RESULTS.md and lab/results.svg from what was measured.
 //   --profile quick|full  (full: the committed results; quick: the test's short run)
 //   --users N --rate R (authenticated requests/s, all users) --duration S (steady seconds)
-//   --only id[,id] (memory, sticky, tomcat-delta, tomcat-backup, redis-store, pg-store, tessera)
+//   --only id[,id] (memory, sticky, tomcat-delta, tomcat-backup, flask-cookie, redis-store,
+//     flask-redis, flask-memcached, pg-store, tessera)
 //   --out DIR (where RESULTS.md, results.svg and results.json go; default lab/)
+//   --render (no run: RESULTS.md and results.svg again from DIR/results.json, after a change
+//     to the report's wording)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,8 +20,8 @@ import { renderResults, renderSvg, type LabResult, type LabRun } from './report.
 import { runWorkload, type WorkloadOptions } from './workload.ts';
 
 export const PROFILES: Record<'quick' | 'full', Omit<WorkloadOptions, 'log'>> = {
-  full: { users: 60, rate: 120, steadySeconds: 8, downSeconds: 2, settleSeconds: 2, outageSeconds: 3, logoutSamples: 8, lagSamples: 8, memorySessions: 2_000 },
-  quick: { users: 20, rate: 60, steadySeconds: 4, downSeconds: 2, settleSeconds: 2, outageSeconds: 2, logoutSamples: 3, lagSamples: 3, memorySessions: 600 },
+  full: { users: 60, rate: 120, steadySeconds: 8, downSeconds: 2, settleSeconds: 2, outageSeconds: 3, logoutSamples: 8, logoutWatchSeconds: 30, passwordWatchSeconds: 5, lagSamples: 8, memorySessions: 2_000 },
+  quick: { users: 20, rate: 60, steadySeconds: 4, downSeconds: 2, settleSeconds: 2, outageSeconds: 2, logoutSamples: 3, logoutWatchSeconds: 5, passwordWatchSeconds: 3, lagSamples: 3, memorySessions: 600 },
 };
 
 export interface LabOptions {
@@ -36,6 +39,7 @@ export async function runLab(options: LabOptions): Promise<LabRun> {
   const chosen = ARCHITECTURES.filter((a) => !options.only || options.only.includes(a.id));
   const results: LabResult[] = [];
   const started = Date.now();
+  const loadAtStart = os.loadavg();
   for (const arch of chosen) {
     log(`${arch.label} (${arch.id})`);
     const t0 = performance.now();
@@ -65,6 +69,7 @@ export async function runLab(options: LabOptions): Promise<LabRun> {
     machine: machineLine(),
     date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000,
+    load: { start: loadAtStart, end: os.loadavg() },
     results,
   };
   if (options.out) {
@@ -90,8 +95,17 @@ async function main(): Promise<void> {
       duration: { type: 'string' },
       only: { type: 'string' },
       out: { type: 'string' },
+      render: { type: 'boolean', default: false },
     },
   });
+  if (values.render) {
+    const dir = values.out ?? path.join(REPO_ROOT, 'lab');
+    const run = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as LabRun;
+    fs.writeFileSync(path.join(dir, 'results.svg'), renderSvg(run));
+    fs.writeFileSync(path.join(dir, 'RESULTS.md'), renderResults(run));
+    console.log(`rendered ${path.join(dir, 'RESULTS.md')} from results.json`);
+    return;
+  }
   const profile = values.profile === 'quick' ? 'quick' : values.profile === 'full' ? 'full' : undefined;
   if (!profile) throw new Error('--profile must be quick or full');
   const overrides: Partial<WorkloadOptions> = {};

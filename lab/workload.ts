@@ -1,13 +1,16 @@
 // The scripted workload, the same for every architecture: N virtual users log in through the
 // balancer and make authenticated requests at a steady rate; some log out, one changes its
 // password; then the faults (a replica SIGKILLed and restarted, a rolling restart, the shared
-// store stopped and restarted). Afterwards, without load: how long a logout takes to be honoured
-// on every replica, the replication lag (login on A, first request on B), and live memory per
-// session. Everything below is measured from the outside, as a user (or an operator) sees it.
+// store stopped and restarted). Afterwards, without load: whether a logout and a password change
+// take back a copied credential everywhere (lab/revocation.ts), the replication lag (login on A,
+// first request on B), and live memory per session. Everything below is measured from the
+// outside, as a user (or an operator) sees it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuMeter } from '../bench/lib/process.ts';
 import { median, percentile } from '../bench/lib/stats.ts';
 import { Client, cookieProtocol, tesseraProtocol, type Credentials, type Protocol } from './lib/protocol.ts';
+import { memoryPerSession, replicationLag, type MemoryFigures } from './after-load.ts';
+import { logoutCopies, passwordChangeCopy, type RevocationResult } from './revocation.ts';
 import type { Deployment } from './architectures/types.ts';
 
 export interface WorkloadOptions {
@@ -24,8 +27,12 @@ export interface WorkloadOptions {
   outageSeconds: number;
   /** Log where each fault's non-200 answers fell, relative to the fault (default: LAB_DEBUG set). */
   timelines?: boolean;
-  /** Logouts timed for "honoured on every replica". */
+  /** Logouts whose copied credential is watched (lab/revocation.ts). */
   logoutSamples: number;
+  /** Seconds a logged-out copy is presented to every replica. */
+  logoutWatchSeconds: number;
+  /** Seconds the other session's credential is presented after a password change. */
+  passwordWatchSeconds: number;
   /** Logins timed for the replication lag. */
   lagSamples: number;
   /** Sessions created to measure memory per session (Tessera's are argon2-bound: see below). */
@@ -56,12 +63,13 @@ export interface Measurements {
   rolling: PhaseStats;
   /** Absent where there is no shared store to stop. */
   outage?: { down: PhaseStats; recovery: PhaseStats; usersLoggedOut: number };
-  /** Per sample: ms from the logout's answer until every replica refuses the session; null = not within 3 s. */
-  logoutHonouredMs: (number | null)[];
+  /** Copies of logged-out credentials presented to every replica for a window. */
+  logout: RevocationResult;
+  /** The other session's credential after a password change, presented to every replica. */
+  passwordChange: RevocationResult;
   /** Per sample: ms from a login on replica A until replica B accepts the session; null = not within 2 s. */
   replicationLagMs: (number | null)[];
-  /** Bytes per session; `boundedBytes` per session until `boundedCap` sessions per replica, then flat. */
-  memory: { sessions: number; replicaBytes: number; storeBytes: number; boundedBytes?: number; boundedCap?: number };
+  memory: MemoryFigures;
   logins: { ok: number; failed: number };
 }
 
@@ -283,7 +291,8 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       kill: { ...stats(samples, 'kill', killSeconds), restartSeconds },
       rolling: stats(samples, 'rolling', rollingSeconds),
       ...(outage ? { outage } : {}),
-      logoutHonouredMs: [],
+      logout: { windowSeconds: 0, samples: [] },
+      passwordChange: { windowSeconds: 0, samples: [] },
       replicationLagMs: [],
       memory: { sessions: 0, replicaBytes: 0, storeBytes: 0 },
       logins,
@@ -294,120 +303,20 @@ export async function runWorkload(deployment: Deployment, options: WorkloadOptio
       log(`  ${name} ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       return value;
     };
-    result.logoutHonouredMs = await step('logout propagation', () => logoutPropagation(deployment, protocol, run, options.logoutSamples));
+    // The logged-out copies are watched for their whole window while the rest is measured
+    // (a few requests a second after the first, timed second: noise for the memory figure,
+    // and the run stays short).
+    const copies = logoutCopies(deployment, protocol, client, run, options);
+    copies.result.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+    await step('logout copies, timed', () => copies.timed);
+    result.passwordChange = await step('password change', () => passwordChangeCopy(deployment, protocol, client, run, options));
     result.replicationLagMs = await step('replication lag', () => replicationLag(deployment, protocol, run, options.lagSamples));
     result.memory = await step('memory', () => memoryPerSession(deployment, protocol, run, options.memorySessions));
+    result.logout = await step('logout copies, rest of the window', () => copies.result);
     return result;
   } finally {
     running = false;
     await Promise.all(loops);
     client.close();
   }
-}
-
-/** Polls every replica with `creds` until each refuses it; ms after `t0` per replica. */
-async function untilRefusedEverywhere(deployment: Deployment, protocol: Protocol, user: string, creds: Credentials, t0: number, limitMs: number): Promise<number | null> {
-  const pending = new Set(deployment.replicaUrls);
-  let last = 0;
-  while (pending.size > 0) {
-    const now = performance.now();
-    if (now - t0 > limitMs) return null;
-    await Promise.all(
-      [...pending].map(async (url) => {
-        const res = await protocol.profile(user, creds, url).catch(() => undefined);
-        if (res && res.status === 401) {
-          pending.delete(url);
-          last = Math.max(last, res.at - t0);
-        }
-      }),
-    );
-  }
-  return Math.max(0, last);
-}
-
-/** Two samples in a row that never happened: the architecture does not do it; stop waiting. */
-const neverTwice = (out: (number | null)[]) => out.length >= 2 && out.at(-1) === null && out.at(-2) === null;
-
-async function logoutPropagation(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<(number | null)[]> {
-  const out: (number | null)[] = [];
-  for (let i = 0; i < count; i++) {
-    const user = `${run}-logout-${i}`;
-    if (deployment.protocol === 'tessera') await protocol.setup([user]);
-    const creds = await protocol.login(user, deployment.url);
-    // The session is used once on every replica first (where it works at all).
-    for (const url of deployment.replicaUrls) await protocol.profile(user, creds, url).catch(() => {});
-    const res = await protocol.logout(user, creds, deployment.url);
-    if (res.status >= 300) throw new Error(`logout answered ${res.status}`);
-    out.push(await untilRefusedEverywhere(deployment, protocol, user, creds, res.at, 3_000));
-    if (neverTwice(out)) break;
-  }
-  return out;
-}
-
-async function replicationLag(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<(number | null)[]> {
-  const out: (number | null)[] = [];
-  const n = deployment.replicaUrls.length;
-  for (let i = 0; i < count; i++) {
-    const user = `${run}-lag-${i}`;
-    if (deployment.protocol === 'tessera') await protocol.setup([user]);
-    const a = i % n;
-    const b = (i + 1) % n;
-    const t0 = performance.now();
-    const creds = await protocol.login(user, deployment.loginUrls[a]!);
-    const loggedIn = performance.now();
-    let lag: number | null = null;
-    while (performance.now() - loggedIn < 2_000) {
-      const res = await protocol.profile(user, creds, deployment.replicaUrls[b]!).catch(() => undefined);
-      if (res?.status === 200) {
-        lag = res.at - loggedIn;
-        break;
-      }
-    }
-    void t0;
-    out.push(lag);
-    if (neverTwice(out)) break;
-  }
-  return out;
-}
-
-/**
- * Live memory before and after `count` more sessions, divided by the sessions created. Tessera's
- * sessions cost an argon2 login each, so it creates fewer (a quarter, at least 100), spread over 10
- * users; each token is also verified once on every application replica, so the verifiers' caches
- * (bounded: 10,000 tokens per replica in the example service) are counted too.
- */
-async function memoryPerSession(deployment: Deployment, protocol: Protocol, run: string, count: number): Promise<Measurements['memory']> {
-  const tessera = deployment.protocol === 'tessera';
-  const sessions = tessera ? Math.max(100, Math.round(count / 4)) : count;
-  const owners = Array.from({ length: tessera ? 10 : sessions }, (_, i) => `${run}-mem-${i}`);
-  if (tessera) await protocol.setup(owners);
-  const held: Credentials[] = [];
-  const create = async (i: number) => {
-    const user = owners[i % owners.length]!;
-    const creds = await protocol.login(user, deployment.url);
-    held.push(creds);
-    if (tessera) for (const url of deployment.replicaUrls) await protocol.profile(user, creds, url);
-  };
-  // A fifth more first, not counted: one-time growth (code paths, pools, caches warming up)
-  // would otherwise be divided among the sessions.
-  await poolOf(Math.round(sessions / 5), tessera ? 4 : 16, create);
-  const before = await deployment.liveBytes();
-  await poolOf(sessions, tessera ? 4 : 16, create);
-  const after = await deployment.liveBytes();
-  const memory: Measurements['memory'] = { sessions, replicaBytes: (after.replicas - before.replicas) / sessions, storeBytes: (after.store - before.store) / sessions };
-  if (after.bounded && before.bounded) {
-    memory.boundedBytes = (after.bounded.bytes - before.bounded.bytes) / sessions;
-    // Every session's token sits in every replica's cache: the caches are full at `cap` sessions.
-    memory.boundedCap = after.bounded.capPerReplica;
-  }
-  return memory;
-}
-
-async function poolOf(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(count, concurrency) }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
 }

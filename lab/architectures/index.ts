@@ -1,4 +1,5 @@
 // The architectures the lab compares, in the order it runs and reports them.
+import { startFlask } from './flask.ts';
 import { startNodeSessions } from './node-sessions.ts';
 import { startTessera } from './tessera.ts';
 import { startTomcatCluster } from './tomcat.ts';
@@ -38,10 +39,28 @@ export const ARCHITECTURES: Architecture[] = [
     start: () => startTomcatCluster('backup'),
   },
   {
+    id: 'flask-cookie',
+    label: 'Flask signed cookie',
+    what: 'Flask’s default session (the session is the cookie, signed with itsdangerous) ×3 on Flask’s threaded server, no store, nginx round robin',
+    start: () => startFlask('cookie'),
+  },
+  {
     id: 'redis-store',
     label: 'Central store (Redis)',
     what: '@fastify/session + connect-redis ×3, one Redis, nginx round robin',
     start: () => startNodeSessions({ store: 'redis', sticky: false }),
+  },
+  {
+    id: 'flask-redis',
+    label: 'Flask-Session (Redis)',
+    what: 'Flask-Session’s Redis interface (python3-redis) ×3 on Flask’s threaded server, one Redis, nginx round robin',
+    start: () => startFlask('redis'),
+  },
+  {
+    id: 'flask-memcached',
+    label: 'Flask-Session (Memcached)',
+    what: 'Flask-Session’s memcached interface with a pymemcache client ×3 on Flask’s threaded server, one memcached, nginx round robin',
+    start: () => startFlask('memcached'),
   },
   {
     id: 'pg-store',

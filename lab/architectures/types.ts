@@ -1,7 +1,17 @@
 // What the workload needs from an architecture: a balancer URL, the replicas (to kill and
 // restart, and to ask directly), the shared store if there is one, and its memory.
 
-export type ArchitectureId = 'memory' | 'sticky' | 'tomcat-delta' | 'tomcat-backup' | 'redis-store' | 'pg-store' | 'tessera';
+export type ArchitectureId =
+  | 'memory'
+  | 'sticky'
+  | 'tomcat-delta'
+  | 'tomcat-backup'
+  | 'flask-cookie'
+  | 'redis-store'
+  | 'flask-redis'
+  | 'flask-memcached'
+  | 'pg-store'
+  | 'tessera';
 
 export interface Deployment {
   /** The balancer (nginx). */

@@ -45,3 +45,14 @@ export async function jvmLiveBytes(pid: number): Promise<number> {
   }
   return used;
 }
+
+/**
+ * Resident memory of a process (VmRSS). For the Python replicas, which have no cheap live-heap
+ * figure: an upper bound on what they keep (freed memory mostly stays resident in CPython's
+ * arenas), noisy, but enough to show they keep no per-session state.
+ */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}

@@ -60,6 +60,16 @@ export const pythonJwt: Requirement = () =>
     ? undefined
     : { reason: `PyJWT not installed for ${PYTHON}`, remedy: 'apt-get install python3-jwt python3-cryptography' };
 
+/** The lab's Flask rows (lab/apps/flask_app.py): Flask, Flask-Session and its Redis and memcached clients, from Debian. */
+export const pythonFlask: Requirement = () =>
+  spawnSync(PYTHON, ['-c', 'import flask, flask_session, redis, pymemcache'], { stdio: 'ignore' }).status === 0
+    ? undefined
+    : { reason: `Flask, Flask-Session, redis or pymemcache not importable by ${PYTHON}`, remedy: 'apt-get install python3-flask python3-flask-session python3-redis python3-pymemcache' };
+
+export const MEMCACHED_BIN = '/usr/bin/memcached';
+
+export const memcached: Requirement = () => (fs.existsSync(MEMCACHED_BIN) ? undefined : { reason: `memcached not installed (${MEMCACHED_BIN})`, remedy: 'apt-get install memcached' });
+
 /** The first unmet requirement, if any. */
 export function firstMissing(requirements: Requirement[]): Missing | undefined {
   for (const requirement of requirements) {
