@@ -12,8 +12,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const run = promisify(execFile);
 
-/** Node flags that let nodeLiveBytes() ask a process for its live heap. */
+/**
+ * Where probed processes write their heap reports. Made once per lab process and removed when
+ * it exits, so importing this module (the lab test does, on every run) leaves nothing in /tmp.
+ */
 export const HEAP_PROBE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-lab-heap-'));
+process.once('exit', () => fs.rmSync(HEAP_PROBE_DIR, { recursive: true, force: true }));
+/** Node flags that let nodeLiveBytes() ask a process for its live heap. */
 export const HEAP_PROBE_ARGS = ['--expose-gc', '--import', pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), '../apps/heap-probe.mjs')).href];
 
 export async function nodeLiveBytes(pid: number): Promise<number> {
