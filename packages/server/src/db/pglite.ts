@@ -31,8 +31,11 @@ const OPTIONS: PGliteOptions = { startParams: [...PGlite.defaultStartParams, '-c
  * lock, so no other process can start meanwhile; the child takes no lock of its own.
  */
 async function initdbInChild(dataDir: string): Promise<void> {
-  const script = `const { PGlite } = require(process.argv[1]);
-    PGlite.create(process.argv[2], JSON.parse(process.argv[3])).then((db) => db.close()).catch((err) => { console.error(err); process.exit(1); });`;
+  // It ends itself when this process dies (its stdin closes), so a killed server leaves no
+  // initdb running on a folder the next process may take over.
+  const script = `process.stdin.on('end', () => process.exit(1)).resume();
+    const { PGlite } = require(process.argv[1]);
+    PGlite.create(process.argv[2], JSON.parse(process.argv[3])).then((db) => db.close()).then(() => process.exit(0)).catch((err) => { console.error(err); process.exit(1); });`;
   // The CommonJS entry of the very package this module imports (one install, one version).
   const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   await new Promise<void>((resolve, reject) => {
