@@ -6,7 +6,6 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/db.ts';
 import { migrate } from './db/migrate.ts';
-import { createPgliteDb } from './db/pglite.ts';
 import { ownerOnlyUmask, restrictToOwner } from './db/owner-only.ts';
 import { createPostgresDb } from './db/postgres.ts';
 import { KeyStore } from './keys/key-store.ts';
@@ -44,6 +43,8 @@ export async function openDb(config: Config, logger?: Logger): Promise<Db> {
   ownerOnlyUmask();
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   repairFolder(config.dataDir, logger);
+  // Loaded only here: a replica on PostgreSQL never holds PGlite's code.
+  const { createPgliteDb } = await import('./db/pglite.ts');
   return createPgliteDb(config.dataDir);
 }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from '../logger.ts';
 import { MailSendError, nodemailerOptions, type MailMessage, type Mailer } from './mailer.ts';
 
@@ -13,7 +13,8 @@ import { MailSendError, nodemailerOptions, type MailMessage, type Mailer } from 
  */
 export class FileMailer implements Mailer {
   readonly transport = 'file' as const;
-  private readonly composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  /** nodemailer is loaded at the first message, not at start (docs/performance.md, "Footprint"). */
+  private composer: Promise<Transporter> | undefined;
 
   constructor(
     private readonly dir: string,
@@ -24,7 +25,8 @@ export class FileMailer implements Mailer {
   async send(message: MailMessage): Promise<void> {
     const file = path.join(this.dir, `${fileStem(message)}.eml`);
     try {
-      const composed = await this.composer.sendMail(nodemailerOptions(message, this.from));
+      this.composer ??= import('nodemailer').then((m) => m.default.createTransport({ streamTransport: true, buffer: true, newline: 'windows' }));
+      const composed = await (await this.composer).sendMail(nodemailerOptions(message, this.from));
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
       const temporary = `${file}.${process.pid}.tmp`;
       await fs.writeFile(temporary, composed.message as Buffer, { mode: 0o600 });

@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from '../logger.ts';
 import { passwordOf, withoutPassword } from '../startup-error.ts';
 import { MailSendError, nodemailerOptions, type MailMessage, type Mailer } from './mailer.ts';
@@ -10,24 +10,25 @@ const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTim
 /** SMTP through nodemailer: one connection per message (mail is rare; nothing to keep warm). */
 export class SmtpMailer implements Mailer {
   readonly transport = 'smtp' as const;
-  private readonly transporter;
+  /** nodemailer is loaded at the first message, not at start (docs/performance.md, "Footprint"). */
+  private transporter: Promise<Transporter> | undefined;
   /** `SMTP_URL (smtp://user@host:587)`: every failure says which setting it is about. */
   private readonly source: string;
   private readonly password: string | undefined;
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly from: string,
     private readonly logger: Logger,
   ) {
-    this.transporter = nodemailer.createTransport({ url, ...TIMEOUTS });
     this.source = `SMTP_URL (${withoutPassword(url)})`;
     this.password = passwordOf(url);
   }
 
   async send(message: MailMessage): Promise<void> {
     try {
-      await this.transporter.sendMail(nodemailerOptions(message, this.from));
+      this.transporter ??= import('nodemailer').then((m) => m.default.createTransport({ url: this.url, ...TIMEOUTS }));
+      await (await this.transporter).sendMail(nodemailerOptions(message, this.from));
     } catch (err) {
       throw toSendError(err, this.source, this.password);
     }
@@ -35,7 +36,7 @@ export class SmtpMailer implements Mailer {
   }
 
   async close(): Promise<void> {
-    this.transporter.close();
+    (await this.transporter)?.close();
   }
 }
 

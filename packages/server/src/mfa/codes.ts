@@ -1,7 +1,11 @@
 // The secrets of the second factor: TOTP (RFC 6238, through otpauth), recovery codes and
 // the mfa_token of a login waiting for its code. Pure functions, no storage.
 import crypto from 'node:crypto';
-import * as OTPAuth from 'otpauth';
+import type * as OTPAuthModule from 'otpauth';
+
+/** otpauth is loaded at the first TOTP use, not at start (docs/performance.md, "Footprint"). */
+let library: Promise<typeof OTPAuthModule> | undefined;
+const otpauth = () => (library ??= import('otpauth'));
 
 /** RFC 6238 with what every authenticator app understands: SHA-1, 6 digits, 30 s. */
 const PERIOD = 30;
@@ -13,13 +17,14 @@ const DRIFT_STEPS = 1;
 export const RECOVERY_CODE_COUNT = 10;
 
 /** A new TOTP secret: 160 bits (RFC 4226 §4 recommends the HMAC's output size), base32. */
-export function newTotpSecret(): string {
+export async function newTotpSecret(): Promise<string> {
+  const OTPAuth = await otpauth();
   return new OTPAuth.Secret({ size: 20 }).base32;
 }
 
 /** The otpauth:// URI an authenticator app reads (usually from a QR code). */
-export function otpauthUri(secret: string, issuer: string, account: string): string {
-  return totp(secret, issuer, account).toString();
+export async function otpauthUri(secret: string, issuer: string, account: string): Promise<string> {
+  return totp(await otpauth(), secret, issuer, account).toString();
 }
 
 /**
@@ -27,13 +32,14 @@ export function otpauthUri(secret: string, issuer: string, account: string): str
  * undefined otherwise. The caller accepts it only if no code of this step or a later one
  * was accepted before (replay).
  */
-export function matchTotp(secret: string, code: string, nowMs: number): number | undefined {
-  const delta = totp(secret).validate({ token: code, timestamp: nowMs, window: DRIFT_STEPS });
+export async function matchTotp(secret: string, code: string, nowMs: number): Promise<number | undefined> {
+  const OTPAuth = await otpauth();
+  const delta = totp(OTPAuth, secret).validate({ token: code, timestamp: nowMs, window: DRIFT_STEPS });
   if (delta === null) return undefined;
   return OTPAuth.TOTP.counter({ period: PERIOD, timestamp: nowMs }) + delta;
 }
 
-function totp(secret: string, issuer = 'Tessera', label = 'account'): OTPAuth.TOTP {
+function totp(OTPAuth: typeof OTPAuthModule, secret: string, issuer = 'Tessera', label = 'account'): OTPAuthModule.TOTP {
   return new OTPAuth.TOTP({
     issuer,
     label,

@@ -66,14 +66,14 @@ export class MfaService {
 
   /** A new secret, stored sealed and inactive until confirmed. */
   async startEnrollment(user: User): Promise<{ secret: string; otpauthUri: string }> {
-    const secret = newTotpSecret();
+    const secret = await newTotpSecret();
     const started = await mfaStore.startEnrollment(this.deps.db, {
       userId: user.id,
       secretSealed: this.deps.box.seal(user.id, secret),
       now: this.now(),
     });
     if (!started) throw new AuthError('mfa_already_enabled', 'A second factor is already active; remove it first');
-    return { secret, otpauthUri: otpauthUri(secret, this.deps.totpIssuer, user.email) };
+    return { secret, otpauthUri: await otpauthUri(secret, this.deps.totpIssuer, user.email) };
   }
 
   /** Activates the pending enrolment with a first code; answers the recovery codes (shown once). */
@@ -81,7 +81,7 @@ export class MfaService {
     const factor = await mfaStore.findFactor(this.deps.db, userId);
     if (!factor) throw new AuthError('mfa_not_enabled', 'No enrolment to confirm; start one with /auth/mfa/totp/enroll');
     if (factor.confirmedAt) throw new AuthError('mfa_already_enabled', 'The second factor is already active');
-    const step = matchTotp(this.deps.box.open(userId, factor.secretSealed), code, this.deps.clock.now());
+    const step = await matchTotp(this.deps.box.open(userId, factor.secretSealed), code, this.deps.clock.now());
     if (step === undefined) throw new AuthError('invalid_mfa_code', 'The code is not correct');
     const codes = newRecoveryCodes();
     const confirmed = await this.deps.db.transaction(async (tx) => {
@@ -113,7 +113,7 @@ export class MfaService {
     }
     const totp = await mfaStore.findFactor(db, userId);
     if (!totp?.confirmedAt) return undefined;
-    const step = matchTotp(this.deps.box.open(userId, totp.secretSealed), factor.code, this.deps.clock.now());
+    const step = await matchTotp(this.deps.box.open(userId, totp.secretSealed), factor.code, this.deps.clock.now());
     if (step === undefined) return undefined;
     return (await mfaStore.useStep(db, userId, step)) ? { method: 'totp' } : undefined;
   }

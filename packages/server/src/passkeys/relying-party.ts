@@ -2,16 +2,13 @@
 // COSE, attestation, signatures), plus the Level 3 steps the library leaves to its caller —
 // which this file and PasskeyService do: the challenge's purpose and single use, the
 // userHandle of a discoverable sign-in, backup eligibility that must not change, the counter.
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransportFuture,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type * as SimpleWebAuthn from '@simplewebauthn/server';
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransportFuture,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { WebauthnConfig } from '../config.ts';
 import { AuthError } from '../errors.ts';
@@ -127,11 +124,19 @@ const challengeBytes = (challenge: string): Uint8Array<ArrayBuffer> => new Uint8
 
 export const refusal = (reason: RefusalReason): PasskeyRefusal => new PasskeyRefusal(reason, DETAILS[reason]);
 
+/**
+ * The library (with its CBOR, ASN.1 and X.509 dependencies, ~20 MB resident) is loaded at
+ * the first ceremony, not at start: most replicas never see one (docs/performance.md, "Footprint").
+ */
+let library: Promise<typeof SimpleWebAuthn> | undefined;
+const webauthn = () => (library ??= import('@simplewebauthn/server'));
+
 export class RelyingParty {
   constructor(private readonly config: WebauthnConfig) {}
 
   /** Discoverable credential required (passwordless sign-in needs it), no attestation asked. */
-  registrationOptions(o: { challenge: string; userId: string; userName: string; exclude: Passkey[] }): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  async registrationOptions(o: { challenge: string; userId: string; userName: string; exclude: Passkey[] }): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const { generateRegistrationOptions } = await webauthn();
     return generateRegistrationOptions({
       rpName: this.config.rpName,
       rpID: this.config.rpId,
@@ -145,7 +150,8 @@ export class RelyingParty {
     });
   }
 
-  authenticationOptions(o: { challenge: string; allow: Passkey[]; userVerification: 'required' | 'preferred' }): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  async authenticationOptions(o: { challenge: string; allow: Passkey[]; userVerification: 'required' | 'preferred' }): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const { generateAuthenticationOptions } = await webauthn();
     return generateAuthenticationOptions({
       rpID: this.config.rpId,
       challenge: challengeBytes(o.challenge),
@@ -157,6 +163,7 @@ export class RelyingParty {
 
   /** Attestation "none" or any format the library verifies; UP required, UV not (registration asks for it as preferred). */
   async verifyRegistration(response: RegistrationResponseJSON, challenge: string): Promise<VerifiedRegistration> {
+    const { verifyRegistrationResponse } = await webauthn();
     let result;
     try {
       result = await verifyRegistrationResponse({
@@ -190,6 +197,7 @@ export class RelyingParty {
    * compare-and-set in SQL (PasskeyStore.recordUse), which two replicas cannot both pass.
    */
   async verifyAssertion(response: AuthenticationResponseJSON, challenge: string, passkey: Passkey, requireUserVerification: boolean): Promise<VerifiedAssertion> {
+    const { verifyAuthenticationResponse } = await webauthn();
     let result;
     try {
       result = await verifyAuthenticationResponse({

@@ -1,9 +1,8 @@
-// The configured providers by name. openid-client is imported only here and only when
-// PROVIDERS names an OpenID Connect provider: a replica without providers never loads it.
+// The configured providers by name. The providers' code (and jose, openid-client) is
+// imported only here and only when PROVIDERS names one: a replica without providers never
+// loads it (docs/performance.md, "Footprint"). openid-client only for an OpenID Connect one.
 import type { Clock } from '../clock.ts';
 import { AuthError } from '../errors.ts';
-import { GitHubProvider } from './github-provider.ts';
-import { OidcProvider } from './oidc-provider.ts';
 import type { ProviderConfig } from './provider-config.ts';
 import type { SignInProvider } from './provider.ts';
 
@@ -17,10 +16,13 @@ export class ProviderRegistry {
   private constructor(private readonly providers: Map<string, SignInProvider>) {}
 
   static async create(configs: readonly ProviderConfig[], clock: Clock): Promise<ProviderRegistry> {
-    const lib = configs.some((c) => c.type === 'oidc') ? await import('openid-client') : undefined;
+    const oidc = configs.some((c) => c.type === 'oidc');
+    const lib = oidc ? await import('openid-client') : undefined;
+    const { OidcProvider } = oidc ? await import('./oidc-provider.ts') : {};
+    const { GitHubProvider } = configs.some((c) => c.type === 'oauth2') ? await import('./github-provider.ts') : {};
     const providers = new Map<string, SignInProvider>();
     for (const config of configs) {
-      providers.set(config.name, config.type === 'oauth2' ? new GitHubProvider(config) : new OidcProvider(lib!, config, clock));
+      providers.set(config.name, config.type === 'oauth2' ? new GitHubProvider!(config) : new OidcProvider!(lib!, config, clock));
     }
     return new ProviderRegistry(providers);
   }

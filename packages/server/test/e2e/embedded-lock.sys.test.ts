@@ -76,6 +76,41 @@ describe('embedded database: one process at a time', () => {
     expect((await login(first)).status).toBe(401);
   }, 300_000);
 
+  it('two servers started at once on a fresh folder: one runs initdb (in its child) and serves, the other refuses', async () => {
+    const fresh = { ...env, DATA_DIR: tempDir('tessera-data-fresh-') };
+    const start = async () => {
+      const port = await freePort();
+      const child = spawn(process.execPath, [SERVER_MAIN], {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? '', ...fresh, PORT: String(port), HOST: '127.0.0.1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      return { child, port, stderr: () => stderr, exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+    };
+    const both = [await start(), await start()];
+    try {
+      // The loser exits at once; the winner keeps running (it would exit 1 too if its initdb failed).
+      const loser = await Promise.race(both.map((p, i) => p.exited.then((code) => ({ i, code }))));
+      expect(loser.code).toBe(1);
+      expect(both[loser.i]!.stderr()).toMatch(/is in use by process \d+/);
+      const winner = both[1 - loser.i]!;
+      let ready = false;
+      while (!ready && winner.child.exitCode === null) {
+        ready = await fetch(`http://127.0.0.1:${winner.port}/readyz`).then((res) => res.status === 200, () => false);
+        if (!ready) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(ready, winner.stderr()).toBe(true);
+    } finally {
+      for (const p of both) p.child.kill('SIGTERM');
+      await Promise.all(both.map((p) => p.exited));
+    }
+    // The folder the winner initialised opens normally.
+    const again = await startProcess({ env: fresh, readyTimeoutMs: 120_000 });
+    expect(await again.stop('SIGTERM')).toBe(0);
+  }, 300_000);
+
   it('a server that was killed leaves a stale lock that the next process takes over', async () => {
     server ??= await startProcess({ env, readyTimeoutMs: 120_000 });
     await server.stop('SIGKILL');
