@@ -18,7 +18,7 @@ import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
 import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/process.ts';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { bearerStatus, post, type Pair } from '../e2e/cluster-kit.ts';
-import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, type Revocation } from '../e2e/failover-kit.ts';
+import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, startFailoverLoad, type Revocation } from '../e2e/failover-kit.ts';
 import { startRedisCluster, type RedisClusterDeployment } from './redis-cluster-kit.ts';
 
 const ISSUER = 'http://tessera.test';
@@ -29,7 +29,6 @@ const REVOKE_EVERY_MS = 200;
 const STEADY_BEFORE_KILL_MS = 2_000;
 const KEEP_GOING_AFTER_FAILOVER_MS = 4_000;
 
-const sidOf = (token: string): string => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
 
 skipUnless(redisCluster)('Tessera on a Redis Cluster', () => {
   let deployment: RedisClusterDeployment;
@@ -165,57 +164,15 @@ skipUnless(redisCluster)('Tessera on a Redis Cluster', () => {
     await verifier.verify(live.access_token);
     const serviceTarget = service!;
 
-    let stopping = false;
-    const verification = { made: 0, failed: [] as string[] };
-    const verifyLoop = async () => {
-      for (let i = 0; !stopping; i++) {
-        const replica = replicas[i % 2]!;
-        const [status, serviceStatus, verified] = await Promise.all([
-          bearerStatus(replica, live.access_token).catch((err: Error) => err.message),
-          bearerStatus(serviceTarget, live.access_token, true).catch((err: Error) => err.message),
-          verifier.verify(live.access_token).then(
-            () => 'ok',
-            (err: Error) => err.message,
-          ),
-        ]);
-        verification.made += 3;
-        if (status !== 200) verification.failed.push(`${replica.url}/auth/me: ${status}`);
-        if (serviceStatus !== 200) verification.failed.push(`resource service: ${serviceStatus}`);
-        if (verified !== 'ok') verification.failed.push(`verifier: ${verified}`);
-        await sleep(20);
-      }
-    };
-    const revocations: Revocation[] = [];
-    let phase: Revocation['phase'] = 'before';
-    const revokeLoop = async () => {
-      for (let i = 0; !stopping && i < sessions.length; i++) {
-        const pair = sessions[i]!;
-        const revocation: Revocation = { sid: sidOf(pair.access_token), token: pair.access_token, phase, sentAt: performance.now(), status: 0 };
-        revocations.push(revocation);
-        // 503: applied on that replica, not yet confirmed by Redis (kept in its outbox). Still made.
-        void post(replicas[i % 2]!.url, '/auth/logout', { refresh_token: pair.refresh_token })
-          .then((res) => (revocation.status = res.status))
-          .catch(() => (revocation.status = -1));
-        await sleep(REVOKE_EVERY_MS);
-      }
-    };
-    let stoppedAt = 0;
-    const watchLoop = async () => {
-      while (!stopping || revocations.some((r) => r.seenAt === undefined)) {
-        for (const r of revocations) if (r.seenAt === undefined && (await isRevokedBy(verifier, r.token))) r.seenAt = performance.now();
-        await sleep(25);
-        if (stopping && performance.now() - stoppedAt > 10_000) break;
-      }
-    };
+    const load = startFailoverLoad({ replicas, service: serviceTarget, verifier, liveToken: live.access_token, sessions, revokeEveryMs: REVOKE_EVERY_MS });
+    const { verification, revocations } = load;
     let feedFinal = false;
     const follower = followFeed(replicas, () => feedFinal);
-    const loops = [verifyLoop(), revokeLoop(), watchLoop()];
-
     await sleep(STEADY_BEFORE_KILL_MS);
     const stream = revocationStreamKey(prefix);
     const victim = await deployment.primaryOf(stream);
     const killedAt = performance.now();
-    phase = 'during';
+    load.phase = 'during';
     await victim.kill();
     let promoted = victim;
     while (promoted === victim) {
@@ -224,13 +181,9 @@ skipUnless(redisCluster)('Tessera on a Redis Cluster', () => {
       promoted = await deployment.primaryOf(stream).catch(() => victim);
     }
     const switchedAt = performance.now();
-    phase = 'after';
+    load.phase = 'after';
     await sleep(KEEP_GOING_AFTER_FAILOVER_MS);
-    stopping = true;
-    stoppedAt = performance.now();
-    await Promise.all(loops);
-    const deadline = performance.now() + 10_000;
-    while (revocations.some((r) => r.status === 0) && performance.now() < deadline) await sleep(50);
+    await load.stop();
 
     // A replica started now seeds from SQL and then reads Redis; a verifier started now reads only Redis.
     const late = await startProcess({ env });

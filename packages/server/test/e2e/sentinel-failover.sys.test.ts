@@ -19,7 +19,7 @@ import { denylistKey } from '@tessera/verifier/internal';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { MASTER_NAME, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
 import { bearerStatus, post, type Pair } from './cluster-kit.ts';
-import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, type Revocation } from './failover-kit.ts';
+import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, startFailoverLoad, type Revocation } from './failover-kit.ts';
 
 const ISSUER = 'http://tessera.test';
 const SESSIONS = 70;
@@ -27,7 +27,6 @@ const REVOKE_EVERY_MS = 200;
 const STEADY_BEFORE_KILL_MS = 3_000;
 const KEEP_GOING_AFTER_FAILOVER_MS = 4_000;
 
-const claimsOf = (token: string): { sid: string } => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string };
 
 async function scanValues(redis: Redis, pattern: string): Promise<Map<string, string | null>> {
   const values = new Map<string, string | null>();
@@ -120,58 +119,15 @@ skipUnless(redisSentinel)('Redis Sentinel failover under load', () => {
     const serviceTarget = service!;
 
     // Steady load: verification (must never fail) and revocations on rotating replicas.
-    let stopping = false;
-    const verification = { made: 0, failed: [] as string[] };
-    const verifyLoop = async () => {
-      for (let i = 0; !stopping; i++) {
-        const replica = replicas[i % 3]!;
-        const [status, serviceStatus, verified] = await Promise.all([
-          bearerStatus(replica, live.access_token).catch((err: Error) => err.message),
-          bearerStatus(serviceTarget, live.access_token, true).catch((err: Error) => err.message),
-          verifier.verify(live.access_token).then(
-            () => 'ok',
-            (err: Error) => err.message,
-          ),
-        ]);
-        verification.made += 3;
-        if (status !== 200) verification.failed.push(`${replica.url}/auth/me: ${status}`);
-        if (serviceStatus !== 200) verification.failed.push(`resource service: ${serviceStatus}`);
-        if (verified !== 'ok') verification.failed.push(`verifier: ${verified}`);
-        await sleep(20);
-      }
-    };
-    const revocations: Revocation[] = [];
-    let phase: Revocation['phase'] = 'before';
-    const revokeLoop = async () => {
-      for (let i = 0; !stopping && i < sessions.length; i++) {
-        const pair = sessions[i]!;
-        const sentAt = performance.now();
-        const revocation: Revocation = { sid: claimsOf(pair.access_token).sid, token: pair.access_token, phase, sentAt, status: 0 };
-        revocations.push(revocation);
-        // 503: applied on that replica, not yet confirmed by Redis (kept in its outbox). Still made.
-        void post(replicas[i % 3]!.url, '/auth/logout', { refresh_token: pair.refresh_token })
-          .then((res) => (revocation.status = res.status))
-          .catch(() => (revocation.status = -1));
-        await sleep(REVOKE_EVERY_MS);
-      }
-    };
-    // Propagation as the in-process verifier sees it: a Redis subscriber like any service's.
-    const watchLoop = async () => {
-      while (!stopping || revocations.some((r) => r.seenAt === undefined)) {
-        for (const r of revocations) if (r.seenAt === undefined && (await isRevokedBy(verifier, r.token))) r.seenAt = performance.now();
-        await sleep(25);
-        if (stopping && performance.now() - stoppedAt > 10_000) break;
-      }
-    };
-    let stoppedAt = 0;
+    const load = startFailoverLoad({ replicas, service: serviceTarget, verifier, liveToken: live.access_token, sessions, revokeEveryMs: REVOKE_EVERY_MS });
+    const { verification, revocations } = load;
     let feedFinal = false;
     const follower = followFeed(replicas, () => feedFinal);
-    const loops = [verifyLoop(), revokeLoop(), watchLoop()];
 
     await sleep(STEADY_BEFORE_KILL_MS);
     const oldPort = deployment.primary.port;
     const killedAt = performance.now();
-    phase = 'during';
+    load.phase = 'during';
     await deployment.primary.kill();
     for (;;) {
       const port = await deployment.primaryPort().catch(() => oldPort);
@@ -180,14 +136,9 @@ skipUnless(redisSentinel)('Redis Sentinel failover under load', () => {
       await sleep(50);
     }
     const switchedAt = performance.now();
-    phase = 'after';
+    load.phase = 'after';
     await sleep(KEEP_GOING_AFTER_FAILOVER_MS);
-    stopping = true;
-    stoppedAt = performance.now();
-    await Promise.all(loops);
-    // Every logout has been answered.
-    const deadline = performance.now() + 10_000;
-    while (revocations.some((r) => r.status === 0) && performance.now() < deadline) await sleep(50);
+    await load.stop(); // and every logout answered
 
     // Where every revocation must be now.
     const newPrimary = deployment.client(await deployment.primaryPort());
