@@ -18,7 +18,7 @@ import { PASSWORD, uniqueEmail } from '../helpers/flows.ts';
 import { RESOURCE_SERVICE, startProcess, type TesseraProcess } from '../helpers/process.ts';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { bearerStatus, post, type Pair } from '../e2e/cluster-kit.ts';
-import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, startFailoverLoad, type Revocation } from '../e2e/failover-kit.ts';
+import { expectDenylistsInStep, FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, startFailoverLoad, type Revocation } from '../e2e/failover-kit.ts';
 import { startRedisCluster, type RedisClusterDeployment } from './redis-cluster-kit.ts';
 
 const ISSUER = 'http://tessera.test';
@@ -235,15 +235,7 @@ skipUnless(redisCluster)('Tessera on a Redis Cluster', () => {
     expect(lost).toEqual({ replicas: [0, 0], lateReplica: 0, service: 0, verifier: 0, lateVerifier: 0, promotedPrimary: 0, feed: [0, 0, 0], feedFollower: 0 });
     expect(revocations.every((r) => r.seenAt !== undefined)).toBe(true);
     // Every replica's denylist is in step with the cluster again.
-    for (const replica of replicas) {
-      const until = performance.now() + 10_000;
-      let denylist = '';
-      while (denylist !== 'ok' && performance.now() < until) {
-        denylist = ((await (await fetch(`${replica.url}/readyz`)).json()) as { denylist: string }).denylist;
-        if (denylist !== 'ok') await sleep(100);
-      }
-      expect(denylist, replica.url).toBe('ok');
-    }
+    await expectDenylistsInStep(replicas);
     for (const p of [...replicas, serviceTarget]) expect(p.output()).not.toContain(deployment.password);
   }, 90_000);
 });

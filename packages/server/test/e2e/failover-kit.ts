@@ -170,3 +170,16 @@ export function startFailoverLoad(o: {
 
 /** The session id an access token carries. */
 export const sidOf = (token: string): string => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
+
+/** Waits (at most 10 s each) until every replica's /readyz says its denylist is in step again. */
+export async function expectDenylistsInStep(replicas: readonly TesseraProcess[]): Promise<void> {
+  for (const replica of replicas) {
+    const until = performance.now() + 10_000;
+    let denylist = '';
+    while (denylist !== 'ok' && performance.now() < until) {
+      denylist = ((await (await fetch(`${replica.url}/readyz`)).json()) as { denylist: string }).denylist;
+      if (denylist !== 'ok') await sleep(100);
+    }
+    expect(denylist, replica.url).toBe('ok');
+  }
+}

@@ -19,7 +19,7 @@ import { denylistKey } from '@tessera/verifier/internal';
 import { sleep, uniquePrefix } from '../revocation/redis-kit.ts';
 import { MASTER_NAME, startSentinelDeployment, type SentinelDeployment } from '../sentinel/sentinel-kit.ts';
 import { bearerStatus, post, type Pair } from './cluster-kit.ts';
-import { FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, startFailoverLoad, type Revocation } from './failover-kit.ts';
+import { expectDenylistsInStep, FEED_CLIENT, feedSessionIds, followFeed, isRevokedBy, percentile, startFailoverLoad, type Revocation } from './failover-kit.ts';
 
 const ISSUER = 'http://tessera.test';
 const SESSIONS = 70;
@@ -204,15 +204,7 @@ skipUnless(redisSentinel)('Redis Sentinel failover under load', () => {
     expect(rawChanges.at(-1)).toBe('ok');
     expect(revocations.every((r) => r.seenAt !== undefined)).toBe(true);
     // And every replica's denylist is in step with the promoted primary again.
-    for (const replica of replicas) {
-      const until = performance.now() + 10_000;
-      let denylist = '';
-      while (denylist !== 'ok' && performance.now() < until) {
-        denylist = ((await (await fetch(`${replica.url}/readyz`)).json()) as { denylist: string }).denylist;
-        if (denylist !== 'ok') await sleep(100);
-      }
-      expect(denylist, replica.url).toBe('ok');
-    }
+    await expectDenylistsInStep(replicas);
     // Failover warnings and all: no process ever logged a Redis password.
     for (const p of [...replicas, serviceTarget]) {
       expect(p.output()).not.toContain(deployment.password);
